@@ -1,0 +1,40 @@
+"""Config loading: packaged presets or YAML files, ``a.b.c=value`` overrides, typed validation."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Iterable
+
+from .loader import (
+    CONFIG_DIR,
+    ConfigError,
+    apply_overrides,
+    dump_yaml,
+    from_dict,
+    load_yaml_tree,
+    to_dict,
+)
+from .schema import (
+    DataConfig,
+    ExplainConfig,
+    MetricsConfig,
+    ModelConfig,
+    RunConfig,
+    SyntheticConfig,
+    TrainConfig,
+)
+
+DEFAULT_PRESET = "synthetic"
+
+
+def load_config(preset: str | Path | None = None, overrides: Iterable[str] = ()) -> RunConfig:
+    """Resolve a :class:`RunConfig` from a preset name or YAML path plus ``a.b.c=value`` overrides."""
+    tree = load_yaml_tree(preset or DEFAULT_PRESET)
+    tree = apply_overrides(tree, overrides)
+    return from_dict(RunConfig, tree)
+
+
+__all__ = [
+    "CONFIG_DIR", "ConfigError", "DataConfig", "ExplainConfig", "MetricsConfig", "ModelConfig", "RunConfig",
+    "SyntheticConfig", "TrainConfig", "apply_overrides", "dump_yaml", "from_dict", "load_config",
+    "load_yaml_tree", "to_dict",
+]

@@ -1,0 +1,1 @@
+"""Benchmarks behind ``stabn-bench perf TARGET``: one module per target, each with ``register(subparsers)``."""

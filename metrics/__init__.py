@@ -1,0 +1,1 @@
+"""Metrics: pure functions over tensors scoring explanations, plus one batched perturbation engine."""
