@@ -1,0 +1,53 @@
+"""The names of every score the benchmark writes to ``scores.csv`` / ``curves.csv``, and which direction is better.
+
+This table is the one place the report, the plots and the README take metric names and directions from.
+A metric module adds its entries here; third-party code may call :func:`register_metric_info`.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class MetricInfo:
+    name: str
+    higher_is_better: bool
+    family: str  # faithfulness | temporal | localisation | sanity | model
+    description: str
+
+    @property
+    def arrow(self) -> str:
+        return "↑" if self.higher_is_better else "↓"
+
+
+METRICS: dict[str, MetricInfo] = {}
+
+#: Curve names in ``curves.csv`` (x = fraction of the input actually changed, y = target probability).
+CURVES = ("deletion", "insertion", "frame_deletion", "frame_insertion")
+
+
+def register_metric_info(name: str, higher_is_better: bool, family: str, description: str) -> MetricInfo:
+    info = MetricInfo(name, higher_is_better, family, description)
+    METRICS[name] = info
+    return info
+
+
+for _name, _higher, _family, _text in [
+    ("deletion_auc", False, "faithfulness", "AUC of the target probability as the most relevant input is removed first (MoRF)"),
+    ("insertion_auc", True, "faithfulness", "AUC of the target probability as the most relevant input is inserted first into the substrate"),
+    ("deletion_auc_vs_random", False, "faithfulness", "deletion AUC minus the random-order deletion AUC of the same clip"),
+    ("insertion_auc_vs_random", True, "faithfulness", "insertion AUC minus the random-order insertion AUC of the same clip"),
+    ("lerf_minus_morf", True, "faithfulness", "(LeRF deletion AUC - MoRF deletion AUC) / 2"),
+    ("frame_deletion_auc", False, "temporal", "AUC as whole frames are removed in order of the method's per-frame importance"),
+    ("frame_insertion_auc", True, "temporal", "AUC as whole frames are inserted in order of the method's per-frame importance"),
+    ("keep_top_k_accuracy", True, "temporal", "accuracy when only the k most important frames are kept"),
+    ("keep_top_k_probability", True, "temporal", "target probability when only the k most important frames are kept"),
+    ("pointing_game", True, "localisation", "1 if the map's maximum (with tolerance) falls inside the evidence mask"),
+    ("energy_pointing_game", True, "localisation", "share of the map's positive mass inside the evidence mask"),
+    ("relevance_rank_accuracy", True, "localisation", "share of the top-|mask| voxels that lie inside the evidence mask"),
+    ("temporal_auroc", True, "localisation", "AUROC of the per-frame importance against the ground-truth action window"),
+    ("randomisation_spearman", False, "sanity", "Spearman correlation of the map before / after randomising the model's parameters"),
+    ("shuffle_prediction_change", True, "model", "share of clips whose prediction changes when the frames are shuffled"),
+    ("reverse_prediction_change", True, "model", "share of clips whose prediction changes when the frames are reversed"),
+]:
+    register_metric_info(_name, _higher, _family, _text)
