@@ -23,7 +23,17 @@ class MetricInfo:
 METRICS: dict[str, MetricInfo] = {}
 
 #: Curve names in ``curves.csv`` (x = fraction of the input actually changed, y = target probability).
-CURVES = ("deletion", "insertion", "frame_deletion", "frame_insertion")
+#: MoRF curves carry the plain name; ``_lerf`` = least relevant first; ``_random`` = random order (the same
+#: for every method of a model). Curves at a granularity other than the configured first one end in
+#: ``_<granularity>`` (e.g. ``deletion_voxel``).
+CURVES = (
+    "deletion", "insertion", "frame_deletion", "frame_insertion",
+    "deletion_lerf", "deletion_random", "insertion_random", "frame_deletion_random", "frame_insertion_random",
+)
+
+#: Faithfulness metrics computed at every configured granularity (see :func:`granularity_variant`).
+PER_GRANULARITY = ("deletion_auc", "insertion_auc", "deletion_auc_vs_random", "insertion_auc_vs_random", "lerf_minus_morf")
+GRANULARITIES = ("voxel", "tube", "frame")
 
 
 def register_metric_info(name: str, higher_is_better: bool, family: str, description: str) -> MetricInfo:
@@ -40,14 +50,37 @@ for _name, _higher, _family, _text in [
     ("lerf_minus_morf", True, "faithfulness", "(LeRF deletion AUC - MoRF deletion AUC) / 2"),
     ("frame_deletion_auc", False, "temporal", "AUC as whole frames are removed in order of the method's per-frame importance"),
     ("frame_insertion_auc", True, "temporal", "AUC as whole frames are inserted in order of the method's per-frame importance"),
+    ("frame_deletion_auc_vs_random", False, "temporal", "frame deletion AUC minus the random-frame-order AUC of the same clip"),
+    ("frame_insertion_auc_vs_random", True, "temporal", "frame insertion AUC minus the random-frame-order AUC of the same clip"),
     ("keep_top_k_accuracy", True, "temporal", "accuracy when only the k most important frames are kept"),
     ("keep_top_k_probability", True, "temporal", "target probability when only the k most important frames are kept"),
     ("pointing_game", True, "localisation", "1 if the map's maximum (with tolerance) falls inside the evidence mask"),
     ("energy_pointing_game", True, "localisation", "share of the map's positive mass inside the evidence mask"),
     ("relevance_rank_accuracy", True, "localisation", "share of the top-|mask| voxels that lie inside the evidence mask"),
     ("temporal_auroc", True, "localisation", "AUROC of the per-frame importance against the ground-truth action window"),
-    ("randomisation_spearman", False, "sanity", "Spearman correlation of the map before / after randomising the model's parameters"),
+    ("randomisation_spearman", False, "sanity", "mean over cascade stages of |Spearman correlation| of the map before / after randomising the model's parameters from the top layer"),
     ("shuffle_prediction_change", True, "model", "share of clips whose prediction changes when the frames are shuffled"),
     ("reverse_prediction_change", True, "model", "share of clips whose prediction changes when the frames are reversed"),
 ]:
     register_metric_info(_name, _higher, _family, _text)
+
+
+def granularity_variant(name: str, granularity: str) -> str:
+    """Name of a faithfulness metric (or curve) at a granularity other than the configured first one."""
+    return f"{name}_{granularity}"
+
+
+for _name in PER_GRANULARITY:
+    for _granularity in GRANULARITIES:
+        _base = METRICS[_name]
+        register_metric_info(
+            granularity_variant(_name, _granularity), _base.higher_is_better, _base.family,
+            f"{_base.description} ({_granularity} granularity)",
+        )
+
+
+def selectable_metric_names() -> list[str]:
+    """Names that ``metrics.metrics`` may list: every metric except the per-granularity variants (those follow
+    ``metrics.granularities``)."""
+    variants = {granularity_variant(n, g) for n in PER_GRANULARITY for g in GRANULARITIES}
+    return [name for name in METRICS if name not in variants]

@@ -28,15 +28,43 @@ class SyntheticConfig:
     container: Literal["mp4", "webm"] = "mp4"
     split: list[float] = field(default_factory=lambda: [0.7, 0.1, 0.2])
     seed: int = 0
+    #: the classes, by key (benchmark/data/actions.py); every class's time-reversed pair must be listed too
+    actions: list[str] = field(default_factory=lambda: [
+        "left_to_right", "right_to_left", "down", "up", "closer", "away", "appearing", "disappearing",
+    ])
+    #: opacity of the textured background pattern (0 = flat grey)
+    background_contrast: float = 0.12
 
     def validate(self) -> None:
+        from ..data.actions import resolve_actions  # late import: the data package imports the config
+
         if self.num_videos < 1:
             raise ConfigError(f"config key 'data.synthetic.num_videos' = {self.num_videos}; must be >= 1")
+        if self.num_frames < 2 or self.height < 8 or self.width < 8:
+            raise ConfigError(
+                f"config keys 'data.synthetic.num_frames/height/width' = {self.num_frames}/{self.height}/{self.width}; "
+                "need num_frames >= 2 and height, width >= 8"
+            )
         if not (1 <= self.window_min <= self.window_max <= self.num_frames):
             raise ConfigError(
                 f"config keys 'data.synthetic.window_min/window_max' = {self.window_min}/{self.window_max}; "
                 f"need 1 <= window_min <= window_max <= num_frames ({self.num_frames})"
             )
+        if not (2 <= self.target_size <= min(self.height, self.width) // 2):
+            raise ConfigError(
+                f"config key 'data.synthetic.target_size' = {self.target_size}; "
+                f"need 2 <= target_size <= min(height, width) / 2 = {min(self.height, self.width) // 2}"
+            )
+        if self.num_decoys < 0 or self.noise < 0 or not (0 <= self.background_contrast <= 1) or self.fps < 1:
+            raise ConfigError(
+                "config keys 'data.synthetic.num_decoys/noise/background_contrast/fps' = "
+                f"{self.num_decoys}/{self.noise}/{self.background_contrast}/{self.fps}; need num_decoys >= 0, "
+                "noise >= 0, 0 <= background_contrast <= 1, fps >= 1"
+            )
+        try:
+            resolve_actions(list(self.actions))
+        except ValueError as err:
+            raise ConfigError(f"config key 'data.synthetic.actions' = {list(self.actions)}: {err}") from None
         if len(self.split) != 3 or any(s < 0 for s in self.split) or abs(sum(self.split) - 1.0) > 1e-6:
             raise ConfigError(f"config key 'data.synthetic.split' = {self.split}; need three non-negative fractions summing to 1 (train, validation, test)")
 
@@ -46,8 +74,9 @@ class DataConfig:
     """Where clips come from and how they are sampled and transformed into (C, T, H, W) tensors."""
 
     source: Literal["synthetic", "ssv2", "csv", "folders"] = "synthetic"
-    #: synthetic: cache folder (one sub-folder per parameter set); ssv2: the data set root; csv: the CSV
-    #: file's folder; folders: the root with one sub-folder per class.
+    #: synthetic: cache folder (one sub-folder per parameter set); ssv2: the data set root as distributed;
+    #: csv: the folder holding ``<split>.csv`` files (``path,label``, paths relative to it; optional
+    #: ``classes.txt``); folders: the root of ``<split>/<class>/<video>``.
     root: str = "data/synthetic"
     synthetic: SyntheticConfig = field(default_factory=SyntheticConfig)
     num_frames: int = 16
@@ -58,9 +87,23 @@ class DataConfig:
     color_jitter: float = 0.0
     horizontal_flip: bool = False
     num_workers: int = 0
+    #: keep decoded uint8 videos in memory after their first decode (small data sets: decode once per run)
+    cache_decoded: bool = False
+    #: skip (and report) clips that cannot be decoded instead of stopping with an error
+    skip_undecodable: bool = True
     train_split: str = "train"
     val_split: str = "validation"
     test_split: str = "test"
+
+    def validate(self) -> None:
+        if self.num_frames < 1 or self.stride < 1:
+            raise ConfigError(f"config keys 'data.num_frames/stride' = {self.num_frames}/{self.stride}; both must be >= 1")
+        if not (1 <= self.crop <= self.resize):
+            raise ConfigError(f"config keys 'data.crop/resize' = {self.crop}/{self.resize}; need 1 <= crop <= resize")
+        if self.color_jitter < 0 or self.num_workers < 0:
+            raise ConfigError(
+                f"config keys 'data.color_jitter/num_workers' = {self.color_jitter}/{self.num_workers}; both must be >= 0"
+            )
 
 
 @dataclass
@@ -73,6 +116,12 @@ class ModelConfig:
     dropout: float = 0.5
     #: local file with a 2D torchvision ResNet state dict to inflate (never downloaded)
     inflate_from: Optional[str] = None
+
+    def validate(self) -> None:
+        if self.width < 1:
+            raise ConfigError(f"config key 'model.width' = {self.width}; must be >= 1 (64 is the standard ResNet)")
+        if not 0 <= self.dropout < 1:
+            raise ConfigError(f"config key 'model.dropout' = {self.dropout}; must be in [0, 1)")
 
 
 @dataclass
@@ -95,31 +144,117 @@ class TrainConfig:
     amp: bool = True
     channels_last: bool = True
     compile: bool = False
+    #: deterministic kernels (a resumed CPU run then ends with exactly the weights of an uninterrupted one)
     deterministic: bool = False
+
+    def validate(self) -> None:
+        from ..models import MODELS  # late import: the models package is heavier than the config
+
+        unknown = [m for m in self.models if m not in MODELS]
+        if unknown:
+            raise ConfigError(f"config key 'train.models' names unknown model {unknown[0]!r}; valid: {', '.join(MODELS)}")
+        if self.epochs < 0 or self.batch_size < 1 or self.reference_batch_size < 1 or self.warmup_epochs < 0:
+            raise ConfigError(
+                f"config keys 'train.epochs/batch_size/reference_batch_size/warmup_epochs' = {self.epochs}/"
+                f"{self.batch_size}/{self.reference_batch_size}/{self.warmup_epochs}; need epochs >= 0, "
+                "batch sizes >= 1, warmup_epochs >= 0"
+            )
+        if self.lr <= 0 or self.weight_decay < 0 or self.clip_grad_norm < 0 or not 0 <= self.momentum < 1:
+            raise ConfigError(
+                f"config keys 'train.lr/weight_decay/clip_grad_norm/momentum' = {self.lr}/{self.weight_decay}/"
+                f"{self.clip_grad_norm}/{self.momentum}; need lr > 0, weight_decay >= 0, clip_grad_norm >= 0 "
+                "(0 = off), 0 <= momentum < 1"
+            )
+        if any(not 0 < m <= 1 for m in self.milestones):
+            raise ConfigError(f"config key 'train.milestones' = {self.milestones}; fractions of training in (0, 1]")
 
 
 @dataclass
 class ExplainConfig:
     """Which explanation methods run, on how many test clips, for which target class."""
 
+    #: method names (``stabn-bench methods``) or ``all`` (every method that applies to the model)
     methods: list[str] = field(default_factory=lambda: ["all"])
+    #: explain the model's prediction or the true label
     target: Literal["predicted", "label"] = "predicted"
     num_clips: int = 48
+    #: at most this many clips (or perturbed copies of clips) per forward / backward pass of a method
     batch_size: int = 8
+    #: a user's module (dotted name or .py file) that registers more methods
     methods_module: Optional[str] = None
+    #: per-method options, e.g. ``{integrated-gradients: {n_steps: 32}, occlusion: {window: [2, 16, 16]}}``
+    options: dict[str, dict] = field(default_factory=dict)
+    #: the first few explained clips whose maps are kept for the attention-overlay figures
+    overlay_clips: int = 3
+
+    def validate(self) -> None:
+        if self.num_clips < 1 or self.batch_size < 1:
+            raise ConfigError(f"config keys 'explain.num_clips' / 'explain.batch_size' = {self.num_clips} / "
+                              f"{self.batch_size}; both must be >= 1")
+        for method, opts in self.options.items():
+            if not isinstance(opts, dict):
+                raise ConfigError(f"config key 'explain.options.{method}' = {opts!r}; expected a mapping of option: value")
 
 
 @dataclass
 class MetricsConfig:
-    """Which scores are computed and with which perturbation settings."""
+    """Which scores are computed and with which perturbation settings (see ``metrics/``)."""
 
+    #: metric names from metrics/catalog.py, or [all]; a metric whose inputs are missing is skipped
     metrics: list[str] = field(default_factory=lambda: ["all"])
+    #: steps of every deletion / insertion curve (frame curves: at most one frame per step)
     steps: int = 16
-    granularity: Literal["voxel", "tube", "frame"] = "tube"
-    substrate: Literal["zero", "mean", "blur"] = "blur"
+    #: cells removed per step; the first gives ``deletion_auc`` etc., the others add ``deletion_auc_<granularity>``
+    granularities: list[Literal["voxel", "tube", "frame"]] = field(default_factory=lambda: ["tube"])
+    #: size (t, h, w) of a tube cell
     tube_size: list[int] = field(default_factory=lambda: [2, 8, 8])
+    #: what deleted voxels become (clips are ImageNet-normalised: zero = the ImageNet mean colour)
+    substrate: Literal["zero", "mean", "blur"] = "blur"
+    #: sigma of the per-frame Gaussian blur substrate, in pixels
+    blur_sigma: float = 5.0
+    #: what deleted frames become in the temporal tests
+    temporal_substrate: Literal["mean_frame", "zero", "frozen"] = "mean_frame"
+    #: keep-top-k test: k = round(keep_fraction * frames), at least 1
+    keep_fraction: float = 0.25
+    #: pointing game: tolerance in pixels around the evidence mask
+    pointing_tolerance: int = 3
+    #: tensor memory the perturbation engine may use (clips it holds and the batches it runs)
     memory_budget_mb: int = 2048
+    #: largest batch of perturbed clips in one forward pass (CPU: the fastest size up to this is picked)
+    max_batch_size: int = 256
+    #: clips (of the first batch) that get the cascading parameter-randomisation sanity check, per method
+    sanity_clips: int = 4
     bootstrap_resamples: int = 1000
+
+    def validate(self) -> None:
+        from metrics.catalog import selectable_metric_names  # late import: metrics imports the config
+
+        valid = selectable_metric_names()
+        unknown = [name for name in self.metrics if name != "all" and name not in valid]
+        if unknown:
+            import difflib
+
+            close = difflib.get_close_matches(unknown[0], valid, n=1, cutoff=0.5)
+            raise ConfigError(
+                f"config key 'metrics.metrics' names unknown metric {unknown[0]!r}; valid: all, {', '.join(valid)}"
+                + (f"; did you mean '{close[0]}'?" if close else "")
+            )
+        if self.steps < 1:
+            raise ConfigError(f"config key 'metrics.steps' = {self.steps}; must be >= 1")
+        if not self.granularities:
+            raise ConfigError("config key 'metrics.granularities' is empty; give at least one of voxel, tube, frame")
+        if len(self.tube_size) != 3 or any(s < 1 for s in self.tube_size):
+            raise ConfigError(f"config key 'metrics.tube_size' = {self.tube_size}; need three positive integers (t, h, w)")
+        if not 0 < self.keep_fraction <= 1:
+            raise ConfigError(f"config key 'metrics.keep_fraction' = {self.keep_fraction}; must be in (0, 1]")
+        if self.blur_sigma < 0 or self.pointing_tolerance < 0:
+            raise ConfigError(
+                f"config keys 'metrics.blur_sigma/pointing_tolerance' = {self.blur_sigma}/{self.pointing_tolerance}; must be >= 0"
+            )
+        if self.memory_budget_mb < 1 or self.max_batch_size < 1:
+            raise ConfigError(
+                f"config keys 'metrics.memory_budget_mb/max_batch_size' = {self.memory_budget_mb}/{self.max_batch_size}; must be >= 1"
+            )
 
 
 @dataclass

@@ -1,1 +1,89 @@
+"""The report of a run, built from its result files alone: summary tables (Markdown, LaTeX, CSV) and figures.
 
+The runner writes the tables with :func:`write_table`, :func:`temporal_rows` and :func:`write_overlay`
+(formats in :mod:`benchmark.report.files`), then calls :func:`write_report` and prints
+:func:`format_terminal_summary`.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+from metrics.statistics import all_paired_tests
+
+from ..errors import StabnBenchError
+from ..runtime import atomic_write_text
+from .files import (
+    MODEL_LEVEL_METHOD, Results, clip_to_frames, load_results, read_overlay, temporal_rows, write_overlay, write_table,
+)
+from .summary import ReportSettings, build_blocks, format_terminal_summary, render_latex, render_markdown
+from .tables import summary_table
+
+__all__ = [
+    "Results", "load_results", "write_table", "temporal_rows", "write_overlay", "read_overlay", "clip_to_frames",
+    "summary_table", "write_report", "write_figures", "format_terminal_summary",
+]
+
+
+def _check_selection(results: Results, methods: Sequence[str] | None, metrics: Sequence[str] | None) -> None:
+    """Unknown method / metric names are an error naming the valid ones."""
+    if methods is not None:
+        unknown = sorted(set(methods) - set(results.methods))
+        if unknown:
+            raise StabnBenchError(f"{results.run_dir}: no results for method(s) {unknown}; the run has {results.methods}")
+    if metrics is not None:
+        known = set(results.scores["metric"].unique()) | set(results.curves["metric"].unique())
+        known |= {f"{c}_auc" for c in results.curves["metric"].unique()}
+        unknown = sorted(set(metrics) - known)
+        if unknown:
+            raise StabnBenchError(f"{results.run_dir}: no results for metric(s) {unknown}; the run has {sorted(known)}")
+
+
+def write_figures(
+    run_dir: str | Path,
+    formats: Sequence[str] = ("png", "pdf"),
+    methods: Sequence[str] | None = None,
+    metrics: Sequence[str] | None = None,
+    out_dir: str | Path | None = None,
+    results: Results | None = None,
+    summary=None,
+) -> list[Path]:
+    """(Re)draw every figure of a run folder into ``out_dir`` (default ``<run_dir>/figures``); returns the files."""
+    from .plots import draw_figures  # matplotlib is imported only when figures are drawn
+    from .style import check_formats
+
+    try:
+        formats = check_formats(formats)
+    except ValueError as err:
+        raise StabnBenchError(str(err)) from err
+    results = results or load_results(run_dir)
+    _check_selection(results, methods, metrics)
+    settings = ReportSettings.from_config(results.config)
+    if summary is None:
+        summary = summary_table(results.scores, settings.confidence, settings.n_resamples, settings.seed)
+    return draw_figures(results, summary, out_dir or results.run_dir / "figures", formats, methods, metrics,
+                        settings.confidence, settings.n_resamples, settings.seed)
+
+
+def write_report(
+    run_dir: str | Path,
+    formats: Sequence[str] = ("png", "pdf"),
+    methods: Sequence[str] | None = None,
+    metrics: Sequence[str] | None = None,
+) -> list[Path]:
+    """Read the result tables of ``run_dir`` and write ``summary.csv`` (mean, CI, n per model × method × metric),
+    ``paired_tests.csv`` (Wilcoxon + Holm for every method pair, model and metric), ``summary.md``,
+    ``summary.tex`` and every figure under ``figures/``. Returns the written paths."""
+    results = load_results(run_dir)
+    _check_selection(results, methods, metrics)
+    settings = ReportSettings.from_config(results.config)
+    summary = summary_table(results.scores, settings.confidence, settings.n_resamples, settings.seed)
+    run_dir = results.run_dir
+    written = [write_table(summary, run_dir / "summary.csv"),
+               write_table(all_paired_tests(results.scores, MODEL_LEVEL_METHOD), run_dir / "paired_tests.csv")]
+    blocks = build_blocks(results, summary, settings, methods, metrics)
+    atomic_write_text(run_dir / "summary.md", render_markdown(blocks))
+    atomic_write_text(run_dir / "summary.tex", render_latex(blocks))
+    written += [run_dir / "summary.md", run_dir / "summary.tex"]
+    written += write_figures(run_dir, formats, methods, metrics, results=results, summary=summary)
+    return written

@@ -1,0 +1,37 @@
+"""Control methods every serious method must beat; they ignore the model and the target class."""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .registry import register_method
+
+
+@register_method("random", cost="free")
+def random_map(model: nn.Module, clips: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Uniform noise in [0, 1), drawn from the seeded generator of ``baselines.explain``. Returns (N, T, H, W)."""
+    n, _, t, h, w = clips.shape
+    return torch.rand(n, t, h, w).to(clips.device)
+
+
+@register_method("centre-prior", cost="free")
+def centre_prior(model: nn.Module, clips: torch.Tensor, targets: torch.Tensor, sigma: float = 0.25) -> torch.Tensor:
+    """A Gaussian centred in every frame, equal across frames; ``sigma`` is a fraction of the frame's height
+    and width. Returns (N, T, H, W).
+    """
+    n, _, t, h, w = clips.shape
+    ys = (torch.arange(h, device=clips.device, dtype=torch.float32) + 0.5) / h - 0.5
+    xs = (torch.arange(w, device=clips.device, dtype=torch.float32) + 0.5) / w - 0.5
+    frame = torch.exp(-(ys[:, None] ** 2 + xs[None, :] ** 2) / (2 * sigma**2))
+    return frame.expand(n, t, h, w)
+
+
+@register_method("motion", cost="free")
+def motion(model: nn.Module, clips: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Magnitude of frame differences |x_t - x_{t-1}| per channel (the shared reduction sums them over
+    channels); the first frame copies the second. Returns (N, C, T, H, W).
+    """
+    diff = (clips[:, :, 1:] - clips[:, :, :-1]).abs()
+    if diff.shape[2] == 0:  # a single frame has no motion
+        return torch.zeros_like(clips)
+    return torch.cat([diff[:, :, :1], diff], dim=2)

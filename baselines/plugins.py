@@ -1,0 +1,86 @@
+"""Methods from outside this project: a user's module (``--methods-module``) or the ``stabn_bench.methods``
+entry-point group of an installed package. Importing the module runs its ``@register_method`` decorators.
+"""
+from __future__ import annotations
+
+import hashlib
+import importlib
+import importlib.metadata
+import importlib.util
+import logging
+import sys
+from pathlib import Path
+
+from benchmark.errors import StabnBenchError
+
+log = logging.getLogger("stabn_bench")
+
+#: The entry-point group an installed package uses to add explanation methods, e.g. in its pyproject.toml:
+#: ``[project.entry-points."stabn_bench.methods"] my_methods = "my_package.methods"``
+ENTRY_POINT_GROUP = "stabn_bench.methods"
+
+_entry_points_loaded = False
+
+
+def _names() -> set[str]:
+    from .registry import _REGISTRY
+
+    return set(_REGISTRY)
+
+
+def load_methods_module(name_or_path: str) -> list[str]:
+    """Import a module that registers methods: a dotted name (``my.methods``) or a ``.py`` file path.
+
+    Returns the names it registered (in sorted order). Raises :class:`StabnBenchError` naming the module and why
+    it could not be imported.
+    """
+    before = _names()
+    path = Path(name_or_path)
+    try:
+        if path.suffix == ".py" or path.is_file():
+            if not path.is_file():
+                raise StabnBenchError(f"methods module file '{path}' does not exist")
+            resolved = path.resolve()
+            digest = hashlib.sha1(str(resolved).encode()).hexdigest()[:10]
+            module_name = f"stabn_bench_user_methods.{resolved.stem}_{digest}"
+            if module_name not in sys.modules:
+                spec = importlib.util.spec_from_file_location(module_name, resolved)
+                assert spec is not None and spec.loader is not None
+                module = importlib.util.module_from_spec(spec)
+                sys.modules[module_name] = module
+                try:
+                    spec.loader.exec_module(module)
+                except BaseException:
+                    sys.modules.pop(module_name, None)
+                    raise
+        else:
+            importlib.import_module(name_or_path)
+    except StabnBenchError:
+        raise
+    except Exception as err:  # the user's code: report why in one line
+        first = str(err).splitlines()[0] if str(err) else ""
+        raise StabnBenchError(
+            f"cannot import methods module '{name_or_path}': {type(err).__name__}: {first} "
+            "(give a dotted module name on the Python path or a path to a .py file)"
+        ) from err
+    return sorted(_names() - before)
+
+
+def load_entry_point_methods(force: bool = False) -> list[str]:
+    """Import every module of the ``stabn_bench.methods`` entry-point group (once per process).
+
+    A plugin that fails to import is logged as a warning and skipped, so one broken package does not take the
+    built-in methods down with it. Returns the names the plugins registered.
+    """
+    global _entry_points_loaded
+    if _entry_points_loaded and not force:
+        return []
+    _entry_points_loaded = True
+    before = _names()
+    for entry_point in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
+        try:
+            entry_point.load()
+        except Exception as err:  # a third party's package
+            log.warning("explanation-method plugin '%s' (%s) failed to load: %s: %s",
+                        entry_point.name, entry_point.value, type(err).__name__, err)
+    return sorted(_names() - before)

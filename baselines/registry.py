@@ -1,0 +1,175 @@
+"""The registry of explanation methods: the only place that knows every method name.
+
+A method is registered with :func:`register_method` on either
+
+* a function ``fn(model, clips, targets, **options) -> raw map``, or
+* a class whose constructor takes the model and whose one verb is ``attribute(clips, targets, **options)``.
+
+``clips`` is (N, C, T, H, W) on the model's device, ``targets`` is (N,) int64. The raw map may be
+(N, C', T', h, w) (channels are reduced), (N, T', h, w) (upsampled) or (N, T) (broadcast over space);
+:mod:`baselines.postprocess` turns it into the (N, T, H, W) map of an :class:`~baselines.explanation.Explanation`.
+Keyword options the method accepts, with their defaults, are read from its signature.
+"""
+from __future__ import annotations
+
+import difflib
+import inspect
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable, Union
+
+import torch
+
+from .errors import MethodError
+
+#: ``models=ALL``: the method applies to every model (it needs only ``model(clips).logits``).
+ALL = "all"
+
+#: The cost classes a method declares, cheapest first.
+COSTS = ("free", "one-backward", "many-forwards")
+
+#: Options every method may accept by naming them in its signature; :func:`baselines.explain` fills them in.
+SHARED_OPTIONS = ("batch_size",)
+
+MethodFn = Callable[..., Union[torch.Tensor, "RawAttribution"]]
+
+
+@dataclass
+class RawAttribution:
+    """What a method returns when it has a native per-frame importance (e.g. ST-ABN's M_t).
+
+    Attributes:
+        map: the raw map, any shape accepted by :func:`baselines.postprocess.to_input_resolution`.
+        temporal: (N, T) native per-frame importance, or None for the per-frame sum of the map.
+    """
+
+    map: torch.Tensor
+    temporal: torch.Tensor | None = None
+
+
+@dataclass(frozen=True)
+class MethodSpec:
+    """A registered method: its callable, the models it applies to and its cost class."""
+
+    name: str
+    fn: MethodFn
+    models: tuple[str, ...] | str
+    cost: str
+    source: str
+    description: str
+    defaults: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+    accepts_any_option: bool = False
+
+    def applies_to(self, model_arch: str | None) -> bool:
+        return model_arch is None or self.models == ALL or model_arch in self.models
+
+    @property
+    def models_text(self) -> str:
+        return ALL if self.models == ALL else ",".join(self.models)
+
+
+_REGISTRY: dict[str, MethodSpec] = {}
+
+
+def _option_defaults(signature: inspect.Signature, skip: int) -> tuple[dict[str, Any], bool]:
+    params = list(signature.parameters.values())[skip:]
+    defaults = {p.name: p.default for p in params
+                if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD) and p.default is not p.empty}
+    accepts_any = any(p.kind is p.VAR_KEYWORD for p in params)
+    return defaults, accepts_any
+
+
+def _as_function(obj: Any) -> tuple[MethodFn, dict[str, Any], bool]:
+    """A registered object as ``fn(model, clips, targets, **options)`` plus its option defaults."""
+    if inspect.isclass(obj):
+        attribute = getattr(obj, "attribute", None)
+        if not callable(attribute):
+            raise TypeError(f"method class {obj.__qualname__} must define attribute(self, clips, targets, **options)")
+        defaults, accepts_any = _option_defaults(inspect.signature(attribute), skip=3)
+
+        def run_class(model, clips, targets, **options):
+            return obj(model).attribute(clips, targets, **options)
+
+        run_class.__name__ = obj.__name__
+        return run_class, defaults, accepts_any
+    if callable(obj):
+        defaults, accepts_any = _option_defaults(inspect.signature(obj), skip=3)
+        return obj, defaults, accepts_any
+    raise TypeError(f"register_method needs a function or a class, got {type(obj).__name__}")
+
+
+def register_method(name: str, models: Iterable[str] | str = ALL, cost: str = "one-backward") -> Callable[[Any], Any]:
+    """Decorator: register a function or class as the explanation method ``name``.
+
+    Args:
+        name: the method's name on the command line and in ``scores.csv`` (lower-case, hyphens).
+        models: the model architectures it applies to (e.g. ``("stabn",)``) or :data:`ALL`.
+        cost: one of :data:`COSTS`.
+
+    Returns the decorated object unchanged, so it can still be called directly.
+    """
+    if cost not in COSTS:
+        raise ValueError(f"method '{name}': cost {cost!r} is not one of {', '.join(COSTS)}")
+    models_value = ALL if models == ALL else tuple(models)
+
+    def decorate(obj: Any) -> Any:
+        fn, defaults, accepts_any = _as_function(obj)
+        source = f"{obj.__module__}.{obj.__qualname__}"
+        existing = _REGISTRY.get(name)
+        if existing is not None and existing.source != source:
+            raise ValueError(f"method name '{name}' is already registered by {existing.source}")
+        doc = inspect.getdoc(obj) or ""
+        _REGISTRY[name] = MethodSpec(
+            name=name, fn=fn, models=models_value, cost=cost, source=source,
+            description=doc.splitlines()[0] if doc else "", defaults=defaults, accepts_any_option=accepts_any,
+        )
+        return obj
+
+    return decorate
+
+
+def unregister_method(name: str) -> None:
+    """Remove ``name`` (for tests and interactive sessions)."""
+    _REGISTRY.pop(name, None)
+
+
+def _registry() -> dict[str, MethodSpec]:
+    from .plugins import load_entry_point_methods
+
+    load_entry_point_methods()
+    return _REGISTRY
+
+
+def available_methods(model_arch: str | None = None) -> list[str]:
+    """Registered method names (all, or those that apply to ``model_arch``), in registration order."""
+    return [name for name, spec in _registry().items() if spec.applies_to(model_arch)]
+
+
+def method_specs(model_arch: str | None = None) -> list[MethodSpec]:
+    """Like :func:`available_methods`, with the full specs."""
+    return [spec for spec in _registry().values() if spec.applies_to(model_arch)]
+
+
+def get_method(name: str) -> MethodSpec:
+    """The spec of ``name``; an unknown name raises :class:`MethodError` listing the known ones."""
+    registry = _registry()
+    if name in registry:
+        return registry[name]
+    close = difflib.get_close_matches(name, list(registry), n=1, cutoff=0.5)
+    hint = f"; did you mean '{close[0]}'?" if close else ""
+    raise MethodError(name, f"unknown method; known methods: {', '.join(registry)}{hint}")
+
+
+def select_methods(names: Iterable[str], model_arch: str | None = None) -> list[str]:
+    """Expand a config's method list for one model: ``all`` -> every method that applies to ``model_arch``.
+
+    Named methods that do not apply to ``model_arch`` are dropped (ST-ABN's attention has nothing to say about a
+    baseline model); unknown names raise :class:`MethodError`.
+    """
+    out: list[str] = []
+    for name in names:
+        if name == ALL:
+            chosen = available_methods(model_arch)
+        else:
+            chosen = [name] if get_method(name).applies_to(model_arch) else []
+        out.extend(n for n in chosen if n not in out)
+    return out

@@ -1,0 +1,35 @@
+"""``stabn-bench run``: the whole benchmark (data, training, accuracy, explanations, scores, report)."""
+from __future__ import annotations
+
+import argparse
+
+from .common import add_config_arguments, config_from_args
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "run", help="run the whole benchmark (default: the embedded synthetic data set)",
+        description=(
+            "Generate or read the data, train baseline / abn / stabn (cached by config), measure accuracy, explain "
+            "the test clips with every applicable method, score every explanation with every metric, and write "
+            "results/<run-name>/ (tables, summary.md/.tex, figures/). Killed at any point, the same command resumes."
+        ),
+    )
+    add_config_arguments(parser)
+    parser.add_argument("--restart", action="store_true",
+                        help="discard an existing results/<run-name>/ first (trained checkpoints stay cached)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    parser.set_defaults(func=_run)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from .. import distributed
+    from ..pipeline.run import run_benchmark
+    from ..report import format_terminal_summary
+
+    cfg = config_from_args(args)
+    run_dir = run_benchmark(cfg, restart=args.restart, progress=not args.no_progress)
+    if distributed.is_main():
+        print(format_terminal_summary(run_dir))
+    distributed.cleanup()
+    return 0

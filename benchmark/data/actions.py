@@ -1,0 +1,167 @@
+"""The action classes of the synthetic data set: what the target does over the action window.
+
+Every action is a path through *target states* (centre, size, opacity) parameterised by the action progress
+``p`` in [0, 1]: ``p = 0`` before the window, ``p = 1`` after it. Actions come in time-reversed pairs: the
+reverse of an action follows the same path with ``p -> 1 - p``, so reversing a clip of one class gives a clip of
+its pair, and no single frame tells the two apart.
+
+Positions are in pixels (x to the right, y downwards), sizes are disc diameters in pixels.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class TargetState:
+    """Where the target is and how it looks at one moment: centre (x, y), diameter and opacity in [0, 1]."""
+
+    x: float
+    y: float
+    size: float
+    alpha: float
+
+
+@dataclass(frozen=True)
+class ActionPath:
+    """A drawn instance of an action: ``state(p)`` for progress ``p`` in [0, 1] (0 = start, 1 = end)."""
+
+    state: Callable[[float], TargetState]
+    #: the inverse path direction (reversed classes run the same path backwards)
+    reversed: bool = False
+
+    def at(self, progress: float) -> TargetState:
+        return self.state(1.0 - progress if self.reversed else progress)
+
+
+@dataclass(frozen=True)
+class Action:
+    """One class: its SSv2-style template, the key of its time-reversed pair and how to draw a path."""
+
+    key: str
+    template: str
+    pair: str
+    #: draws the forward path of the pair, ``(rng, height, width, size) -> state(p)``; shared by both members
+    draw: Callable[[np.random.Generator, int, int, float], Callable[[float], TargetState]]
+    #: whether this member runs the drawn path backwards
+    backwards: bool
+
+    @property
+    def label(self) -> str:
+        """The SSv2 label text: the template without the ``[]`` brackets."""
+        return self.template.replace("[", "").replace("]", "")
+
+    def sample_path(self, rng: np.random.Generator, height: int, width: int, size: float) -> ActionPath:
+        return ActionPath(self.draw(rng, height, width, size), reversed=self.backwards)
+
+
+def _lerp(a: float, b: float, p: float) -> float:
+    return a + (b - a) * p
+
+
+def _translation(axis: str) -> Callable[[np.random.Generator, int, int, float], Callable[[float], TargetState]]:
+    """A straight move along ``axis`` ('x' to the right, 'y' downwards) over 35-55% of the frame."""
+
+    def draw(rng: np.random.Generator, height: int, width: int, size: float) -> Callable[[float], TargetState]:
+        along, across = (width, height) if axis == "x" else (height, width)
+        margin = size / 2 + 1
+        distance = float(rng.uniform(0.35, 0.55)) * (along - 2 * margin)
+        start = float(rng.uniform(margin, along - margin - distance))
+        fixed = float(rng.uniform(margin, across - margin))
+
+        def state(p: float) -> TargetState:
+            moving = _lerp(start, start + distance, p)
+            x, y = (moving, fixed) if axis == "x" else (fixed, moving)
+            return TargetState(x, y, size, 1.0)
+
+        return state
+
+    return draw
+
+
+def _scaling(rng: np.random.Generator, height: int, width: int, size: float) -> Callable[[float], TargetState]:
+    """Growing from 0.55x to 1.6x the nominal size in place (an object approaching the camera)."""
+    small, large = 0.55 * size, 1.6 * size
+    margin = large / 2 + 1
+    x = float(rng.uniform(margin, width - margin))
+    y = float(rng.uniform(margin, height - margin))
+    return lambda p: TargetState(x, y, _lerp(small, large, p), 1.0)
+
+
+def _fading(rng: np.random.Generator, height: int, width: int, size: float) -> Callable[[float], TargetState]:
+    """Fading in from invisible to fully visible in place."""
+    margin = size / 2 + 1
+    x = float(rng.uniform(margin, width - margin))
+    y = float(rng.uniform(margin, height - margin))
+    return lambda p: TargetState(x, y, size, p)
+
+
+def _orbit(rng: np.random.Generator, height: int, width: int, size: float) -> Callable[[float], TargetState]:
+    """Three quarters of a clockwise circle (on screen, y downwards) around a random centre."""
+    radius = float(rng.uniform(0.18, 0.25)) * min(height, width)
+    margin = radius + size / 2 + 1
+    cx = float(rng.uniform(margin, width - margin))
+    cy = float(rng.uniform(margin, height - margin))
+    start = float(rng.uniform(0, 2 * math.pi))
+
+    def state(p: float) -> TargetState:
+        angle = start + 1.5 * math.pi * p
+        return TargetState(cx + radius * math.cos(angle), cy + radius * math.sin(angle), size, 1.0)
+
+    return state
+
+
+def _pair(forward: tuple[str, str], backward: tuple[str, str], draw) -> list[Action]:
+    return [
+        Action(forward[0], forward[1], backward[0], draw, backwards=False),
+        Action(backward[0], backward[1], forward[0], draw, backwards=True),
+    ]
+
+
+#: Every available action, in label order; pairs are adjacent.
+ACTIONS: dict[str, Action] = {
+    action.key: action
+    for action in [
+        *_pair(("left_to_right", "Moving [something] from left to right"),
+               ("right_to_left", "Moving [something] from right to left"), _translation("x")),
+        *_pair(("down", "Moving [something] down"), ("up", "Moving [something] up"), _translation("y")),
+        *_pair(("closer", "Moving [something] closer"), ("away", "Moving [something] away"), _scaling),
+        *_pair(("appearing", "[Something] appearing"), ("disappearing", "[Something] disappearing"), _fading),
+        *_pair(("clockwise", "Moving [something] around clockwise"),
+               ("counterclockwise", "Moving [something] around counterclockwise"), _orbit),
+    ]
+}
+
+#: The default class set: four time-reversed pairs (eight classes).
+DEFAULT_ACTIONS: list[str] = [
+    "left_to_right", "right_to_left", "down", "up", "closer", "away", "appearing", "disappearing",
+]
+
+
+def resolve_actions(keys: list[str]) -> list[Action]:
+    """The actions named by ``keys``; raises ValueError unless every action's pair is named too."""
+    unknown = [k for k in keys if k not in ACTIONS]
+    if unknown:
+        raise ValueError(f"unknown action(s) {unknown}; valid: {', '.join(ACTIONS)}")
+    missing = [ACTIONS[k].pair for k in keys if ACTIONS[k].pair not in keys]
+    if missing:
+        raise ValueError(f"actions come in time-reversed pairs; add {sorted(set(missing))}")
+    if len(set(keys)) != len(keys):
+        raise ValueError(f"actions {keys} name a class twice")
+    return [ACTIONS[k] for k in keys]
+
+
+def action_progress(num_frames: int, start: int, end: int) -> np.ndarray:
+    """(T,) progress per frame for the action window ``[start, end)``.
+
+    0 up to frame ``start - 1``, then ``(t - start + 1) / (L + 1)`` inside the window (L = end - start), 1 from
+    frame ``end`` on: the target is in an intermediate state exactly on the window's frames, and reversing the
+    clip maps the window ``[s, e)`` to ``[T - e, T - s)`` with progress ``1 - p``.
+    """
+    t = np.arange(num_frames, dtype=np.float64)
+    length = end - start
+    return np.clip((t - start + 1) / (length + 1), 0.0, 1.0)

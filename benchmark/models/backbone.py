@@ -1,0 +1,166 @@
+"""The slow-only 3D ResNet (I3D-style inflation) shared by ``baseline``, ``abn`` and ``stabn``.
+
+DESIGN section 2: conv1 is 1x7x7 with stride (1, 2, 2), max-pool 1x3x3 with stride (1, 2, 2), and there is no
+temporal stride anywhere, so every stage keeps the clip's T frames. res2 and res3 are 2D (1x1x1 / 1x3x3
+kernels); in res4 and res5 every block's first conv also looks at neighbouring frames:
+
+- bottleneck blocks (depths 50, 101): the first conv is 3x1x1 (as in the slow pathway of SlowFast);
+- basic blocks (depths 18, 34): the first conv is 3x3x3 (the 2D 3x3 conv inflated along t), the second 1x3x3.
+
+Module and parameter names inside the blocks follow torchvision's 2D ResNet (``conv1``, ``bn1``, ...,
+``downsample.0``) so that 2D weights inflate by name (:mod:`benchmark.models.inflate`).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional, Union
+
+import torch
+from torch import Tensor, nn
+
+
+class BasicBlock(nn.Module):
+    """Two 3x3 convs with a residual; the first is 3x3x3 when ``temporal_kernel`` is 3, else 1x3x3."""
+
+    expansion = 1
+
+    def __init__(self, inplanes: int, planes: int, stride: int = 1, temporal_kernel: int = 1,
+                 downsample: Optional[nn.Module] = None) -> None:
+        super().__init__()
+        kt = temporal_kernel
+        self.conv1 = nn.Conv3d(inplanes, planes, (kt, 3, 3), stride=(1, stride, stride), padding=(kt // 2, 1, 1), bias=False)
+        self.bn1 = nn.BatchNorm3d(planes)
+        self.conv2 = nn.Conv3d(planes, planes, (1, 3, 3), padding=(0, 1, 1), bias=False)
+        self.bn2 = nn.BatchNorm3d(planes)
+        self.relu = nn.ReLU(inplace=True)
+        self.downsample = downsample
+
+    def forward(self, x: Tensor) -> Tensor:
+        identity = x if self.downsample is None else self.downsample(x)
+        out = self.relu(self.bn1(self.conv1(x)))
+        out = self.bn2(self.conv2(out))
+        return self.relu(out + identity)
+
+
+class Bottleneck(nn.Module):
+    """kt x1x1 -> 1x3x3 (spatial stride here) -> 1x1x1 with a residual; ``temporal_kernel`` is 3 in res4/res5."""
+
+    expansion = 4
+
+    def __init__(self, inplanes: int, planes: int, stride: int = 1, temporal_kernel: int = 1,
+                 downsample: Optional[nn.Module] = None) -> None:
+        super().__init__()
+        kt = temporal_kernel
+        self.conv1 = nn.Conv3d(inplanes, planes, (kt, 1, 1), padding=(kt // 2, 0, 0), bias=False)
+        self.bn1 = nn.BatchNorm3d(planes)
+        self.conv2 = nn.Conv3d(planes, planes, (1, 3, 3), stride=(1, stride, stride), padding=(0, 1, 1), bias=False)
+        self.bn2 = nn.BatchNorm3d(planes)
+        self.conv3 = nn.Conv3d(planes, planes * self.expansion, 1, bias=False)
+        self.bn3 = nn.BatchNorm3d(planes * self.expansion)
+        self.relu = nn.ReLU(inplace=True)
+        self.downsample = downsample
+
+    def forward(self, x: Tensor) -> Tensor:
+        identity = x if self.downsample is None else self.downsample(x)
+        out = self.relu(self.bn1(self.conv1(x)))
+        out = self.relu(self.bn2(self.conv2(out)))
+        out = self.bn3(self.conv3(out))
+        return self.relu(out + identity)
+
+
+Block = type[Union[BasicBlock, Bottleneck]]
+
+
+class Stem(nn.Module):
+    """1x7x7 conv, stride (1, 2, 2) -> BN -> ReLU -> 1x3x3 max-pool, stride (1, 2, 2): (N, 3, T, H, W) -> (N, C, T, H/4, W/4)."""
+
+    def __init__(self, width: int) -> None:
+        super().__init__()
+        self.conv = nn.Conv3d(3, width, (1, 7, 7), stride=(1, 2, 2), padding=(0, 3, 3), bias=False)
+        self.bn = nn.BatchNorm3d(width)
+        self.relu = nn.ReLU(inplace=True)
+        self.pool = nn.MaxPool3d((1, 3, 3), stride=(1, 2, 2), padding=(0, 1, 1))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.pool(self.relu(self.bn(self.conv(x))))
+
+
+@dataclass(frozen=True)
+class BackboneSpec:
+    """Block type and blocks per stage (res2..res5) of one ResNet depth."""
+
+    block: Block
+    layers: tuple[int, int, int, int]
+
+
+#: ResNet depth -> block type and blocks per stage, as in He et al. (2016).
+DEPTHS: dict[int, BackboneSpec] = {
+    18: BackboneSpec(BasicBlock, (2, 2, 2, 2)),
+    34: BackboneSpec(BasicBlock, (3, 4, 6, 3)),
+    50: BackboneSpec(Bottleneck, (3, 4, 6, 3)),
+    101: BackboneSpec(Bottleneck, (3, 4, 23, 3)),
+}
+
+#: Temporal kernel of the first conv of every block, per stage (res2, res3, res4, res5).
+TEMPORAL_KERNELS = (1, 1, 3, 3)
+
+
+def backbone_spec(depth: int) -> BackboneSpec:
+    if depth not in DEPTHS:
+        raise ValueError(f"ResNet depth {depth} is not supported; valid depths: {', '.join(map(str, DEPTHS))}")
+    return DEPTHS[depth]
+
+
+def make_stage(block: Block, inplanes: int, planes: int, blocks: int, spatial_stride: int,
+               temporal_kernel: int) -> nn.Sequential:
+    """One ResNet stage: ``blocks`` blocks, the first with the spatial stride and a 1x1x1 projection shortcut
+    where the shape changes. (N, inplanes, T, H, W) -> (N, planes * expansion, T, H / stride, W / stride)."""
+    downsample = None
+    if spatial_stride != 1 or inplanes != planes * block.expansion:
+        downsample = nn.Sequential(
+            nn.Conv3d(inplanes, planes * block.expansion, 1, stride=(1, spatial_stride, spatial_stride), bias=False),
+            nn.BatchNorm3d(planes * block.expansion),
+        )
+    layers = [block(inplanes, planes, spatial_stride, temporal_kernel, downsample)]
+    layers += [block(planes * block.expansion, planes, 1, temporal_kernel) for _ in range(1, blocks)]
+    return nn.Sequential(*layers)
+
+
+def make_res5(depth: int, width: int, spatial_stride: int) -> nn.Sequential:
+    """The res5 stage of the given depth/width; spatial stride 2 in the perception branch, 1 in the attention branch."""
+    spec = backbone_spec(depth)
+    return make_stage(spec.block, stage_channels(depth, width, 4), 8 * width, spec.layers[3], spatial_stride,
+                      TEMPORAL_KERNELS[3])
+
+
+def stage_channels(depth: int, width: int, stage: int) -> int:
+    """Output channels of stage ``stage`` (1 = stem, 2..5 = res2..res5): 1024 for res4 and 2048 for res5 at depth 50, width 64."""
+    if stage == 1:
+        return width
+    return width * 2 ** (stage - 2) * backbone_spec(depth).block.expansion
+
+
+def init_weights(module: nn.Module) -> None:
+    """The one initialisation of every network here: Kaiming for convs, unit BN, small normal for linears."""
+    for m in module.modules():
+        if isinstance(m, (nn.Conv3d, nn.Conv2d)):
+            nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, (nn.BatchNorm3d, nn.BatchNorm2d)):
+            nn.init.ones_(m.weight)
+            nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.Linear):
+            nn.init.normal_(m.weight, 0.0, 0.01)
+            nn.init.zeros_(m.bias)
+
+
+def make_feature_stages(depth: int, width: int) -> tuple[Stem, nn.Sequential, nn.Sequential, nn.Sequential]:
+    """stem, res2, res3, res4: together (N, 3, T, H, W) -> F of shape (N, C, T, H/16, W/16),
+    C = ``stage_channels(depth, width, 4)`` (1024 at depth 50, width 64)."""
+    spec = backbone_spec(depth)
+    stages = []
+    for i, stride in enumerate((1, 2, 2)):
+        stages.append(make_stage(spec.block, stage_channels(depth, width, i + 1), width * 2**i, spec.layers[i],
+                                 stride, TEMPORAL_KERNELS[i]))
+    return (Stem(width), *stages)

@@ -1,0 +1,217 @@
+"""The explain-and-score stage: every applicable method on the test clips of one model, scored by every metric.
+
+Work is cut into (model, method, clip batch) units. Each unit's rows go to one shard file
+(:mod:`benchmark.pipeline.shards`) once the unit is finished, so a killed run recomputes nothing that was done;
+under ``torchrun`` the clip batches are dealt out across the ranks. A method that fails on a batch is recorded in
+``errors.csv`` with its reason, and the run goes on with the others.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+import baselines
+from metrics import model_order_sensitivity, reference_curves, score_explanations, selected_metrics
+from metrics.sanity import cascading_randomisation
+
+from .. import distributed
+from ..config import RunConfig
+from ..data import collate_clips
+from ..errors import StabnBenchError
+from .shards import Shard, ShardStore
+
+log = logging.getLogger("stabn_bench.pipeline")
+
+#: method name of the model-level rows (frame-order sensitivity) in scores.csv
+MODEL_LEVEL = "-"
+
+
+@dataclass
+class ClipBatches:
+    """The explained clips of a data set, cut into fixed batches (the same on every run and every rank).
+
+    Attributes:
+        indices: data set indices per batch; batch b holds indices[b].
+    """
+
+    dataset: torch.utils.data.Dataset
+    indices: list[list[int]] = field(default_factory=list)
+
+    @classmethod
+    def first(cls, dataset, num_clips: int, batch_size: int) -> "ClipBatches":
+        count = min(num_clips, len(dataset))
+        order = list(range(count))
+        return cls(dataset, [order[i:i + batch_size] for i in range(0, count, batch_size)])
+
+    def load(self, batch: int) -> dict:
+        return collate_clips([self.dataset[i] for i in self.indices[batch]])
+
+
+def _error_text(err: BaseException) -> str:
+    text = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+    return f"{type(err).__name__}: {text}"
+
+
+def methods_for(model: nn.Module, requested: Sequence[str]) -> list[str]:
+    """The methods to run on ``model``: every applicable one for ``all``, else the named ones that apply."""
+    arch = getattr(model, "arch", None)
+    applicable = baselines.available_methods(arch)
+    if "all" in requested:
+        return applicable
+    for name in requested:
+        baselines.get_method(name)  # unknown names: an error listing the known ones
+    return [name for name in requested if name in applicable]
+
+
+def _add_values(shard: Shard, model: str, method: str, clip_ids: Sequence[str], values: dict[str, torch.Tensor]) -> None:
+    for metric, per_clip in values.items():
+        for clip_id, value in zip(clip_ids, per_clip.tolist()):
+            shard.add("scores", model, method, metric, clip_id, float(value))
+
+
+def _add_curves(shard: Shard, model: str, method: str, clip_ids: Sequence[str], curves: dict) -> None:
+    for name, curve in curves.items():
+        fractions, scores = curve.fractions.tolist(), curve.scores.tolist()
+        for clip_id, xs, ys in zip(clip_ids, fractions, scores):
+            for x, y in zip(xs, ys):
+                shard.add("curves", model, method, name, clip_id, float(x), float(y))
+
+
+def _add_temporal(shard: Shard, model: str, method: str, clip_ids: Sequence[str], importance: torch.Tensor,
+                  window: Optional[torch.Tensor]) -> None:
+    from ..report import temporal_rows
+
+    frame = temporal_rows(model, method, list(clip_ids), importance, None if window is None else window)
+    for row in frame.itertuples(index=False):
+        shard.add("temporal", row.model, row.method, row.clip_id, int(row.frame), float(row.importance),
+                  None if np.isnan(row.in_window) else float(row.in_window))
+
+
+class OverlayMaps:
+    """Maps of the first few clips, kept for the attention-overlay figure (``.state/overlay_maps/``)."""
+
+    def __init__(self, run_dir: Path, clip_ids: Sequence[str]):
+        self.root = Path(run_dir) / ".state" / "overlay_maps"
+        self.clip_ids = set(clip_ids)
+
+    def save(self, model: str, method: str, clip_ids: Sequence[str], maps: torch.Tensor) -> None:
+        from ..report.files import safe_name
+        from ..runtime import atomic_path
+
+        for clip_id, values in zip(clip_ids, maps):
+            if clip_id in self.clip_ids:
+                path = self.root / safe_name(clip_id) / f"{safe_name(model)}--{safe_name(method)}.npy"
+                with atomic_path(path) as tmp:
+                    with open(tmp, "wb") as fh:
+                        np.save(fh, values.to(torch.float16).numpy())
+
+    def load(self, clip_id: str) -> dict[tuple[str, str], np.ndarray]:
+        from ..report.files import safe_name
+
+        out = {}
+        for path in sorted((self.root / safe_name(clip_id)).glob("*.npy")):
+            model, method = path.stem.split("--", 1)
+            out[(model, method)] = np.load(path)
+        return out
+
+
+def explain_and_score_model(
+    cfg: RunConfig,
+    model_name: str,
+    model: nn.Module,
+    clips: ClipBatches,
+    store: ShardStore,
+    overlays: OverlayMaps,
+    device: torch.device,
+    progress: bool = True,
+) -> dict[str, float]:
+    """Run every method on this rank's share of the clip batches and write one shard per unit of work.
+
+    Returns seconds spent per method on this rank (explanation + scoring), for the provenance.
+    """
+    model = model.to(device).eval()
+    methods = methods_for(model, cfg.explain.methods)
+    wanted = set(selected_metrics(cfg.metrics))
+    sanity = "randomisation_spearman" in wanted and cfg.metrics.sanity_clips > 0
+    options = cfg.explain.options
+    seconds: dict[str, float] = {}
+    my_batches = distributed.shard(list(range(len(clips.indices))))
+    todo = [(b, [m for m in [MODEL_LEVEL, *methods] if not store.done(model_name, m, b)]) for b in my_batches]
+    todo = [(b, names) for b, names in todo if names]
+    total = sum(len(names) for _, names in todo)
+    bar = tqdm(total=total, desc=f"explain+score {model_name}", disable=not progress or total == 0, leave=True)
+
+    def forward(x: torch.Tensor) -> torch.Tensor:
+        return model(x).logits
+
+    for batch_index, names in todo:
+        batch = clips.load(batch_index)
+        shard_base = Shard()
+        for skipped in batch.get("skipped", []):
+            shard_base.add("errors", model_name, "*", "*", "decode", str(skipped))
+        clip_ids = list(batch["clip_id"])
+        if not clip_ids:
+            for name in names:
+                store.write(model_name, name, batch_index, shard_base)
+                bar.update(1)
+            continue
+        x = batch["clip"].to(device)
+        labels = batch["label"].long()
+        evidence = batch.get("evidence")
+        window = batch.get("window")
+        seed = cfg.seed * 1000 + batch_index
+        targets = baselines.resolve_targets(model, x, labels, cfg.explain.target)
+        reference = reference_curves(forward, x, targets, cfg.metrics, seed=seed)
+        for name in names:
+            shard = Shard({k: list(v) for k, v in shard_base.rows.items()}) if name == MODEL_LEVEL else Shard()
+            started = time.perf_counter()
+            if name == MODEL_LEVEL:
+                values = model_order_sensitivity(reference, x, seed=seed, cfg=cfg.metrics)
+                _add_values(shard, model_name, MODEL_LEVEL, clip_ids, values)
+            else:
+                try:
+                    explanation = baselines.explain(
+                        name, model, x, targets, target_kind=cfg.explain.target, seed=seed,
+                        batch_size=cfg.explain.batch_size, **options.get(name, {}),
+                    )
+                    result = score_explanations(
+                        reference.engine, x, explanation.spatiotemporal, explanation.temporal, targets, labels,
+                        cfg.metrics, evidence=evidence, window=window, seed=seed, random_curves=reference,
+                        method=name, clip_ids=clip_ids,
+                    )
+                    _add_values(shard, model_name, name, clip_ids, result.values)
+                    if sanity and batch_index == 0:
+                        n = min(cfg.metrics.sanity_clips, len(clip_ids))
+                        score = _sanity(model, name, x[:n], targets[:n], cfg, seed, options.get(name, {}))
+                        _add_values(shard, model_name, name, clip_ids[:n], {"randomisation_spearman": score})
+                    _add_curves(shard, model_name, name, clip_ids, result.curves)
+                    _add_temporal(shard, model_name, name, clip_ids, explanation.temporal, window)
+                    overlays.save(model_name, name, clip_ids, explanation.spatiotemporal)
+                except (baselines.MethodError, StabnBenchError, ValueError, RuntimeError) as err:
+                    log.warning("%s / %s failed on batch %d: %s", model_name, name, batch_index, _error_text(err))
+                    for clip_id in clip_ids:
+                        shard.add("errors", model_name, name, clip_id, "explain+score", _error_text(err))
+            seconds[name] = seconds.get(name, 0.0) + time.perf_counter() - started
+            store.write(model_name, name, batch_index, shard)
+            bar.update(1)
+    bar.close()
+    return seconds
+
+
+def _sanity(model: nn.Module, method: str, clips: torch.Tensor, targets: torch.Tensor, cfg: RunConfig, seed: int,
+            options: dict) -> torch.Tensor:
+    """``randomisation_spearman`` (N,) of ``method`` on ``clips`` (cascading randomisation of a model copy)."""
+
+    def explain_fn(m: nn.Module, c: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        return baselines.explain(method, m, c, t, target_kind=cfg.explain.target, seed=seed,
+                                 batch_size=cfg.explain.batch_size, **options).spatiotemporal
+
+    return cascading_randomisation(model, explain_fn, clips, targets, seed=seed).score

@@ -1,0 +1,127 @@
+"""Checkpoints: atomic save, ``weights_only`` load, and the model they describe.
+
+A checkpoint is a dict of plain data and tensors (loadable with ``torch.load(..., weights_only=True)``)::
+
+    {"format": 1, "model": state_dict, "optimizer": state_dict | None, "meta": {...}, "rng": {...} | None}
+
+``meta`` holds arch, num_classes, num_frames, depth, width, dropout, classes, epoch (epochs completed),
+best_metric, best_epoch, history (one dict per epoch) and config (the resolved RunConfig as plain data).
+"""
+from __future__ import annotations
+
+import random
+from pathlib import Path
+from typing import Any, Optional
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..errors import CheckpointError
+from ..models import VideoAttentionNet, build_model
+from ..runtime import atomic_path
+
+FORMAT = 1
+#: meta keys that must agree between a checkpoint and the model asked for
+ARCHITECTURE_KEYS = ("arch", "num_classes", "depth", "width", "num_frames")
+
+
+def model_meta(model: VideoAttentionNet, dropout: float, classes: list[str]) -> dict[str, Any]:
+    """The architecture part of ``meta``: enough to rebuild the model."""
+    return {"arch": model.arch, "num_classes": model.num_classes, "num_frames": model.num_frames,
+            "depth": model.depth, "width": model.width, "dropout": float(dropout), "classes": list(classes)}
+
+
+def rng_state() -> dict[str, Any]:
+    """Python, NumPy and torch (CPU and CUDA) RNG states as plain data and tensors."""
+    np_state = np.random.get_state()
+    state = {
+        "python": random.getstate(),
+        "numpy": {"name": np_state[0], "keys": torch.from_numpy(np_state[1].astype(np.int64)),
+                  "pos": int(np_state[2]), "has_gauss": int(np_state[3]), "cached_gaussian": float(np_state[4])},
+        "torch": torch.get_rng_state(),
+        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+    }
+    return state
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    version, internal, gauss = state["python"]
+    random.setstate((version, tuple(internal), gauss))
+    n = state["numpy"]
+    np.random.set_state((n["name"], n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["cached_gaussian"]))
+    torch.set_rng_state(state["torch"])
+    if state["cuda"] and torch.cuda.is_available() and len(state["cuda"]) == torch.cuda.device_count():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def save_checkpoint(path: str | Path, model: nn.Module, meta: dict[str, Any],
+                    optimizer: Optional[torch.optim.Optimizer] = None, rng: Optional[dict[str, Any]] = None) -> Path:
+    """Write a checkpoint atomically (a killed run never leaves a half-written file under ``path``)."""
+    payload = {"format": FORMAT, "model": model.state_dict(),
+               "optimizer": optimizer.state_dict() if optimizer is not None else None, "meta": meta, "rng": rng}
+    with atomic_path(path) as tmp:
+        torch.save(payload, tmp)
+    return Path(path)
+
+
+def read_checkpoint(path: str | Path) -> dict[str, Any]:
+    """Load a checkpoint's payload on the CPU (``weights_only=True``); CheckpointError if it is not one of ours."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint '{path}' does not exist")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # noqa: BLE001 - any unreadable file is the same user error
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise CheckpointError(f"checkpoint '{path}' cannot be read: {first[:200]}") from None
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT or "meta" not in payload or "model" not in payload:
+        raise CheckpointError(f"checkpoint '{path}' is not a stabn-bench checkpoint (format {FORMAT})")
+    return payload
+
+
+def check_compatible(meta: dict[str, Any], expected: dict[str, Any], path: str | Path) -> None:
+    """CheckpointError naming every architecture key where ``meta`` differs from ``expected``."""
+    diffs = [f"{k}={meta.get(k)!r} (expected {expected[k]!r})" for k in ARCHITECTURE_KEYS
+             if k in expected and meta.get(k) != expected[k]]
+    if diffs:
+        raise CheckpointError(f"checkpoint '{path}' does not fit the model asked for: " + ", ".join(diffs))
+
+
+def load_state(model: nn.Module, state: dict[str, torch.Tensor], path: str | Path) -> None:
+    """``model.load_state_dict(state)``, with a one-line CheckpointError naming the first mismatching keys."""
+    own = model.state_dict()
+    missing = [k for k in own if k not in state]
+    unexpected = [k for k in state if k not in own]
+    shapes = [f"{k} {tuple(state[k].shape)} vs {tuple(own[k].shape)}" for k in own
+              if k in state and state[k].shape != own[k].shape]
+    if missing or unexpected or shapes:
+        parts = []
+        if shapes:
+            parts.append("shape mismatch: " + "; ".join(shapes[:3]))
+        if missing:
+            parts.append("missing: " + ", ".join(missing[:3]))
+        if unexpected:
+            parts.append("unexpected: " + ", ".join(unexpected[:3]))
+        raise CheckpointError(f"checkpoint '{path}' weights do not fit {getattr(model, 'arch', 'the model')}: "
+                              + " | ".join(parts))
+    model.load_state_dict(state)
+
+
+def load_model(path: str | Path, device: torch.device | str = "cpu",
+               expected: Optional[dict[str, Any]] = None) -> tuple[VideoAttentionNet, dict[str, Any]]:
+    """Rebuild the model a checkpoint describes and load its weights; returns (model in eval mode, meta).
+
+    ``expected`` (e.g. ``{"arch": "stabn", "num_classes": 174}``) makes a mismatch a CheckpointError naming the key.
+    """
+    payload = read_checkpoint(path)
+    meta = payload["meta"]
+    if expected:
+        check_compatible(meta, expected, path)
+    try:
+        model = build_model(meta["arch"], num_classes=meta["num_classes"], depth=meta["depth"], width=meta["width"],
+                            dropout=meta.get("dropout", 0.5), num_frames=meta.get("num_frames"))
+    except (KeyError, ValueError) as err:
+        raise CheckpointError(f"checkpoint '{path}' describes no buildable model: {err}") from None
+    load_state(model, payload["model"], path)
+    return model.to(device).eval(), meta

@@ -1,0 +1,87 @@
+"""Top-1 / top-5 accuracy of every head of a model, reduced over DDP ranks, and ``accuracy.csv`` (DESIGN section 6)."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Iterable, Mapping
+
+import pandas as pd
+import torch
+from torch import nn
+from torch.utils.data import DataLoader
+from tqdm import tqdm
+
+from .. import distributed
+from ..runtime import atomic_path, autocast
+
+ACCURACY_COLUMNS = ["model", "head", "top1", "top5", "n_clips"]
+
+
+def topk_correct(logits: torch.Tensor, labels: torch.Tensor, ks: tuple[int, ...] = (1, 5)) -> torch.Tensor:
+    """Number of clips whose label is among the top-k logits, per k: logits (N, K), labels (N,) -> (len(ks),).
+
+    k is capped at K (with fewer than 5 classes, top-5 is 1.0)."""
+    kmax = min(max(ks), logits.shape[1])
+    top = logits.topk(kmax, dim=1).indices                     # (N, kmax)
+    hits = top.eq(labels[:, None])                             # (N, kmax)
+    return torch.stack([hits[:, : min(k, kmax)].any(dim=1).sum() for k in ks]).to(torch.float64)
+
+
+def move_clips(clips: torch.Tensor, device: torch.device, channels_last: bool) -> torch.Tensor:
+    clips = clips.to(device, non_blocking=True)
+    if channels_last and device.type == "cuda":
+        clips = clips.contiguous(memory_format=torch.channels_last_3d)
+    return clips
+
+
+@torch.no_grad()
+def evaluate_model(model: nn.Module, loader: DataLoader, device: torch.device | str, reverse: bool = False,
+                   amp: bool = True, channels_last: bool = True, progress: bool = False) -> dict[str, dict[str, float]]:
+    """Top-1 / top-5 of each head over the loader's clips (summed over DDP ranks when distributed).
+
+    Args:
+        model: a video model returning VideoModelOutput; put in eval mode here.
+        loader: batches {"clip": (N, C, T, H, W), "label": (N,)}; under DDP each rank sees its own shard.
+        reverse: score time-reversed clips (frames in reverse order) against their original labels.
+    Returns:
+        {head: {"top1": float, "top5": float, "n_clips": int}} with heads ``perception`` and, where present,
+        ``attention``.
+    """
+    device = torch.device(device)
+    was_training = model.training
+    model.eval()
+    sums: dict[str, torch.Tensor] = {}
+    count = torch.zeros((), dtype=torch.float64, device=device)
+    for batch in tqdm(loader, desc="evaluate", leave=False, disable=not progress or not distributed.is_main()):
+        if batch["label"].numel() == 0:
+            continue  # no clip of this batch could be decoded (listed in batch["skipped"])
+        clips = move_clips(batch["clip"], device, channels_last)
+        if reverse:
+            clips = clips.flip(2)
+        labels = batch["label"].to(device)
+        with autocast(device, amp):
+            out = model(clips)
+        for head, logits in out.heads().items():
+            sums[head] = sums.get(head, 0) + topk_correct(logits.float(), labels)
+        count += labels.numel()
+    model.train(was_training)
+    heads = list(getattr(model, "head_names", None) or sums)  # fixed order, the same on every rank
+    packed = torch.cat([count[None]] + [torch.as_tensor(sums.get(h, torch.zeros(2, dtype=torch.float64)),
+                                                         device=device).reshape(2) for h in heads])
+    packed = distributed.all_reduce_sum(packed).cpu()
+    n = int(packed[0].item())
+    return {h: {"top1": packed[1 + 2 * i].item() / max(n, 1), "top5": packed[2 + 2 * i].item() / max(n, 1),
+                "n_clips": n} for i, h in enumerate(heads)}
+
+
+def accuracy_rows(model_name: str, accuracy: Mapping[str, Mapping[str, float]]) -> list[dict]:
+    """One row per head, in the columns of ``accuracy.csv``."""
+    return [{"model": model_name, "head": head, "top1": m["top1"], "top5": m["top5"], "n_clips": int(m["n_clips"])}
+            for head, m in accuracy.items()]
+
+
+def write_accuracy_csv(rows: Iterable[Mapping], path: str | Path) -> Path:
+    """Write ``model,head,top1,top5,n_clips`` (top-k as fractions in [0, 1]) atomically."""
+    table = pd.DataFrame(list(rows), columns=ACCURACY_COLUMNS)
+    with atomic_path(path) as tmp:
+        table.to_csv(tmp, index=False)
+    return Path(path)

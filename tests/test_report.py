@@ -1,0 +1,180 @@
+"""Summary tables, Markdown / LaTeX rendering, result-file round trips and write_report on a fake run folder."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from benchmark.errors import DataError
+from benchmark.report import (
+    clip_to_frames, format_terminal_summary, load_results, summary_table, temporal_rows, write_report, write_table,
+)
+from benchmark.report.files import read_overlay, write_overlay
+from benchmark.report.tables import best_mask, estimate_table, latex_escape, to_latex, to_markdown
+from report_fixtures import METHODS, MODELS, make_results_dir
+
+
+def _scores(rows):
+    return pd.DataFrame(rows, columns=["model", "method", "metric", "clip_id", "value"])
+
+
+def test_summary_table_means_counts_and_cis():
+    scores = _scores([("m", "a", "insertion_auc", "c1", 0.2), ("m", "a", "insertion_auc", "c2", 0.4),
+                      ("m", "a", "insertion_auc", "c3", 0.9), ("m", "b", "insertion_auc", "c1", 0.5),
+                      ("m", "b", "deletion_auc", "c1", np.nan), ("m", "b", "deletion_auc", "c2", 0.3)])
+    table = summary_table(scores, n_resamples=200).set_index(["model", "method", "metric"])
+    a = table.loc[("m", "a", "insertion_auc")]
+    assert a["mean"] == pytest.approx(0.5) and a["n"] == 3
+    assert a["ci_low"] <= 0.5 <= a["ci_high"]
+    assert table.loc[("m", "b", "insertion_auc"), "n"] == 1
+    assert table.loc[("m", "b", "insertion_auc"), "ci_low"] == table.loc[("m", "b", "insertion_auc"), "ci_high"] == 0.5
+    assert table.loc[("m", "b", "deletion_auc"), "mean"] == pytest.approx(0.3)  # NaN ignored
+    assert table.loc[("m", "b", "deletion_auc"), "n"] == 1
+
+
+def test_best_mask_respects_direction_and_ties():
+    means = pd.DataFrame({"deletion_auc": [0.30, 0.10, 0.20], "insertion_auc": [0.7, 0.4, 0.7], "unknown": [1, 2, 3]},
+                         index=["a", "b", "c"])
+    mask = best_mask(means)
+    assert mask["deletion_auc"].tolist() == [False, True, False]  # ↓: the smallest is bold
+    assert mask["insertion_auc"].tolist() == [True, False, True]  # ↑, tie: both bold
+    assert not mask["unknown"].any()  # no direction, no best
+    assert best_mask(pd.DataFrame({"insertion_auc": [0.70001, 0.70004]}, index=["a", "b"]))["insertion_auc"].all()
+
+
+def test_estimate_table_renders_bold_best_and_arrows():
+    scores = _scores([(m_, meth, "deletion_auc", f"c{i}", v + 0.01 * i) for m_ in ["m"]
+                      for meth, v in [("a", 0.5), ("b", 0.2)] for i in range(4)])
+    summary = summary_table(scores, n_resamples=100)
+    md = to_markdown(estimate_table(summary, "m", ["deletion_auc"], ["a", "b"]))
+    assert "deletion_auc ↓" in md
+    line_b = next(line for line in md.splitlines() if line.startswith("| b "))
+    line_a = next(line for line in md.splitlines() if line.startswith("| a "))
+    assert "**0.215 ±" in line_b and "**" not in line_a
+    tex = to_latex(estimate_table(summary, "m", ["deletion_auc"], ["a", "b"]))
+    assert r"deletion\_auc $\downarrow$" in tex and r"\textbf{0.215 $\pm$" in tex
+    assert r"\toprule" in tex and r"\bottomrule" in tex
+
+
+def test_latex_escape():
+    assert latex_escape("stabn_attention") == r"stabn\_attention"
+    assert latex_escape("50% & $x$ #1 {a} ~^\\") == (
+        r"50\% \& \$x\$ \#1 \{a\} \textasciitilde{}\textasciicircum{}\textbackslash{}")
+    assert latex_escape("↑ ↓ ±") == r"$\uparrow$ $\downarrow$ $\pm$"
+
+
+def test_temporal_rows_normalise_per_clip():
+    importance = np.array([[1.0, 3.0, 2.0], [5.0, 5.0, 5.0]])
+    rows = temporal_rows("m", "x", ["a", "b"], importance, np.array([[0, 1, 1], [1, 0, 0]]))
+    assert rows["importance"].tolist() == [0.0, 1.0, 0.5, 0.5, 0.5, 0.5]
+    assert rows["frame"].tolist() == [0, 1, 2, 0, 1, 2]
+    assert rows["in_window"].tolist() == [0, 1, 1, 1, 0, 0]
+    assert temporal_rows("m", "x", ["a"], importance[:1])["in_window"].isna().all()
+
+
+def test_table_round_trip_and_bad_files(tmp_path):
+    scores = _scores([("m", "a", "insertion_auc", "007", 0.25)])
+    write_table(scores, tmp_path / "scores.csv")
+    back = load_results(tmp_path).scores
+    assert back["clip_id"].tolist() == ["007"]  # clip ids stay text
+    assert back["value"].tolist() == [0.25]
+    with pytest.raises(DataError, match="missing columns"):
+        write_table(scores.drop(columns="value"), tmp_path / "scores.csv")
+    (tmp_path / "curves.csv").write_text("model,method,metric,clip_id,fraction\nm,a,deletion,c,0.1\n")
+    with pytest.raises(DataError, match=r"curves.csv: missing columns \['score'\]"):
+        load_results(tmp_path)
+    (tmp_path / "curves.csv").write_text("model,method,metric,clip_id,fraction,score\nm,a,deletion,c,half,0.1\n")
+    with pytest.raises(DataError, match="column 'fraction' row 2 holds 'half'"):
+        load_results(tmp_path)
+    with pytest.raises(DataError, match="results folder does not exist"):
+        load_results(tmp_path / "missing")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(DataError, match="no scores.csv"):
+        load_results(tmp_path / "empty")
+
+
+def test_overlay_round_trip(tmp_path):
+    frames = np.random.default_rng(0).integers(0, 255, (4, 6, 5, 3), dtype=np.uint8)
+    evidence = np.zeros((4, 6, 5))
+    evidence[1, 2:4, 1:3] = 1
+    maps = {("stabn", "stabn-attention"): np.linspace(0, 1, 120).reshape(4, 6, 5)}
+    path = write_overlay(tmp_path, "video/12", frames, evidence, maps, meta={"label": 3})
+    assert path.name == "video_12.npz"
+    overlay = read_overlay(path)
+    assert overlay.clip_id == "video/12" and overlay.meta["label"] == 3
+    np.testing.assert_array_equal(overlay.frames, frames)
+    np.testing.assert_array_equal(overlay.evidence, evidence)
+    np.testing.assert_allclose(overlay.maps[("stabn", "stabn-attention")], maps[("stabn", "stabn-attention")], atol=1e-3)
+    with pytest.raises(ValueError, match="has shape"):
+        write_overlay(tmp_path, "bad", frames, evidence[:2], maps)
+
+
+def test_write_report_writes_every_file(tmp_path):
+    run = make_results_dir(tmp_path / "run")
+    written = write_report(run, formats=("png", "pdf"))
+    names = {p.relative_to(run).as_posix() for p in written}
+    expected = {"summary.csv", "paired_tests.csv", "summary.md", "summary.tex"}
+    for stem in ["accuracy", "curve_deletion", "curve_insertion", "metric_deletion_auc", "metric_insertion_auc",
+                 "metric_pointing_game", "temporal_importance", *[f"overlay_clip000_{m}" for m in MODELS]]:
+        expected |= {f"figures/{stem}.png", f"figures/{stem}.pdf"}
+    assert expected <= names
+    assert not any("deletion_random" in name for name in names)  # the random-order curve is a reference line only
+    for path in written:
+        assert path.stat().st_size > 0
+    assert (run / "figures" / "accuracy.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert (run / "figures" / "accuracy.pdf").read_bytes()[:5] == b"%PDF-"
+
+    md = (run / "summary.md").read_text()
+    assert "## Accuracy" in md and "## Model: stabn" in md and "Model-level metrics" in md
+    assert "shuffle_prediction_change ↑" in md and "Paired tests" in md and "Average ranks" in md
+    # stabn-attention is the best method on every metric of the fake run: bold in the deletion (↓) column
+    for model in MODELS:
+        section = md.split(f"## Model: {model}")[1]
+        row = next(line for line in section.splitlines() if line.startswith("| stabn-attention"))
+        assert row.split("|")[2].strip().startswith("**")
+    assert "200 resamples" in md  # settings come from config.yaml
+    assert "Errors: 1 failed evaluation (explain: 1)" in md
+
+    tex = (run / "summary.tex").read_text()
+    assert tex.count(r"\begin{table}") == tex.count(r"\end{table}") > 4
+    assert r"deletion\_auc $\downarrow$" in tex and "deletion_auc" not in tex.replace(r"deletion\_auc", "")
+
+    paired = pd.read_csv(run / "paired_tests.csv").set_index(["model", "metric", "method_a", "method_b"])
+    assert len(paired) == 2 * 3 * 3  # models × metrics × method pairs
+    assert paired.loc[("stabn", "insertion_auc", "gradcam", "stabn-attention"), "better"] == "stabn-attention"
+    assert paired.loc[("stabn", "deletion_auc", "gradcam", "random"), "better"] == "gradcam"
+
+    summary = pd.read_csv(run / "summary.csv")
+    scores = load_results(run).scores
+    expected_mean = scores[(scores.model == "stabn") & (scores.method == "gradcam") & (scores.metric == "insertion_auc")]["value"].mean()
+    got = summary[(summary.model == "stabn") & (summary.method == "gradcam") & (summary.metric == "insertion_auc")]["mean"].item()
+    assert got == pytest.approx(expected_mean)
+
+
+def test_terminal_summary_lists_accuracy_and_headline_scores(tmp_path):
+    run = make_results_dir(tmp_path / "run", overlay=False)
+    text = format_terminal_summary(run)
+    assert "top-1" in text and "deletion_auc ↓" in text and "pointing_game ↑" in text
+    assert "temporal_auroc" not in text  # absent from the run
+    assert str(run / "summary.md") in text
+    best_line = next(line for line in text.splitlines() if line.startswith("stabn") and "stabn-attention" in line)
+    assert best_line.count("*") == 3  # best on all three headline metrics present
+
+
+def test_write_report_rejects_unknown_selection(tmp_path):
+    from benchmark.errors import StabnBenchError
+
+    run = make_results_dir(tmp_path / "run", overlay=False)
+    with pytest.raises(StabnBenchError, match=r"method\(s\) \['nope'\].*" + METHODS[0]):
+        write_report(run, methods=["nope"])
+
+
+def test_clip_to_frames_undoes_imagenet_normalisation():
+    import torch
+
+    rgb = np.random.default_rng(0).integers(0, 256, (2, 4, 5, 3)).astype(np.float32) / 255  # (T, H, W, 3)
+    mean, std = np.array([0.485, 0.456, 0.406]), np.array([0.229, 0.224, 0.225])
+    clip = torch.from_numpy(((rgb - mean) / std).transpose(3, 0, 1, 2).astype(np.float32))  # (C, T, H, W)
+    frames = clip_to_frames(clip)
+    assert frames.dtype == np.uint8 and frames.shape == (2, 4, 5, 3)
+    np.testing.assert_array_equal(frames, np.rint(rgb * 255).astype(np.uint8))

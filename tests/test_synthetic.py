@@ -1,0 +1,228 @@
+"""The synthetic data set: determinism, what each class promises, ground truth, layout and caching."""
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from scipy.ndimage import binary_dilation
+
+from benchmark.config import ConfigError, load_config
+from benchmark.config.schema import SyntheticConfig
+from benchmark.data import ACTIONS, load_ground_truth, read_manifest, read_video
+from benchmark.data.actions import action_progress
+from benchmark.data.ssv2 import LABELS_FILE, SPLIT_FILE, VIDEO_DIR
+from benchmark.data.synthetic import (
+    assign_classes,
+    clip_rng,
+    ensure_synthetic,
+    generate_synthetic,
+    parameter_key,
+    render_clip,
+    stratified_split,
+)
+
+TINY = SyntheticConfig(num_videos=20, num_frames=8, height=32, width=32, window_min=3, window_max=6,
+                       target_size=8, num_decoys=2, seed=3)
+ALL_ACTIONS = list(ACTIONS)
+
+
+# ------------------------------------------------------------------------------------------- the oracle
+
+
+def target_pixels(frames: np.ndarray) -> np.ndarray:
+    """(T, H, W) bool: pixels of the target's warm red (decoys are blue, green, yellow, cyan, violet)."""
+    rgb = frames.astype(np.float64) / 255
+    r, g, b = rgb[..., 0], rgb[..., 1], rgb[..., 2]
+    return (r > 0.55) & (r - g > 0.3) & (r - b > 0.3)
+
+
+def motion_oracle(frames: np.ndarray) -> str:
+    """Name the action of a clip from its pixels alone: presence, area, turning and net direction of the red disc."""
+    pixels = target_pixels(frames)
+    counts = pixels.sum(axis=(1, 2))
+    present = counts >= 3
+    if present[0] != present[-1]:
+        return "appearing" if present[-1] else "disappearing"
+    ys, xs = np.mgrid[0:frames.shape[1], 0:frames.shape[2]]
+    centres = np.stack([(pixels * xs).sum((1, 2)), (pixels * ys).sum((1, 2))], axis=1) / np.maximum(counts, 1)[:, None]
+    ratio = counts[-1] / max(counts[0], 1)
+    if ratio > 1.6:
+        return "closer"
+    if ratio < 1 / 1.6:
+        return "away"
+    steps = np.diff(centres, axis=0)
+    steps = steps[np.linalg.norm(steps, axis=1) > 0.5]  # moving steps only (noise moves the centre a little)
+    turning = sum(np.arctan2(a[0] * b[1] - a[1] * b[0], a @ b) for a, b in zip(steps[:-1], steps[1:]))
+    if abs(turning) > np.pi / 2:  # y points down: a positive turn is clockwise on screen
+        return "clockwise" if turning > 0 else "counterclockwise"
+    dx, dy = centres[-1] - centres[0]
+    if abs(dx) > abs(dy):
+        return "left_to_right" if dx > 0 else "right_to_left"
+    return "down" if dy > 0 else "up"
+
+
+# ------------------------------------------------------------------------------------------- class promises
+
+
+@pytest.mark.parametrize("key", ALL_ACTIONS)
+def test_oracle_names_the_class_and_its_reverse_names_the_pair(key):
+    cfg = dataclasses.replace(TINY, window_min=4, window_max=8, actions=ALL_ACTIONS)
+    action = ACTIONS[key]
+    for index in range(6):
+        clip = render_clip(action, cfg, clip_rng(11, index))
+        assert motion_oracle(clip.frames) == key
+        assert motion_oracle(clip.frames[::-1]) == action.pair
+
+
+def test_pairs_are_mutual_and_reversal_maps_the_window():
+    for key, action in ACTIONS.items():
+        assert ACTIONS[action.pair].pair == key and action.pair != key
+        assert ACTIONS[action.pair].backwards != action.backwards
+    for T, s, e in [(8, 0, 3), (8, 2, 7), (16, 5, 16), (16, 0, 16)]:
+        forward = action_progress(T, s, e)
+        np.testing.assert_allclose(forward[::-1], 1 - action_progress(T, T - e, T - s))
+
+
+@pytest.mark.parametrize("key", ALL_ACTIONS)
+def test_target_is_still_outside_the_window_and_changes_on_every_window_frame(key):
+    cfg = dataclasses.replace(TINY, actions=ALL_ACTIONS)
+    for index in range(4):
+        clip = render_clip(ACTIONS[key], cfg, clip_rng(5, index))
+        start, end = clip.truth.start, clip.truth.end
+        assert cfg.window_min <= end - start <= cfg.window_max and 0 <= start and end <= cfg.num_frames
+        states = [dataclasses.astuple(s) for s in clip.states]
+        assert all(states[t] == states[0] for t in range(start))
+        assert all(states[t] == states[-1] for t in range(end, cfg.num_frames))
+        for t in range(max(start, 1), end):
+            assert states[t] != states[t - 1]
+
+
+@pytest.mark.parametrize("key", ALL_ACTIONS)
+def test_evidence_mask_covers_the_target_only_inside_the_window(key):
+    cfg = dataclasses.replace(TINY, actions=ALL_ACTIONS, noise=0.01)
+    for index in range(4):
+        clip = render_clip(ACTIONS[key], cfg, clip_rng(7, index))
+        evidence, window = clip.truth.evidence, clip.truth.window_mask()
+        assert evidence.shape == (cfg.num_frames, cfg.height, cfg.width) and evidence.dtype == bool
+        assert not evidence[~window].any()
+        assert all(evidence[t].sum() >= 4 for t in np.flatnonzero(window))
+        red = target_pixels(clip.frames)
+        for t in np.flatnonzero(window):
+            # every clearly red pixel on a window frame is the target's: inside the mask or on its anti-aliased rim
+            assert not (red[t] & ~binary_dilation(evidence[t])).any()
+            if clip.states[t].alpha == 1.0:
+                assert (red[t] & evidence[t]).sum() >= 0.75 * evidence[t].sum()  # edge pixels are half blended
+
+
+def test_classes_are_balanced_and_splits_stratified():
+    cfg = dataclasses.replace(TINY, num_videos=203)
+    labels = assign_classes(cfg)
+    counts = np.bincount(labels)
+    assert len(counts) == len(cfg.actions) and counts.max() - counts.min() <= 1
+    split = stratified_split(labels, [0.7, 0.1, 0.2], seed=0)
+    for label in range(len(counts)):
+        members = split[labels == label]
+        expected = np.array([0.7, 0.1, 0.2]) * len(members)
+        assert np.all(np.abs(np.bincount(members, minlength=3) - expected) <= 1)
+    assert np.array_equal(np.bincount(split, minlength=3), [142, 20, 41])  # whole set: largest remainders
+
+
+def test_small_sets_still_fill_every_split():
+    labels = assign_classes(TINY)  # 20 clips over 8 classes: 2-3 per class
+    split = stratified_split(labels, [0.7, 0.1, 0.2], seed=0)
+    assert np.array_equal(np.bincount(split, minlength=3), [14, 2, 4])
+
+
+# ------------------------------------------------------------------------------------------- files
+
+
+@pytest.fixture(scope="module")
+def tiny_dataset(tmp_path_factory) -> Path:
+    return generate_synthetic(tmp_path_factory.mktemp("synth") / "tiny", TINY, progress=False)
+
+
+def test_layout_is_ssv2(tiny_dataset):
+    root = tiny_dataset
+    videos = sorted((root / VIDEO_DIR).iterdir())
+    assert len(videos) == TINY.num_videos and all(v.suffix == ".mp4" for v in videos)
+    labels = json.loads((root / LABELS_FILE).read_text())
+    assert labels["Moving something from left to right"] == "0"
+    assert sorted(int(v) for v in labels.values()) == list(range(len(TINY.actions)))
+    ids = []
+    for split in ("train", "validation", "test"):
+        items = json.loads((root / SPLIT_FILE.format(split=split)).read_text())
+        assert items, split
+        for item in items:
+            assert set(item) == {"id", "label", "template", "placeholders"}
+            assert item["template"].replace("[", "").replace("]", "") in labels
+            ids.append(item["id"])
+    assert sorted(ids) == sorted(v.stem for v in videos)
+
+
+def test_ground_truth_matches_manifest_and_video(tiny_dataset):
+    manifest = read_manifest(tiny_dataset)
+    for clip_id, record in list(manifest["clips"].items())[:6]:
+        truth = load_ground_truth(tiny_dataset, clip_id)
+        assert [truth.start, truth.end] == record["window"]
+        frames = read_video(tiny_dataset / VIDEO_DIR / f"{clip_id}.mp4")
+        assert frames.shape == (TINY.num_frames, TINY.height, TINY.width, 3)
+        assert truth.evidence.shape == frames.shape[:3]
+        # decoded video still shows the class (colours survive the codec)
+        assert motion_oracle(frames) == record["action"]
+        assert motion_oracle(frames[::-1]) == ACTIONS[record["action"]].pair
+
+
+def test_same_seed_gives_byte_identical_annotations_and_masks(tiny_dataset, tmp_path):
+    again = generate_synthetic(tmp_path / "again", TINY, progress=False)
+    files = [p.relative_to(tiny_dataset) for p in tiny_dataset.rglob("*") if p.is_file() and p.suffix != ".mp4"]
+    assert len(files) == TINY.num_videos + 5  # masks, labels, 3 splits, manifest
+    for rel in files:
+        assert (tiny_dataset / rel).read_bytes() == (again / rel).read_bytes(), rel
+    other = generate_synthetic(tmp_path / "other", dataclasses.replace(TINY, seed=4), progress=False)
+    first = sorted((tiny_dataset / "ground_truth").iterdir())[0].name
+    assert (other / "ground_truth" / first).read_bytes() != (tiny_dataset / "ground_truth" / first).read_bytes()
+
+
+def test_webm_container_is_vp9_and_decodes(tmp_path):
+    import av
+
+    cfg = dataclasses.replace(TINY, num_videos=8, container="webm")
+    root = generate_synthetic(tmp_path / "webm", cfg, progress=False)
+    videos = sorted((root / VIDEO_DIR).glob("*.webm"))
+    assert len(videos) == 8
+    with av.open(str(videos[0])) as container:
+        assert container.streams.video[0].codec_context.name in ("vp9", "libvpx-vp9")
+    manifest = read_manifest(root)
+    for video in videos[:3]:
+        assert motion_oracle(read_video(video)) == manifest["clips"][video.stem]["action"]
+
+
+def test_ensure_synthetic_caches_by_parameters(tmp_path):
+    cfg = dataclasses.replace(TINY, num_videos=8)
+    first = ensure_synthetic(tmp_path, cfg, progress=False)
+    assert first == tmp_path / parameter_key(cfg)
+    stamp = (first / "synthetic.json").stat().st_mtime_ns
+    assert ensure_synthetic(tmp_path, cfg, progress=False) == first
+    assert (first / "synthetic.json").stat().st_mtime_ns == stamp
+    second = ensure_synthetic(tmp_path, dataclasses.replace(cfg, seed=9), progress=False)
+    assert second != first
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([first.name, second.name])  # no temporary leftovers
+
+
+def test_generate_refuses_to_overwrite(tiny_dataset):
+    from benchmark.errors import DataError
+
+    with pytest.raises(DataError, match="already exists"):
+        generate_synthetic(tiny_dataset, TINY, progress=False)
+
+
+def test_config_checks_pairs_and_sizes():
+    with pytest.raises(ConfigError, match="time-reversed pairs"):
+        load_config("smoke", ["data.synthetic.actions=[up, down, closer]"])
+    with pytest.raises(ConfigError, match="unknown action"):
+        load_config("smoke", ["data.synthetic.actions=[up, dwon]"])
+    with pytest.raises(ConfigError, match="target_size"):
+        load_config("smoke", ["data.synthetic.target_size=40"])
