@@ -196,3 +196,16 @@ def test_inflation_from_a_file_of_another_width_names_the_layer(tmp_path):
         inflate_into(model, path)
     with pytest.raises(CheckpointError, match="does not exist"):
         build_model("baseline", 3, inflate_from=str(tmp_path / "missing.pth"))
+
+
+def test_fusion_starts_as_the_average_of_the_spatial_and_temporal_paths():
+    from benchmark.models.attention import AttentionMaps
+
+    model = build_model("stabn", 3, depth=18, width=4, num_frames=4)
+    fusion = model.fusion  # init_weights ran first; the fusion conv then took its own initialisation
+    features = torch.rand(2, 16, 4, 3, 3)
+    maps = AttentionMaps(logits=torch.zeros(2, 3), spatial=torch.rand(2, 1, 4, 3, 3), temporal=torch.rand(2, 4))
+    mixed = fusion.conv(torch.cat([features * (1 + maps.spatial), features * maps.temporal[:, None, :, None, None]], 1))
+    expected = (features * (1 + maps.spatial) + features * maps.temporal[:, None, :, None, None]) / 2
+    torch.testing.assert_close(mixed, expected)
+    assert fusion(features, maps).shape == features.shape

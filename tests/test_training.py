@@ -169,7 +169,8 @@ def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path):
 
 
 def test_learning_rate_schedule():
-    cfg = tiny_config("train.epochs=10", "train.warmup_epochs=2", "train.lr=0.1", "train.reference_batch_size=16").train
+    cfg = tiny_config("train.epochs=10", "train.warmup_epochs=2", "train.lr=0.1", "train.reference_batch_size=16",
+                      "train.schedule=step").train
     assert scaled_lr(cfg, world_size=1) == pytest.approx(0.1 * 8 / 16)
     assert scaled_lr(cfg, world_size=4) == pytest.approx(0.1 * 32 / 16)
     lr = [learning_rate(s, 10, cfg, 1.0) for s in range(100)]
