@@ -18,6 +18,7 @@ from .schema import (
     ExplainConfig,
     MetricsConfig,
     ModelConfig,
+    ReportConfig,
     RunConfig,
     SyntheticConfig,
     TrainConfig,
@@ -34,7 +35,7 @@ def load_config(preset: str | Path | None = None, overrides: Iterable[str] = ())
 
 
 __all__ = [
-    "CONFIG_DIR", "ConfigError", "DataConfig", "ExplainConfig", "MetricsConfig", "ModelConfig", "RunConfig",
+    "CONFIG_DIR", "ConfigError", "DataConfig", "ExplainConfig", "MetricsConfig", "ModelConfig", "ReportConfig", "RunConfig",
     "SyntheticConfig", "TrainConfig", "apply_overrides", "dump_yaml", "from_dict", "load_config",
     "load_yaml_tree", "to_dict",
 ]

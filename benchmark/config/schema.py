@@ -223,7 +223,7 @@ class MetricsConfig:
     #: largest batch of perturbed clips in one forward pass (CPU: the fastest size up to this is picked)
     max_batch_size: int = 256
     #: clips (of the first batch) that get the cascading parameter-randomisation sanity check, per method
-    sanity_clips: int = 4
+    sanity_clips: int = 2
     bootstrap_resamples: int = 1000
 
     def validate(self) -> None:
@@ -258,6 +258,14 @@ class MetricsConfig:
 
 
 @dataclass
+class ReportConfig:
+    """What the report of a run holds (the tables are always written)."""
+
+    #: file formats of every figure under ``figures/`` (png, pdf, svg)
+    formats: list[Literal["png", "pdf", "svg"]] = field(default_factory=lambda: ["png", "pdf"])
+
+
+@dataclass
 class RunConfig:
     """The whole benchmark: ``stabn-bench run`` resolves one of these and writes it to ``config.yaml``."""
 
@@ -272,3 +280,4 @@ class RunConfig:
     train: TrainConfig = field(default_factory=TrainConfig)
     explain: ExplainConfig = field(default_factory=ExplainConfig)
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
+    report: ReportConfig = field(default_factory=ReportConfig)

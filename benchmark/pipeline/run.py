@@ -163,7 +163,7 @@ def run_benchmark(cfg: RunConfig, restart: bool = False, progress: bool = True) 
         with stages.stage("report", mark_done=False):
             from ..report import write_report
 
-            write_report(run_dir)
+            write_report(run_dir, formats=tuple(cfg.report.formats))
         provenance = collect_provenance(device, cfg.seed, distributed.world_size())
         provenance["timings_s"] = {k: round(v, 3) for k, v in stages.state["seconds"].items()}
         provenance["this_invocation_s"] = round(time.perf_counter() - started, 3)
