@@ -84,7 +84,7 @@ def make_engine(forward_fn: Union[ForwardFn, PerturbationEngine], cfg: MetricsCo
         return forward_fn
     return PerturbationEngine(
         forward_fn, device=device, memory_budget_mb=cfg.memory_budget_mb,
-        max_batch_size=cfg.max_batch_size, blur_sigma=cfg.blur_sigma,
+        batch_size=cfg.batch_size, max_batch_size=cfg.max_batch_size, blur_sigma=cfg.blur_sigma,
     )
 
 

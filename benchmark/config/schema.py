@@ -222,6 +222,9 @@ class MetricsConfig:
     memory_budget_mb: int = 2048
     #: largest batch of perturbed clips in one forward pass (CPU: the fastest size up to this is picked)
     max_batch_size: int = 256
+    #: fixed number of perturbed clips per forward pass; null = derived from the memory budget (and, on a CPU,
+    #: tuned by timing). A fixed size makes every value bit-identical across runs, resumes and ranks.
+    batch_size: Optional[int] = None
     #: clips (of the first batch) that get the cascading parameter-randomisation sanity check, per method
     sanity_clips: int = 2
     bootstrap_resamples: int = 1000
