@@ -264,7 +264,7 @@ class MetricsConfig:
 class ReportConfig:
     """What the report of a run holds (the tables are always written)."""
 
-    #: file formats of every figure under ``figures/`` (png, pdf, svg)
+    #: file formats of every figure under ``figures/`` (png, pdf, svg); [] writes the tables only
     formats: list[Literal["png", "pdf", "svg"]] = field(default_factory=lambda: ["png", "pdf"])
 
 

@@ -85,5 +85,6 @@ def write_report(
     atomic_write_text(run_dir / "summary.md", render_markdown(blocks))
     atomic_write_text(run_dir / "summary.tex", render_latex(blocks))
     written += [run_dir / "summary.md", run_dir / "summary.tex"]
-    written += write_figures(run_dir, formats, methods, metrics, results=results, summary=summary)
+    if formats:  # no formats: the tables only (e.g. a headless cluster run; `stabn-bench plot` draws them later)
+        written += write_figures(run_dir, formats, methods, metrics, results=results, summary=summary)
     return written
