@@ -31,7 +31,6 @@ log = logging.getLogger("stabn_bench.pipeline")
 
 #: result tables written from the shards (``accuracy.csv`` is written by its own stage)
 MERGED_TABLES = ("scores", "curves", "temporal", "errors")
-STAGES = ("data", "train", "accuracy", "explain", "tables", "report")
 
 
 def run_dir_of(cfg: RunConfig) -> Path:
