@@ -210,5 +210,7 @@ def test_two_gloo_processes_give_the_same_tables_as_one(smoke_run, workspace):
     assert proc.returncode == 0, proc.stderr[-3000:]
     ddp_dir = workspace / "ddp" / cfg.run_name
     one, two = read_tables(single), read_tables(ddp_dir)
+    # Same rows and keys; values to float round-off: the reference ran in this process, whose thread count other
+    # tests may have changed (CPU kernels then sum in another order), the ranks in fresh processes.
     for name in TABLES:
-        pd.testing.assert_frame_equal(one[name], two[name], check_exact=True, obj=name)
+        pd.testing.assert_frame_equal(one[name], two[name], check_exact=False, rtol=1e-4, atol=1e-5, obj=name)
