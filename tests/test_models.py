@@ -8,12 +8,7 @@ from benchmark.models import MODELS, VideoModelOutput, build_model, count_parame
 from benchmark.models.inflate import inflate_into
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 # --- the parameter count that DESIGN section 2 implies, summed layer by layer (convs before a BN have no bias) ---

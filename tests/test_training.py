@@ -21,13 +21,7 @@ from benchmark.training.data import eval_loader
 from benchmark.training.schedule import learning_rate, scaled_lr
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models run fastest on one thread (and do not fight other processes for the cores)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 class MovingSquares(Dataset):

@@ -118,11 +118,20 @@ def measure_times(depth: int, width: int, classes: int, frames: int, size: int, 
 
 
 def run(args: argparse.Namespace) -> int:
+    """Measure with ``--threads`` CPU threads, then give the process its thread count back."""
+    threads = torch.get_num_threads()
+    try:
+        if args.threads:
+            torch.set_num_threads(args.threads)
+        return _measure(args)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _measure(args: argparse.Namespace) -> int:
     from ..runtime import select_device
 
     device = select_device(args.device)
-    if args.threads:
-        torch.set_num_threads(args.threads)
     cuda = device.type == "cuda"
     width = args.width or (64 if cuda else 16)
     size = args.size or (224 if cuda else 112)
