@@ -2,7 +2,7 @@
 
 Public API::
 
-    import baselines
+    from stabn_bench import baselines
     baselines.available_methods("stabn")        # names that apply to an ST-ABN model
     exp = baselines.explain("gradcam", model, clips)           # clips (N, C, T, H, W)
     exp.spatiotemporal  # (N, T, H, W) at input resolution      exp.temporal  # (N, T)
@@ -13,7 +13,7 @@ Adding a method needs no edit to this project: decorate one function (or a class
 
     # my_methods.py
     import torch
-    from baselines import register_method
+    from stabn_bench.baselines import register_method
 
     @register_method("gradient-norm", models="all", cost="one-backward")
     def gradient_norm(model, clips, targets, power: float = 2.0):
@@ -23,10 +23,14 @@ Adding a method needs no edit to this project: decorate one function (or a class
         (grad,) = torch.autograd.grad(logits.gather(1, targets[:, None]).sum(), clips)
         return grad.abs() ** power
 
-The shared machinery (:mod:`baselines.postprocess`) reduces channels, upsamples to (N, T, H, W), derives the
+The shared machinery (:mod:`stabn_bench.baselines.postprocess`) reduces channels, upsamples to (N, T, H, W), derives the
 per-frame importance and rejects wrong shapes and NaN / inf with a :class:`MethodError` naming the method.
 """
 from __future__ import annotations
+
+if __name__ != "stabn_bench.baselines":  # the repository folder imported under its bare name (e.g. from the repo root)
+    raise ImportError(f"import this package as 'stabn_bench.baselines', not {__name__!r} (install the project: bash scripts/setup_env.sh)")
+
 
 from .errors import MethodError
 from .explanation import Explanation

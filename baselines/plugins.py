@@ -11,7 +11,7 @@ import logging
 import sys
 from pathlib import Path
 
-from benchmark.errors import StabnBenchError
+from stabn_bench.benchmark.errors import StabnBenchError
 
 log = logging.getLogger("stabn_bench")
 

@@ -7,7 +7,7 @@ A method is registered with :func:`register_method` on either
 
 ``clips`` is (N, C, T, H, W) on the model's device, ``targets`` is (N,) int64. The raw map may be
 (N, C', T', h, w) (channels are reduced), (N, T', h, w) (upsampled) or (N, T) (broadcast over space);
-:mod:`baselines.postprocess` turns it into the (N, T, H, W) map of an :class:`~baselines.explanation.Explanation`.
+:mod:`stabn_bench.baselines.postprocess` turns it into the (N, T, H, W) map of an :class:`~baselines.explanation.Explanation`.
 Keyword options the method accepts, with their defaults, are read from its signature.
 """
 from __future__ import annotations

@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from benchmark.errors import StabnBenchError
-from benchmark.runtime import atomic_path
+from stabn_bench.benchmark.errors import StabnBenchError
+from stabn_bench.benchmark.runtime import atomic_path
 
 STRIP_SUFFIXES = (".png", ".pdf")
 ANIMATION_SUFFIXES = (".gif", ".mp4")
@@ -134,7 +134,7 @@ def save_animation(path: str | Path, frames: np.ndarray, maps: torch.Tensor, tem
             images = [Image.fromarray(p) for p in pictures]
             images[0].save(tmp, format="GIF", save_all=True, append_images=images[1:], duration=int(1000 / fps), loop=0)
         else:
-            from benchmark.data.video_io import write_video
+            from stabn_bench.benchmark.data.video_io import write_video
 
             write_video(tmp, pictures, fps=fps, container="mp4")
     return path

@@ -1,7 +1,7 @@
 """``explain``: run one registered method on a batch of clips and return a checked :class:`Explanation`.
 
 Orchestration only (eval mode, seeding, chunking into bounded batches, timing, error reporting); the maths of
-each method lives in its own module and the shared post-processing in :mod:`baselines.postprocess`.
+each method lives in its own module and the shared post-processing in :mod:`stabn_bench.baselines.postprocess`.
 """
 from __future__ import annotations
 
@@ -86,7 +86,7 @@ def explain(name: str, model: nn.Module, clips: torch.Tensor, targets: torch.Ten
         batch_size: at most this many clips per call of the method, and the bound the method uses for its own
             internal batches (perturbations, integration steps, noise samples).
         memory_budget_mb: lowers ``batch_size`` so that one pass fits this budget, from the activation memory of
-            one clip (:mod:`baselines.memory`); None: 80% of the free memory on CUDA, no bound on the CPU.
+            one clip (:mod:`stabn_bench.baselines.memory`); None: 80% of the free memory on CUDA, no bound on the CPU.
         **options: method-specific options (see ``stabn-bench methods``); unknown ones raise.
 
     Returns:

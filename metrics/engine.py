@@ -5,7 +5,7 @@ forward function ``(N, C, T, H, W) -> logits (N, K)`` (or a :class:`VideoModelOu
 
 How it is fast:
 
-- the ordering is computed once per clip (:mod:`metrics.ordering`); a step's mask is ``rank < n_changed``;
+- the ordering is computed once per clip (:mod:`stabn_bench.metrics.ordering`); a step's mask is ``rank < n_changed``;
 - the (clip, step) pairs of all clips are packed into batches and every batch is built on the device with one
   gather and one ``torch.where`` (no Python loop over steps or pixels);
 - forward passes run under ``torch.inference_mode`` and bf16 autocast on CUDA;
@@ -24,8 +24,8 @@ from typing import Callable, Literal, NamedTuple, Optional, Union
 
 import torch
 
-from benchmark.models.outputs import VideoModelOutput
-from benchmark.runtime import autocast as autocast_context
+from stabn_bench.benchmark.models.outputs import VideoModelOutput
+from stabn_bench.benchmark.runtime import autocast as autocast_context
 
 from .auc import trapezoid_auc
 from .memory import LiveTensorMemory
@@ -169,7 +169,7 @@ class PerturbationEngine:
 
         Args:
             clips: (N, C, T, H, W).
-            ranks: cell ranks of the N clips (:mod:`metrics.ordering`).
+            ranks: cell ranks of the N clips (:mod:`stabn_bench.metrics.ordering`).
             targets: (N,) class whose probability is scored.
             mode: ``deletion`` or ``insertion``.
             substrate: one of ``zero``, ``mean``, ``blur``, ``mean_frame``, ``frozen`` (frame ranks only).

@@ -22,7 +22,7 @@ from typing import Literal, Optional, Sequence
 import torch
 import torch.nn.functional as F
 
-from benchmark.errors import DataError
+from stabn_bench.benchmark.errors import DataError
 
 Granularity = Literal["voxel", "tube", "frame"]
 GRANULARITIES: tuple[str, ...] = ("voxel", "tube", "frame")

@@ -14,7 +14,7 @@ Typical use, per model::
 
 The random-order curves and the curve ends (clean clip, fully substituted clip) do not depend on the method:
 :func:`reference_curves` computes them once and every method pays only for its own orderings.
-Metric names and directions are those of :mod:`metrics.catalog`. A selected metric whose inputs are missing
+Metric names and directions are those of :mod:`stabn_bench.metrics.catalog`. A selected metric whose inputs are missing
 (no evidence masks or windows) is skipped, not faked.
 """
 from __future__ import annotations
@@ -24,7 +24,7 @@ from typing import Optional, Sequence, Union
 
 import torch
 
-from benchmark.config.schema import MetricsConfig
+from stabn_bench.benchmark.config.schema import MetricsConfig
 
 from . import faithfulness, localisation, temporal as temporal_tests
 from .catalog import METRICS, PER_GRANULARITY, granularity_variant, selectable_metric_names
@@ -41,7 +41,7 @@ class ScoreResult:
     """Per-clip values and curves of one method on N clips.
 
     Attributes:
-        values: metric name -> (N,) float64 (NaN where undefined for a clip, see :mod:`metrics.localisation`).
+        values: metric name -> (N,) float64 (NaN where undefined for a clip, see :mod:`stabn_bench.metrics.localisation`).
         curves: curve name (:data:`metrics.catalog.CURVES`) -> Curves (fractions (N, S), scores (N, S)).
     """
 

@@ -1,7 +1,7 @@
 """Statistics over per-clip scores: bootstrap confidence intervals, paired tests between methods, average ranks.
 
 Every function works on plain arrays or on the long ``scores.csv`` table (``model, method, metric, clip_id, value``);
-nothing here knows about models or files. Directions (higher / lower is better) come from :mod:`metrics.catalog`.
+nothing here knows about models or files. Directions (higher / lower is better) come from :mod:`stabn_bench.metrics.catalog`.
 """
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """Temporal masking tests: whole frames removed or kept by a method's per-frame importance, and the model's
 own sensitivity to frame order.
 
-Substrates for removed frames (:mod:`metrics.substrates`): ``mean_frame`` (the clip's mean frame), ``zero``
+Substrates for removed frames (:mod:`stabn_bench.metrics.substrates`): ``mean_frame`` (the clip's mean frame), ``zero``
 and ``frozen`` (the last kept frame is shown again).
 """
 from __future__ import annotations

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from benchmark.report import temporal_rows, write_overlay, write_table
+from stabn_bench.benchmark.report import temporal_rows, write_overlay, write_table
 
 MODELS = ("baseline", "stabn")
 METHODS = ("gradcam", "random", "stabn-attention")

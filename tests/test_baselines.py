@@ -6,11 +6,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-import baselines
-from baselines import MethodError, explain, explain_all, register_method, unregister_method
-from baselines.postprocess import BROADCAST, NO_REDUCTION, REDUCTION, UPSAMPLING
-from benchmark.errors import StabnBenchError
-from benchmark.models.outputs import VideoModelOutput
+from stabn_bench import baselines
+from stabn_bench.baselines import MethodError, explain, explain_all, register_method, unregister_method
+from stabn_bench.baselines.postprocess import BROADCAST, NO_REDUCTION, REDUCTION, UPSAMPLING
+from stabn_bench.benchmark.errors import StabnBenchError
+from stabn_bench.benchmark.models.outputs import VideoModelOutput
 
 GRADIENT_METHODS = ["gradcam", "guided-gradcam", "saliency", "input-x-gradient", "integrated-gradients",
                     "smoothgrad", "guided-backprop"]
@@ -325,7 +325,7 @@ def test_a_class_is_a_method_too(stabn_model):
 
 
 def test_memory_budget_bounds_the_clips_per_pass(stabn_model):
-    from baselines.memory import SAFETY_FACTOR, activation_bytes_per_clip
+    from stabn_bench.baselines.memory import SAFETY_FACTOR, activation_bytes_per_clip
 
     clips = _clips(n=4, t=4, h=16, w=16)
     per_clip = activation_bytes_per_clip(stabn_model, clips[:1])

@@ -7,8 +7,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-import baselines
-from benchmark.models import build_model
+from stabn_bench import baselines
+from stabn_bench.benchmark.models import build_model
 
 #: cheap settings for the many-forwards methods (the defaults are for real runs)
 CHEAP = {"integrated-gradients": {"n_steps": 2}, "smoothgrad": {"nt_samples": 2},

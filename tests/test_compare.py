@@ -4,8 +4,8 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from benchmark.cli import main
-from benchmark.report.compare import compare_runs, config_differences, flatten
+from stabn_bench.benchmark.cli import main
+from stabn_bench.benchmark.report.compare import compare_runs, config_differences, flatten
 from report_fixtures import make_results_dir
 
 

@@ -4,9 +4,9 @@ import sys
 
 import pytest
 
-from benchmark.config import ConfigError, dump_yaml, load_config, load_yaml_tree
-from benchmark.config.loader import CONFIG_DIR, from_dict
-from benchmark.config.schema import RunConfig
+from stabn_bench.benchmark.config import ConfigError, dump_yaml, load_config, load_yaml_tree
+from stabn_bench.benchmark.config.loader import CONFIG_DIR, from_dict
+from stabn_bench.benchmark.config.schema import RunConfig
 
 
 def test_default_preset_is_synthetic_and_typed():
@@ -74,7 +74,7 @@ def test_every_packaged_preset_is_valid():
 
 def test_cli_reports_config_error_with_exit_code_2():
     proc = subprocess.run(
-        [sys.executable, "-m", "benchmark.cli", "data", "synth", "--preset", "smoke", "--out", "unused", "data.synthetic.num_videoz=3"],
+        [sys.executable, "-m", "stabn_bench.benchmark.cli", "data", "synth", "--preset", "smoke", "--out", "unused", "data.synthetic.num_videoz=3"],
         capture_output=True, text=True,
     )
     assert proc.returncode == 2

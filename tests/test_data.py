@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 import torch
 
-from benchmark.config.schema import DataConfig, SyntheticConfig
-from benchmark.data import (
+from stabn_bench.benchmark.config.schema import DataConfig, SyntheticConfig
+from stabn_bench.benchmark.data import (
     IMAGENET_MEAN,
     ClipTransform,
     DecodeFailure,
@@ -26,7 +26,7 @@ from benchmark.data import (
     uniform_indices,
     write_video,
 )
-from benchmark.data.collate import SkipReport
+from stabn_bench.benchmark.data.collate import SkipReport
 
 SYNTH = SyntheticConfig(num_videos=16, num_frames=8, height=32, width=32, window_min=3, window_max=6,
                         target_size=8, seed=1)
@@ -250,8 +250,8 @@ def broken_videos(tmp_path) -> dict[str, Path]:
     ("undecodable", "cannot be decoded"),
 ])
 def test_bad_video_files_give_one_line_errors_naming_the_path(broken_videos, case, problem):
-    from benchmark.data import VideoFile
-    from benchmark.errors import DataError
+    from stabn_bench.benchmark.data import VideoFile
+    from stabn_bench.benchmark.errors import DataError
 
     with pytest.raises(DataError) as info:
         VideoFile(broken_videos[case]).read()
@@ -260,7 +260,7 @@ def test_bad_video_files_give_one_line_errors_naming_the_path(broken_videos, cas
 
 
 def test_bad_annotations_and_roots_are_named(tmp_path):
-    from benchmark.errors import DataError
+    from stabn_bench.benchmark.errors import DataError
 
     root = write_ssv2(tmp_path / "ssv2")
     cfg = DataConfig(source="ssv2", root=str(root), num_frames=4, resize=32, crop=32)
@@ -308,7 +308,7 @@ def test_undecodable_clips_are_skipped_and_reported_never_replaced(tmp_path):
     report.write(tmp_path / "skipped.csv")
     lines = (tmp_path / "skipped.csv").read_text().splitlines()
     assert lines[0] == "path,reason" and len(lines) == 2 and lines[1].startswith(str(broken))
-    from benchmark.errors import DataError
+    from stabn_bench.benchmark.errors import DataError
 
     with pytest.raises(DataError, match="102.webm"):
         build_dataset(dataclasses.replace(cfg, skip_undecodable=False), "train")[1]
@@ -320,7 +320,7 @@ def test_undecodable_clips_are_skipped_and_reported_never_replaced(tmp_path):
 @pytest.fixture
 def run_cli(capsys):
     """Run ``stabn-bench ARGS`` in this process: (exit code, stdout, stderr)."""
-    from benchmark.cli import main
+    from stabn_bench.benchmark.cli import main
 
     def run(*args: str) -> subprocess.CompletedProcess:
         code = main(list(args))

@@ -6,9 +6,9 @@ import socket
 import torch
 import torch.multiprocessing as mp
 
-from benchmark import distributed
-from benchmark.training import evaluate_model, load_model, train_model
-from benchmark.training.data import eval_loader
+from stabn_bench.benchmark import distributed
+from stabn_bench.benchmark.training import evaluate_model, load_model, train_model
+from stabn_bench.benchmark.training.data import eval_loader
 
 
 def test_shard_is_disjoint_covering_and_unpadded():

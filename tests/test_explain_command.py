@@ -6,11 +6,11 @@ import pytest
 import torch
 from PIL import Image
 
-from benchmark.cli import main
-from benchmark.config import load_config, to_dict
-from benchmark.data import build_dataset
-from benchmark.models import build_model
-from benchmark.training.checkpoint import model_meta, save_checkpoint
+from stabn_bench.benchmark.cli import main
+from stabn_bench.benchmark.config import load_config, to_dict
+from stabn_bench.benchmark.data import build_dataset
+from stabn_bench.benchmark.models import build_model
+from stabn_bench.benchmark.training.checkpoint import model_meta, save_checkpoint
 
 
 @pytest.fixture(scope="module")

@@ -4,9 +4,9 @@ import math
 import torch
 from torch import nn
 
-from metrics.engine import PerturbationEngine
-from metrics.faithfulness import auc_vs_random, lerf_minus_morf, map_curves, random_order_curves
-from metrics.ordering import map_ranks
+from stabn_bench.metrics.engine import PerturbationEngine
+from stabn_bench.metrics.faithfulness import auc_vs_random, lerf_minus_morf, map_curves, random_order_curves
+from stabn_bench.metrics.ordering import map_ranks
 
 SHAPE = (3, 4, 6, 6)
 

@@ -3,7 +3,7 @@ import math
 
 import torch
 
-from metrics.localisation import energy_pointing_game, pointing_game, relevance_rank_accuracy, temporal_auroc
+from stabn_bench.metrics.localisation import energy_pointing_game, pointing_game, relevance_rank_accuracy, temporal_auroc
 
 
 def evidence_masks(n=6, t=8, h=16, w=16, seed=0):

@@ -10,16 +10,16 @@ import pytest
 import torch
 from torch import nn
 
-import baselines
-from baselines import plugins
-from benchmark.cli import main
-from benchmark.errors import StabnBenchError
-from benchmark.models.outputs import VideoModelOutput
+from stabn_bench import baselines
+from stabn_bench.baselines import plugins
+from stabn_bench.benchmark.cli import main
+from stabn_bench.benchmark.errors import StabnBenchError
+from stabn_bench.benchmark.models.outputs import VideoModelOutput
 
 USER_MODULE = textwrap.dedent('''
     """A user's own explanation method, outside stabn-bench (the README's worked example)."""
     import torch
-    from baselines import register_method
+    from stabn_bench.baselines import register_method
 
     @register_method("{name}", models="all", cost="one-backward")
     def gradient_norm(model, clips, targets, power: float = 2.0):
@@ -119,7 +119,7 @@ def test_a_module_that_cannot_be_imported_is_named(tmp_path):
 def test_registering_checks_names_and_costs(cleanup):
     with pytest.raises(ValueError, match="cost 'cheap' is not one of free, one-backward, many-forwards"):
         baselines.register_method("test-bad-cost", cost="cheap")
-    with pytest.raises(ValueError, match="'gradcam' is already registered by baselines.cam.gradcam"):
+    with pytest.raises(ValueError, match="'gradcam' is already registered by stabn_bench.baselines.cam.gradcam"):
         baselines.register_method("gradcam")(lambda model, clips, targets: clips)
 
 

@@ -6,12 +6,12 @@ import pytest
 import torch
 from torch import nn
 
-from benchmark.errors import DataError
-from metrics.auc import trapezoid_auc
-from metrics.engine import PerturbationEngine
-from metrics.memory import LiveTensorMemory
-from metrics.ordering import check_finite, frame_ranks, map_ranks, rank_scores
-from metrics.substrates import blur_frames, fixed_substrate, freeze_removed_frames
+from stabn_bench.benchmark.errors import DataError
+from stabn_bench.metrics.auc import trapezoid_auc
+from stabn_bench.metrics.engine import PerturbationEngine
+from stabn_bench.metrics.memory import LiveTensorMemory
+from stabn_bench.metrics.ordering import check_finite, frame_ranks, map_ranks, rank_scores
+from stabn_bench.metrics.substrates import blur_frames, fixed_substrate, freeze_removed_frames
 
 SHAPE = (3, 4, 8, 8)  # C, T, H, W
 

@@ -3,13 +3,13 @@ import pytest
 import torch
 from torch import nn
 
-from benchmark.config import ConfigError, load_config
-from benchmark.config.schema import MetricsConfig
-from benchmark.errors import DataError
-from benchmark.models.outputs import VideoModelOutput
-from metrics import catalog
-from metrics.scoring import make_engine, model_order_sensitivity, reference_curves, score_explanations, selected_metrics
-from metrics.sanity import cascade_layer_names, cascading_randomisation, spearman_per_clip
+from stabn_bench.benchmark.config import ConfigError, load_config
+from stabn_bench.benchmark.config.schema import MetricsConfig
+from stabn_bench.benchmark.errors import DataError
+from stabn_bench.benchmark.models.outputs import VideoModelOutput
+from stabn_bench.metrics import catalog
+from stabn_bench.metrics.scoring import make_engine, model_order_sensitivity, reference_curves, score_explanations, selected_metrics
+from stabn_bench.metrics.sanity import cascade_layer_names, cascading_randomisation, spearman_per_clip
 
 N, C, T, H, W = 3, 3, 4, 8, 8
 

@@ -3,9 +3,9 @@ import pytest
 import torch
 import torchvision
 
-from benchmark.errors import CheckpointError
-from benchmark.models import MODELS, VideoModelOutput, build_model, count_parameters
-from benchmark.models.inflate import inflate_into
+from stabn_bench.benchmark.errors import CheckpointError
+from stabn_bench.benchmark.models import MODELS, VideoModelOutput, build_model, count_parameters
+from stabn_bench.benchmark.models.inflate import inflate_into
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -194,7 +194,7 @@ def test_inflation_from_a_file_of_another_width_names_the_layer(tmp_path):
 
 
 def test_fusion_starts_as_the_average_of_the_spatial_and_temporal_paths():
-    from benchmark.models.attention import AttentionMaps
+    from stabn_bench.benchmark.models.attention import AttentionMaps
 
     model = build_model("stabn", 3, depth=18, width=4, num_frames=4)
     fusion = model.fusion  # init_weights ran first; the fusion conv then took its own initialisation

@@ -10,12 +10,12 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-import baselines
-from benchmark.config import load_config
-from benchmark.errors import StabnBenchError
-from benchmark.pipeline.run import run_benchmark
-from benchmark.pipeline.shards import ShardStore
-from metrics.catalog import METRICS
+from stabn_bench import baselines
+from stabn_bench.benchmark.config import load_config
+from stabn_bench.benchmark.errors import StabnBenchError
+from stabn_bench.benchmark.pipeline.run import run_benchmark
+from stabn_bench.benchmark.pipeline.shards import ShardStore
+from stabn_bench.metrics.catalog import METRICS
 
 REPO = Path(__file__).resolve().parents[1]
 TABLES = ("accuracy", "scores", "curves", "temporal", "errors")
@@ -147,7 +147,7 @@ def test_killed_run_resumes_to_the_same_tables(smoke_run, workspace, monkeypatch
 
 
 def run_dir_of(cfg):
-    from benchmark.pipeline.run import run_dir_of as resolve
+    from stabn_bench.benchmark.pipeline.run import run_dir_of as resolve
 
     return resolve(cfg)
 
@@ -155,7 +155,7 @@ def run_dir_of(cfg):
 def test_a_failing_method_is_listed_and_the_run_goes_on(workspace, tmp_path):
     module = tmp_path / "broken_methods.py"
     module.write_text(textwrap.dedent('''
-        from baselines import register_method
+        from stabn_bench.baselines import register_method
 
         @register_method("always-fails", models="all", cost="free")
         def always_fails(model, clips, targets):
@@ -196,7 +196,7 @@ def test_two_gloo_processes_give_the_same_tables_as_one(smoke_run, workspace):
         def main(rank, port):
             os.environ.update(RANK=str(rank), WORLD_SIZE="2", LOCAL_RANK=str(rank), MASTER_ADDR="127.0.0.1",
                               MASTER_PORT=port)
-            from benchmark.cli import main as cli
+            from stabn_bench.benchmark.cli import main as cli
             code = cli(["run", "--preset", "smoke", "--no-progress", *{overrides!r}])
             assert code == 0, code
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from benchmark.cli import main
-from benchmark.report.plots import align_to_window, curve_matrix
-from benchmark.report.groups import method_order
-from benchmark.report.style import method_palette
+from stabn_bench.benchmark.cli import main
+from stabn_bench.benchmark.report.plots import align_to_window, curve_matrix
+from stabn_bench.benchmark.report.groups import method_order
+from stabn_bench.benchmark.report.style import method_palette
 from report_fixtures import make_results_dir
 
 
@@ -66,9 +66,9 @@ def test_plot_command_errors_are_one_line(tmp_path, capsys):
 
 
 def test_curve_and_metric_names_split_into_parts():
-    from benchmark.report.plots import curve_auc_metric, parse_curve
-    from benchmark.report.summary import metric_groups
-    from benchmark.report.tables import split_variant
+    from stabn_bench.benchmark.report.plots import curve_auc_metric, parse_curve
+    from stabn_bench.benchmark.report.summary import metric_groups
+    from stabn_bench.benchmark.report.tables import split_variant
 
     assert parse_curve("deletion") == ("deletion", "", None)
     assert parse_curve("deletion_random_voxel") == ("deletion", "random", "voxel")

@@ -2,10 +2,10 @@
 import pandas as pd
 import pytest
 
-from benchmark.cli import main
-from benchmark.errors import StabnBenchError
-from benchmark.report import write_report
-from benchmark.report.readme import BEGIN, END, update_readme
+from stabn_bench.benchmark.cli import main
+from stabn_bench.benchmark.errors import StabnBenchError
+from stabn_bench.benchmark.report import write_report
+from stabn_bench.benchmark.report.readme import BEGIN, END, update_readme
 from report_fixtures import make_results_dir
 
 

@@ -5,12 +5,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from benchmark.errors import DataError
-from benchmark.report import (
+from stabn_bench.benchmark.errors import DataError
+from stabn_bench.benchmark.report import (
     clip_to_frames, format_terminal_summary, load_results, summary_table, temporal_rows, write_report, write_table,
 )
-from benchmark.report.files import read_overlay, write_overlay
-from benchmark.report.tables import best_mask, estimate_table, latex_escape, to_latex, to_markdown
+from stabn_bench.benchmark.report.files import read_overlay, write_overlay
+from stabn_bench.benchmark.report.tables import best_mask, estimate_table, latex_escape, to_latex, to_markdown
 from report_fixtures import METHODS, MODELS, make_results_dir
 
 
@@ -162,7 +162,7 @@ def test_terminal_summary_lists_accuracy_and_headline_scores(tmp_path):
 
 
 def test_write_report_rejects_unknown_selection(tmp_path):
-    from benchmark.errors import StabnBenchError
+    from stabn_bench.benchmark.errors import StabnBenchError
 
     run = make_results_dir(tmp_path / "run", overlay=False)
     with pytest.raises(StabnBenchError, match=r"method\(s\) \['nope'\].*" + METHODS[0]):

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from metrics.statistics import (
+from stabn_bench.metrics.statistics import (
     average_ranks, bootstrap_ci, bootstrap_ci_columns, holm_adjust, method_means, paired_tests,
 )
 

@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 from scipy.ndimage import binary_dilation
 
-from benchmark.config import ConfigError, load_config
-from benchmark.config.schema import SyntheticConfig
-from benchmark.data import ACTIONS, load_ground_truth, read_manifest, read_video
-from benchmark.data.actions import action_progress
-from benchmark.data.ssv2 import LABELS_FILE, SPLIT_FILE, VIDEO_DIR
-from benchmark.data.synthetic import (
+from stabn_bench.benchmark.config import ConfigError, load_config
+from stabn_bench.benchmark.config.schema import SyntheticConfig
+from stabn_bench.benchmark.data import ACTIONS, load_ground_truth, read_manifest, read_video
+from stabn_bench.benchmark.data.actions import action_progress
+from stabn_bench.benchmark.data.ssv2 import LABELS_FILE, SPLIT_FILE, VIDEO_DIR
+from stabn_bench.benchmark.data.synthetic import (
     assign_classes,
     clip_rng,
     ensure_synthetic,
@@ -213,7 +213,7 @@ def test_ensure_synthetic_caches_by_parameters(tmp_path):
 
 
 def test_generate_refuses_to_overwrite(tiny_dataset):
-    from benchmark.errors import DataError
+    from stabn_bench.benchmark.errors import DataError
 
     with pytest.raises(DataError, match="already exists"):
         generate_synthetic(tiny_dataset, TINY, progress=False)

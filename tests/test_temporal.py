@@ -2,8 +2,8 @@
 import torch
 from torch import nn
 
-from metrics.engine import PerturbationEngine
-from metrics.temporal import frame_curves, keep_count, keep_top_k_frames, order_sensitivity, reverse_frames, shuffle_frames
+from stabn_bench.metrics.engine import PerturbationEngine
+from stabn_bench.metrics.temporal import frame_curves, keep_count, keep_top_k_frames, order_sensitivity, reverse_frames, shuffle_frames
 
 T = 6
 

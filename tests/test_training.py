@@ -6,10 +6,10 @@ import pytest
 import torch
 from torch.utils.data import Dataset
 
-from benchmark.cli import main
-from benchmark.config import load_config
-from benchmark.errors import CheckpointError, StabnBenchError
-from benchmark.training import (
+from stabn_bench.benchmark.cli import main
+from stabn_bench.benchmark.config import load_config
+from stabn_bench.benchmark.errors import CheckpointError, StabnBenchError
+from stabn_bench.benchmark.training import (
     evaluate_model,
     load_model,
     read_checkpoint,
@@ -17,8 +17,8 @@ from benchmark.training import (
     train_model,
     write_accuracy_csv,
 )
-from benchmark.training.data import eval_loader
-from benchmark.training.schedule import learning_rate, scaled_lr
+from stabn_bench.benchmark.training.data import eval_loader
+from stabn_bench.benchmark.training.schedule import learning_rate, scaled_lr
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -193,7 +193,7 @@ def test_evaluate_scores_time_reversed_clips_against_original_labels():
         head_names = ("perception",)
 
         def forward(self, clips):
-            from benchmark.models import VideoModelOutput
+            from stabn_bench.benchmark.models import VideoModelOutput
 
             d = clips[:, 0, 0].mean((1, 2)) - clips[:, 0, -1].mean((1, 2))
             return VideoModelOutput(logits=torch.stack([-d, d], dim=1))

@@ -58,8 +58,8 @@ def find_clip(dataset, clip_id: str, split: str) -> int:
 def run(args: argparse.Namespace) -> int:
     import torch
 
-    import baselines
-    from baselines.render import ANIMATION_SUFFIXES, STRIP_SUFFIXES, save_animation, save_frame_strip
+    from stabn_bench import baselines
+    from stabn_bench.baselines.render import ANIMATION_SUFFIXES, STRIP_SUFFIXES, save_animation, save_frame_strip
 
     from ..config import RunConfig, apply_overrides, from_dict, load_yaml_tree
     from ..data import DecodeFailure, build_dataset, denormalize

@@ -37,7 +37,7 @@ def format_table(rows: list[dict[str, str]], columns: list[str]) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    import baselines
+    from stabn_bench import baselines
 
     from ..errors import StabnBenchError
     from ..models import MODELS

@@ -230,7 +230,7 @@ class MetricsConfig:
     bootstrap_resamples: int = 1000
 
     def validate(self) -> None:
-        from metrics.catalog import selectable_metric_names  # late import: metrics imports the config
+        from stabn_bench.metrics.catalog import selectable_metric_names  # late import: metrics imports the config
 
         valid = selectable_metric_names()
         unknown = [name for name in self.metrics if name != "all" and name not in valid]

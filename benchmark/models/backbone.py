@@ -8,7 +8,7 @@ kernels); in res4 and res5 every block's first conv also looks at neighbouring f
 - basic blocks (depths 18, 34): the first conv is 3x3x3 (the 2D 3x3 conv inflated along t), the second 1x3x3.
 
 Module and parameter names inside the blocks follow torchvision's 2D ResNet (``conv1``, ``bn1``, ...,
-``downsample.0``) so that 2D weights inflate by name (:mod:`benchmark.models.inflate`).
+``downsample.0``) so that 2D weights inflate by name (:mod:`stabn_bench.benchmark.models.inflate`).
 """
 from __future__ import annotations
 

@@ -70,7 +70,7 @@ def time_forward(model, clips, repeats: int) -> float:
 def time_method(name: str, model, clips, targets, batch_size: int, options: dict, min_seconds: float,
                 repeats: int) -> float:
     """Fastest run of ``baselines.explain(name, ...)`` over up to ``repeats`` runs (stops after ``min_seconds``)."""
-    import baselines
+    from stabn_bench import baselines
 
     times: list[float] = []
     while len(times) < repeats and (not times or sum(times) < min_seconds):
@@ -81,7 +81,7 @@ def time_method(name: str, model, clips, targets, batch_size: int, options: dict
 def run(args: argparse.Namespace) -> int:
     import torch
 
-    import baselines
+    from stabn_bench import baselines
 
     from ..commands.common import config_from_args
     from ..errors import StabnBenchError

@@ -44,10 +44,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     import torch
 
-    from metrics.engine import PerturbationEngine
-    from metrics.memory import LiveTensorMemory
-    from metrics.ordering import map_ranks
-    from metrics.substrates import fixed_substrate
+    from stabn_bench.metrics.engine import PerturbationEngine
+    from stabn_bench.metrics.memory import LiveTensorMemory
+    from stabn_bench.metrics.ordering import map_ranks
+    from stabn_bench.metrics.substrates import fixed_substrate
 
     from ..models import build_model
     from ..runtime import autocast, select_device, seed_everything

@@ -101,7 +101,7 @@ class StageLog:
 
 
 def _load_methods(cfg: RunConfig) -> None:
-    import baselines
+    from stabn_bench import baselines
 
     baselines.load_entry_point_methods()
     if cfg.explain.methods_module:

@@ -1,7 +1,7 @@
 """The explain-and-score stage: every applicable method on the test clips of one model, scored by every metric.
 
 Work is cut into (model, method, clip batch) units. Each unit's rows go to one shard file
-(:mod:`benchmark.pipeline.shards`) once the unit is finished, so a killed run recomputes nothing that was done;
+(:mod:`stabn_bench.benchmark.pipeline.shards`) once the unit is finished, so a killed run recomputes nothing that was done;
 under ``torchrun`` the clip batches are dealt out across the ranks. A method that fails on a batch is recorded in
 ``errors.csv`` with its reason, and the run goes on with the others.
 """
@@ -18,9 +18,9 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-import baselines
-from metrics import model_order_sensitivity, reference_curves, score_explanations, selected_metrics
-from metrics.sanity import cascading_randomisation
+from stabn_bench import baselines
+from stabn_bench.metrics import model_order_sensitivity, reference_curves, score_explanations, selected_metrics
+from stabn_bench.metrics.sanity import cascading_randomisation
 
 from .. import distributed
 from ..config import RunConfig

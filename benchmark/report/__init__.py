@@ -1,7 +1,7 @@
 """The report of a run, built from its result files alone: summary tables (Markdown, LaTeX, CSV) and figures.
 
 The runner writes the tables with :func:`write_table`, :func:`temporal_rows` and :func:`write_overlay`
-(formats in :mod:`benchmark.report.files`), then calls :func:`write_report` and prints
+(formats in :mod:`stabn_bench.benchmark.report.files`), then calls :func:`write_report` and prints
 :func:`format_terminal_summary`.
 """
 from __future__ import annotations
@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Sequence
 
-from metrics.statistics import all_paired_tests
+from stabn_bench.metrics.statistics import all_paired_tests
 
 from ..errors import StabnBenchError
 from ..runtime import atomic_write_text

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from metrics.statistics import higher_is_better
+from stabn_bench.metrics.statistics import higher_is_better
 
 from .files import Results, load_results
 from .summary import ReportSettings

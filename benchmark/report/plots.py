@@ -17,8 +17,8 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from metrics.catalog import CURVES, GRANULARITIES, METRICS
-from metrics.statistics import bootstrap_ci_columns
+from stabn_bench.metrics.catalog import CURVES, GRANULARITIES, METRICS
+from stabn_bench.metrics.statistics import bootstrap_ci_columns
 
 from .files import MODEL_LEVEL_METHOD, Overlay, Results, read_overlay, safe_name
 from .groups import method_order

@@ -1,6 +1,6 @@
 """One look for every figure: the seaborn theme, one colour per method, and saving.
 
-The three method groups of :mod:`benchmark.report.groups` get their own colours: the attention of ST-ABN / ABN in
+The three method groups of :mod:`stabn_bench.benchmark.report.groups` get their own colours: the attention of ST-ABN / ABN in
 strong reds, other explanation methods in the muted ``deep`` palette, control methods in greys. Within a group,
 colours follow the sorted names, so a method keeps its colour in every figure of a run.
 """

@@ -13,8 +13,8 @@ from typing import Sequence, Union
 import numpy as np
 import pandas as pd
 
-from metrics.catalog import METRICS
-from metrics.statistics import average_ranks, method_means, paired_tests
+from stabn_bench.metrics.catalog import METRICS
+from stabn_bench.metrics.statistics import average_ranks, method_means, paired_tests
 
 from .files import MODEL_LEVEL_METHOD, Results
 from .groups import method_order

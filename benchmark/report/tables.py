@@ -8,8 +8,8 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from metrics.catalog import GRANULARITIES, METRICS, PER_GRANULARITY
-from metrics.statistics import bootstrap_ci, higher_is_better
+from stabn_bench.metrics.catalog import GRANULARITIES, METRICS, PER_GRANULARITY
+from stabn_bench.metrics.statistics import bootstrap_ci, higher_is_better
 
 SUMMARY_COLUMNS = ["model", "method", "metric", "mean", "ci_low", "ci_high", "n"]
 #: decimals shown in every table; ties for "best" are judged at this precision
