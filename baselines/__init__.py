@@ -15,7 +15,7 @@ Adding a method needs no edit to this project: decorate one function (or a class
     import torch
     from stabn_bench.baselines import register_method
 
-    @register_method("gradient-norm", models="all", cost="one-backward")
+    @register_method("gradient-norm", models="all", cost="one-backward", kind="gradient")
     def gradient_norm(model, clips, targets, power: float = 2.0):
         '''|d logit / d clip|^power. clips (N, C, T, H, W), targets (N,) -> (N, C, T, H, W).'''
         clips = clips.detach().requires_grad_(True)
@@ -36,7 +36,7 @@ from .errors import MethodError
 from .explanation import Explanation
 from .plugins import ENTRY_POINT_GROUP, load_entry_point_methods, load_methods_module
 from .registry import (
-    ALL, COSTS, MethodSpec, RawAttribution, available_methods, get_method, method_specs, register_method,
+    ALL, COSTS, KINDS, MethodSpec, RawAttribution, available_methods, get_method, method_specs, register_method,
     select_methods, unregister_method,
 )
 from .runner import DEFAULT_BATCH_SIZE, ExplainBatchResult, explain, explain_all
@@ -46,7 +46,7 @@ from .targets import predicted_classes, resolve_targets
 from . import attention, cam, gradients, perturbation, controls  # noqa: E402,F401  isort: skip
 
 __all__ = [
-    "ALL", "COSTS", "DEFAULT_BATCH_SIZE", "ENTRY_POINT_GROUP", "ExplainBatchResult", "Explanation", "MethodError",
+    "ALL", "COSTS", "DEFAULT_BATCH_SIZE", "KINDS", "ENTRY_POINT_GROUP", "ExplainBatchResult", "Explanation", "MethodError",
     "MethodSpec", "RawAttribution", "available_methods", "explain", "explain_all", "get_method",
     "load_entry_point_methods", "load_methods_module", "method_specs", "predicted_classes", "register_method",
     "resolve_targets", "select_methods", "unregister_method",

@@ -23,21 +23,21 @@ def _attention_maps(model: nn.Module, clips: torch.Tensor,
     return spatial, temporal
 
 
-@register_method("stabn-attention", models=("stabn",), cost="free")
+@register_method("stabn-attention", models=("stabn",), cost="free", kind="attention")
 def stabn_attention(model: nn.Module, clips: torch.Tensor, targets: torch.Tensor) -> RawAttribution:
     """ST-ABN's map M_s(t,h,w)·M_t(t), upsampled; per-frame importance M_t. Returns (N, T, h, w) and (N, T)."""
     spatial, temporal = _attention_maps(model, clips, need_temporal=True)
     return RawAttribution(spatial * temporal[:, :, None, None], temporal=temporal)
 
 
-@register_method("stabn-spatial", models=("abn", "stabn"), cost="free")
+@register_method("stabn-spatial", models=("abn", "stabn"), cost="free", kind="attention")
 def stabn_spatial(model: nn.Module, clips: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     """The spatial attention M_s alone (ST-ABN or ABN), upsampled. Returns (N, T, h, w)."""
     spatial, _ = _attention_maps(model, clips, need_temporal=False)
     return spatial
 
 
-@register_method("stabn-temporal", models=("stabn",), cost="free")
+@register_method("stabn-temporal", models=("stabn",), cost="free", kind="attention")
 def stabn_temporal(model: nn.Module, clips: torch.Tensor, targets: torch.Tensor) -> RawAttribution:
     """ST-ABN's temporal attention M_t broadcast over space. Returns (N, T) as map and per-frame importance."""
     _, temporal = _attention_maps(model, clips, need_temporal=True)

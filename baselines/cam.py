@@ -17,7 +17,7 @@ def gradcam_layer(model: nn.Module) -> nn.Module:
     return layer
 
 
-@register_method("gradcam", cost="one-backward")
+@register_method("gradcam", cost="one-backward", kind="cam")
 def gradcam(model: nn.Module, clips: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     """Grad-CAM (Captum LayerGradCam, ReLU of the weighted channel sum) on the perception branch's last stage.
 
@@ -27,7 +27,7 @@ def gradcam(model: nn.Module, clips: torch.Tensor, targets: torch.Tensor) -> tor
         clips, target=targets, relu_attributions=True)
 
 
-@register_method("guided-gradcam", cost="one-backward")
+@register_method("guided-gradcam", cost="one-backward", kind="cam")
 def guided_gradcam(model: nn.Module, clips: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     """Guided Grad-CAM (Captum): guided backprop times the trilinearly upsampled Grad-CAM map (two backward
     passes). Returns (N, C, T, H, W).

@@ -7,14 +7,14 @@ from torch import nn
 from .registry import register_method
 
 
-@register_method("random", cost="free")
+@register_method("random", cost="free", kind="control")
 def random_map(model: nn.Module, clips: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     """Uniform noise in [0, 1), drawn from the seeded generator of ``baselines.explain``. Returns (N, T, H, W)."""
     n, _, t, h, w = clips.shape
     return torch.rand(n, t, h, w).to(clips.device)
 
 
-@register_method("centre-prior", cost="free")
+@register_method("centre-prior", cost="free", kind="control")
 def centre_prior(model: nn.Module, clips: torch.Tensor, targets: torch.Tensor, sigma: float = 0.25) -> torch.Tensor:
     """A Gaussian centred in every frame, equal across frames; ``sigma`` is a fraction of the frame's height
     and width. Returns (N, T, H, W).
@@ -26,7 +26,7 @@ def centre_prior(model: nn.Module, clips: torch.Tensor, targets: torch.Tensor, s
     return frame.expand(n, t, h, w)
 
 
-@register_method("motion", cost="free")
+@register_method("motion", cost="free", kind="control")
 def motion(model: nn.Module, clips: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     """Magnitude of frame differences |x_t - x_{t-1}| per channel (the shared reduction sums them over
     channels); the first frame copies the second. Returns (N, C, T, H, W).

@@ -12,25 +12,25 @@ from .registry import register_method
 _IMAGENET_STD_MEAN = (0.229 + 0.224 + 0.225) / 3
 
 
-@register_method("saliency", cost="one-backward")
+@register_method("saliency", cost="one-backward", kind="gradient")
 def saliency(model: nn.Module, clips: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     """Vanilla gradient of the target logit with respect to the clip (Captum Saliency)."""
     return Saliency(LogitsOnly(model)).attribute(clips, target=targets, abs=False)
 
 
-@register_method("input-x-gradient", cost="one-backward")
+@register_method("input-x-gradient", cost="one-backward", kind="gradient")
 def input_x_gradient(model: nn.Module, clips: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     """Input times gradient (Captum InputXGradient)."""
     return InputXGradient(LogitsOnly(model)).attribute(clips, target=targets)
 
 
-@register_method("guided-backprop", cost="one-backward")
+@register_method("guided-backprop", cost="one-backward", kind="gradient")
 def guided_backprop(model: nn.Module, clips: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     """Guided backpropagation (Captum GuidedBackprop; hooks the model's ``nn.ReLU`` modules)."""
     return GuidedBackprop(LogitsOnly(model)).attribute(clips, target=targets)
 
 
-@register_method("integrated-gradients", cost="many-forwards")
+@register_method("integrated-gradients", cost="many-forwards", kind="gradient")
 def integrated_gradients(model: nn.Module, clips: torch.Tensor, targets: torch.Tensor, n_steps: int = 16,
                          baseline: float = 0.0, batch_size: int = 8) -> torch.Tensor:
     """Integrated gradients (Captum) from a constant baseline clip (0 = the ImageNet mean colour).
@@ -42,7 +42,7 @@ def integrated_gradients(model: nn.Module, clips: torch.Tensor, targets: torch.T
         internal_batch_size=max(clips.shape[0], batch_size))
 
 
-@register_method("smoothgrad", cost="many-forwards")
+@register_method("smoothgrad", cost="many-forwards", kind="gradient")
 def smoothgrad(model: nn.Module, clips: torch.Tensor, targets: torch.Tensor, nt_samples: int = 8,
                noise: float = 0.15, batch_size: int = 8) -> torch.Tensor:
     """SmoothGrad (Captum NoiseTunnel over Saliency): gradients averaged over ``nt_samples`` noisy copies.

@@ -34,7 +34,7 @@ def tube_ids(shape: tuple[int, int, int], tube: tuple[int, int, int], device: to
     return ids[None, None]
 
 
-@register_method("occlusion", cost="many-forwards")
+@register_method("occlusion", cost="many-forwards", kind="perturbation")
 def occlusion(model: nn.Module, clips: torch.Tensor, targets: torch.Tensor, window: Sequence[int] | None = None,
               stride: Sequence[int] | None = None, baseline: float = 0.0, batch_size: int = 8) -> torch.Tensor:
     """Occlusion (Captum) with overlapping 3D windows over all colour channels.
@@ -51,7 +51,7 @@ def occlusion(model: nn.Module, clips: torch.Tensor, targets: torch.Tensor, wind
         target=targets, perturbations_per_eval=max(1, batch_size // clips.shape[0]))
 
 
-@register_method("feature-ablation", cost="many-forwards")
+@register_method("feature-ablation", cost="many-forwards", kind="perturbation")
 def feature_ablation(model: nn.Module, clips: torch.Tensor, targets: torch.Tensor, tube: Sequence[int] | None = None,
                      baseline: float = 0.0, batch_size: int = 8) -> torch.Tensor:
     """Feature ablation (Captum) over non-overlapping spatio-temporal tubes (all colour channels together).

@@ -27,6 +27,9 @@ ALL = "all"
 #: The cost classes a method declares, cheapest first.
 COSTS = ("free", "one-backward", "many-forwards")
 
+#: The kinds (families) a method declares; reports, plots and the method listing group methods by them.
+KINDS = ("attention", "cam", "gradient", "perturbation", "control", "oracle")
+
 #: Options every method may accept by naming them in its signature; :func:`baselines.explain` fills them in.
 SHARED_OPTIONS = ("batch_size",)
 
@@ -48,12 +51,13 @@ class RawAttribution:
 
 @dataclass(frozen=True)
 class MethodSpec:
-    """A registered method: its callable, the models it applies to and its cost class."""
+    """A registered method: its callable, the models it applies to, its cost class and its kind (family)."""
 
     name: str
     fn: MethodFn
     models: tuple[str, ...] | str
     cost: str
+    kind: str
     source: str
     description: str
     defaults: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
@@ -97,18 +101,23 @@ def _as_function(obj: Any) -> tuple[MethodFn, dict[str, Any], bool]:
     raise TypeError(f"register_method needs a function or a class, got {type(obj).__name__}")
 
 
-def register_method(name: str, models: Iterable[str] | str = ALL, cost: str = "one-backward") -> Callable[[Any], Any]:
+def register_method(
+    name: str, models: Iterable[str] | str = ALL, cost: str = "one-backward", kind: str = "gradient",
+) -> Callable[[Any], Any]:
     """Decorator: register a function or class as the explanation method ``name``.
 
     Args:
         name: the method's name on the command line and in ``scores.csv`` (lower-case, hyphens).
         models: the model architectures it applies to (e.g. ``("stabn",)``) or :data:`ALL`.
         cost: one of :data:`COSTS`.
+        kind: the method's family, one of :data:`KINDS` (figures colour and group methods by it).
 
     Returns the decorated object unchanged, so it can still be called directly.
     """
     if cost not in COSTS:
         raise ValueError(f"method '{name}': cost {cost!r} is not one of {', '.join(COSTS)}")
+    if kind not in KINDS:
+        raise ValueError(f"method '{name}': kind {kind!r} is not one of {', '.join(KINDS)}")
     models_value = ALL if models == ALL else tuple(models)
 
     def decorate(obj: Any) -> Any:
@@ -119,7 +128,7 @@ def register_method(name: str, models: Iterable[str] | str = ALL, cost: str = "o
             raise ValueError(f"method name '{name}' is already registered by {existing.source}")
         doc = inspect.getdoc(obj) or ""
         _REGISTRY[name] = MethodSpec(
-            name=name, fn=fn, models=models_value, cost=cost, source=source,
+            name=name, fn=fn, models=models_value, cost=cost, kind=kind, source=source,
             description=doc.splitlines()[0] if doc else "", defaults=defaults, accepts_any_option=accepts_any,
         )
         return obj

@@ -50,10 +50,10 @@ def run(args: argparse.Namespace) -> int:
         baselines.load_methods_module(module)
     specs = baselines.method_specs(args.model)
     shared = baselines.registry.SHARED_OPTIONS
-    rows = [{"method": s.name, "models": s.models_text, "cost": s.cost,
+    rows = [{"method": s.name, "kind": s.kind, "models": s.models_text, "cost": s.cost,
              "options": ", ".join(f"{k}={v}" for k, v in s.defaults.items() if k not in shared) or "-",
              "source": s.source} for s in specs]
-    print(format_table(rows, ["method", "models", "cost", "options", "source"]))
+    print(format_table(rows, ["method", "kind", "models", "cost", "options", "source"]))
     scope = f" that apply to '{args.model}'" if args.model else ""
     print(f"\n{len(rows)} methods{scope}")
     return 0
