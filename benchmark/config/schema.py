@@ -197,6 +197,12 @@ class ExplainConfig:
         for method, opts in self.options.items():
             if not isinstance(opts, dict):
                 raise ConfigError(f"config key 'explain.options.{method}' = {opts!r}; expected a mapping of option: value")
+            if method in ("gradcam", "guided-gradcam") and "layer" in opts:
+                from ..models import GRADCAM_LAYERS  # late import, as in TrainConfig.validate
+
+                if opts["layer"] not in GRADCAM_LAYERS:
+                    raise ConfigError(f"config key 'explain.options.{method}.layer' = {opts['layer']!r}; valid layers: "
+                                      f"{', '.join(GRADCAM_LAYERS)} (fused and attention-res5: abn and stabn only)")
 
 
 @dataclass
