@@ -108,6 +108,14 @@ def test_provenance_records_timings_and_versions(smoke_run):
     assert provenance["device"]["type"] == "cpu"
     assert provenance["seed"] == cfg.seed
     assert provenance["timings_s"]["train"] >= 0 and "explain" in provenance["timings_s"]
+    # the final model of every trained model is explained; its epoch is in provenance, checkpoints.csv, summary.md
+    epochs = cfg.train.epochs
+    assert {m: (e["checkpoint"], e["epoch"]) for m, e in provenance["explained"].items()} == {
+        m: ("last", epochs) for m in cfg.train.models}
+    explained = pd.read_csv(run_dir / "checkpoints.csv")
+    assert list(explained["model"]) == list(cfg.train.models) and (explained["epoch"] == epochs).all()
+    assert f"Explained checkpoints: {cfg.train.models[0]} last.pt, epoch {epochs} of {epochs}" in (
+        run_dir / "summary.md").read_text()
 
 
 def test_killed_run_resumes_to_the_same_tables(smoke_run, workspace, monkeypatch):

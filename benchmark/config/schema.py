@@ -189,6 +189,9 @@ class ExplainConfig:
     options: dict[str, dict] = field(default_factory=dict)
     #: the first few explained clips whose maps are kept for the attention-overlay figures
     overlay_clips: int = 3
+    #: which trained weights are explained: ``last`` (the final model) or ``best`` (best.pt: highest validation
+    #: top-1, ties to the lower validation loss); recorded per model in checkpoints.csv and provenance.json
+    checkpoint: Literal["last", "best"] = "last"
 
     def validate(self) -> None:
         if self.num_clips < 1 or self.batch_size < 1:

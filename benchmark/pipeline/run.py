@@ -111,7 +111,9 @@ def _load_methods(cfg: RunConfig) -> None:
 def run_benchmark(cfg: RunConfig, restart: bool = False, progress: bool = True) -> Path:
     """Run (or resume) the benchmark ``cfg`` describes; returns the run folder ``results/<run-name>``."""
     from ..data import build_dataset
-    from ..training import checkpoint_folder, load_model, train_model
+    from ..report import write_table
+    from ..training import checkpoint_folder, explained_checkpoint_row, load_model, train_model
+    from ..training.checkpoint import EXPLAINED_COLUMNS
 
     device = select_device(cfg.device)
     if distributed.init_from_env(device) and device.type == "cuda":
@@ -135,10 +137,14 @@ def run_benchmark(cfg: RunConfig, restart: bool = False, progress: bool = True) 
         for name in cfg.train.models:
             folder = checkpoint_folder(cfg, name)
             result = train_model(cfg, name, folder, resume=True, progress=progress)
-            checkpoints[name] = result.best_path if result.best_path.is_file() else result.last_path
+            checkpoints[name] = result.checkpoint(cfg.explain.checkpoint)
             stages.add_seconds(f"train:{name}", result.wall_time_s)
 
-    models = {name: load_model(path, device)[0] for name, path in checkpoints.items()}
+    loaded = {name: load_model(path, device) for name, path in checkpoints.items()}
+    models = {name: model for name, (model, _) in loaded.items()}
+    explained = [explained_checkpoint_row(name, checkpoints[name], meta) for name, (_, meta) in loaded.items()]
+    if distributed.is_main():  # before the report, which notes the explained epoch of every model
+        write_table(pd.DataFrame(explained, columns=EXPLAINED_COLUMNS), run_dir / "checkpoints.csv")
 
     if not stages.done("accuracy"):
         with stages.stage("accuracy"):
@@ -167,6 +173,7 @@ def run_benchmark(cfg: RunConfig, restart: bool = False, progress: bool = True) 
         provenance["timings_s"] = {k: round(v, 3) for k, v in stages.state["seconds"].items()}
         provenance["this_invocation_s"] = round(time.perf_counter() - started, 3)
         provenance["checkpoints"] = {name: str(path) for name, path in checkpoints.items()}
+        provenance["explained"] = {row["model"]: {k: v for k, v in row.items() if k != "model"} for row in explained}
         atomic_write_text(run_dir / "provenance.json", json.dumps(provenance, indent=2))
     distributed.barrier()
     return run_dir

@@ -213,6 +213,26 @@ def build_blocks(results: Results, summary: pd.DataFrame, settings: ReportSettin
     return blocks
 
 
+def explained_checkpoints_text(run_dir: Path) -> str:
+    """One line on which trained weights each model's explanations come from, read from ``checkpoints.csv``
+    (written by ``stabn-bench run``); empty when the run folder has none."""
+    path = Path(run_dir) / "checkpoints.csv"
+    if not path.is_file():
+        return ""
+    table = pd.read_csv(path)
+    if table.empty or not {"model", "checkpoint", "epoch"} <= set(table.columns):
+        return ""
+    parts = []
+    for row in table.itertuples(index=False):
+        text = f"{row.model} {row.checkpoint}.pt, epoch {int(row.epoch)}"
+        if "epochs" in table.columns and pd.notna(row.epochs):
+            text += f" of {int(row.epochs)}"
+        if "best_epoch" in table.columns and pd.notna(row.best_epoch) and int(row.best_epoch) != int(row.epoch):
+            text += f" (best validation top-1 at epoch {int(row.best_epoch)})"
+        parts.append(text)
+    return "Explained checkpoints: " + "; ".join(parts) + "."
+
+
 def notes(results: Results, summary: pd.DataFrame, settings: ReportSettings) -> list[str]:
     items = []
     for model, group in summary.groupby("model"):
@@ -223,6 +243,9 @@ def notes(results: Results, summary: pd.DataFrame, settings: ReportSettings) -> 
                  f"undefined), {settings.n_resamples} resamples, seed {settings.seed}.")
     items.append("Paired tests: Wilcoxon signed-rank (scipy.stats.wilcoxon) on the clips both methods scored, "
                  "Holm-adjusted over all method pairs of a model and metric.")
+    explained = explained_checkpoints_text(results.run_dir)
+    if explained:
+        items.append(explained)
     errors = results.errors
     if errors.empty:
         items.append("Errors: none.")
