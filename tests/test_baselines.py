@@ -210,6 +210,11 @@ def test_targets_are_explicit_and_recorded(stabn_model):
 
 # ---------------------------------------------------------------- ST-ABN's own map, and the controls' formulas
 
+def _minmax(x, dims):
+    low, high = x.amin(dim=dims, keepdim=True), x.amax(dim=dims, keepdim=True)
+    return (x - low) / (high - low)
+
+
 def test_stabn_attention_equals_ms_times_mt_from_the_forward_pass_upsampled(stabn_model):
     clips = _clips(n=2, t=4, h=16, w=16)
     with torch.no_grad():
@@ -217,8 +222,7 @@ def test_stabn_attention_equals_ms_times_mt_from_the_forward_pass_upsampled(stab
     ms, mt = out.spatial_attention, out.temporal_attention
     assert ms.shape == (2, 4, 8, 8)  # half resolution: the map must be upsampled
     # each normalised per clip (min-max), then multiplied, as the authors display M_s and M_t
-    ms_n = (ms - ms.amin(dim=(1, 2, 3), keepdim=True)) / (ms.amax(dim=(1, 2, 3), keepdim=True) - ms.amin(dim=(1, 2, 3), keepdim=True))
-    mt_n = (mt - mt.amin(dim=1, keepdim=True)) / (mt.amax(dim=1, keepdim=True) - mt.amin(dim=1, keepdim=True))
+    ms_n, mt_n = _minmax(ms, (1, 2, 3)), _minmax(mt, 1)
     expected = F.interpolate((ms_n * mt_n[:, :, None, None])[:, None], size=(4, 16, 16), mode="trilinear",
                              align_corners=False)[:, 0]
     exp = explain("stabn-attention", stabn_model, clips)
@@ -359,5 +363,6 @@ def test_minmax_per_clip_rescales_each_clip_and_keeps_flat_clips_at_one():
     torch.testing.assert_close(minmax_per_clip(values), torch.tensor([[0.0, 0.5, 1.0], [1.0, 1.0, 1.0]]))
     maps = torch.rand(3, 4, 2, 2) * 0.1 + 0.45  # a sigmoid output near 0.5 with little spread
     scaled = minmax_per_clip(maps)
-    assert torch.allclose(scaled.amin(dim=(1, 2, 3)), torch.zeros(3)) and torch.allclose(scaled.amax(dim=(1, 2, 3)), torch.ones(3))
+    assert torch.allclose(scaled.amin(dim=(1, 2, 3)), torch.zeros(3))
+    assert torch.allclose(scaled.amax(dim=(1, 2, 3)), torch.ones(3))
     assert torch.equal(scaled.flatten(1).argsort(1), maps.flatten(1).argsort(1))  # order within a clip kept

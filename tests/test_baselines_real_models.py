@@ -54,14 +54,18 @@ def test_every_applicable_method_explains_the_real_model(models, clips, arch):
         assert exp.spatiotemporal.abs().sum() > 0, name
 
 
+def _minmax(x, dims):
+    low, high = x.amin(dim=dims, keepdim=True), x.amax(dim=dims, keepdim=True)
+    return (x - low) / (high - low)
+
+
 def test_stabn_attention_equals_ms_times_mt_of_the_real_model(models, clips):
     model = models["stabn"]
     with torch.no_grad():
         out = model(clips)
     ms, mt = out.spatial_attention, out.temporal_attention
     assert ms.shape[2:] == (2, 2)  # 32 / 16: the map is upsampled 16x
-    ms_n = (ms - ms.amin(dim=(1, 2, 3), keepdim=True)) / (ms.amax(dim=(1, 2, 3), keepdim=True) - ms.amin(dim=(1, 2, 3), keepdim=True))
-    mt_n = (mt - mt.amin(dim=1, keepdim=True)) / (mt.amax(dim=1, keepdim=True) - mt.amin(dim=1, keepdim=True))
+    ms_n, mt_n = _minmax(ms, (1, 2, 3)), _minmax(mt, 1)  # each normalised per clip
     expected = F.interpolate((ms_n * mt_n[:, :, None, None]).unsqueeze(1), size=(8, 32, 32), mode="trilinear",
                              align_corners=False).squeeze(1)
     exp = baselines.explain("stabn-attention", model, clips)

@@ -129,7 +129,8 @@ def test_metrics_csv_and_checkpoints_hold_every_head(tmp_path):
     # best.pt: the highest validation top-1, ties to the lower validation loss
     assert (table["val_loss_perception"] > 0).all() and (table["val_loss_attention"] > 0).all()
     best = table[table["val_top1_perception"] == meta["best_metric"]]["val_loss_perception"].idxmin()
-    assert meta["best_epoch"] == table["epoch"][best] and meta["best_loss"] == pytest.approx(table["val_loss_perception"][best])
+    assert meta["best_epoch"] == table["epoch"][best]
+    assert meta["best_loss"] == pytest.approx(table["val_loss_perception"][best])
     # the run explains the final model unless asked for best.pt; checkpoints.csv rows say which epoch
     assert result.checkpoint() == result.last_path and result.checkpoint("best") == result.best_path
     with pytest.raises(ValueError, match="'final' is not valid; valid: last, best"):

@@ -33,7 +33,8 @@ GRADCAM_LAYERS: dict[str, str] = {
 class PerceptionBranch(nn.Module):
     """res5 (spatial stride 2) -> global average pool -> dropout -> linear: (N, C, T, h, w) -> (N, K)."""
 
-    def __init__(self, depth: int, width: int, num_classes: int, dropout: float, block_temporal: str = "reference") -> None:
+    def __init__(self, depth: int, width: int, num_classes: int, dropout: float,
+                 block_temporal: str = "reference") -> None:
         super().__init__()
         self.res5 = make_res5(depth, width, spatial_stride=2, block_temporal=block_temporal)
         self.pool = nn.AdaptiveAvgPool3d(1)

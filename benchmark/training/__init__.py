@@ -4,6 +4,7 @@ from .evaluation import accuracy_rows, evaluate_model, topk_correct, write_accur
 from .loop import TrainResult, checkpoint_folder, train_model
 
 __all__ = [
-    "EXPLAIN_CHECKPOINTS", "TrainResult", "accuracy_rows", "explained_checkpoint_row", "checkpoint_folder", "evaluate_model", "load_model", "read_checkpoint",
+    "EXPLAIN_CHECKPOINTS", "TrainResult", "accuracy_rows", "checkpoint_folder", "evaluate_model",
+    "explained_checkpoint_row", "load_model", "read_checkpoint",
     "save_checkpoint", "topk_correct", "train_model", "write_accuracy_csv",
 ]
