@@ -7,8 +7,10 @@ in ``<run_dir>/.state/stages.json`` and skipped when the same command runs again
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import os
 import shutil
 import time
 from contextlib import contextmanager
@@ -23,7 +25,7 @@ from .. import distributed
 from ..config import RunConfig, dump_yaml, to_dict
 from ..errors import StabnBenchError
 from ..provenance import collect_provenance
-from ..runtime import atomic_write_text, seed_everything, select_device
+from ..runtime import atomic_write_text, ensure_writable_dir, seed_everything, select_device
 from .scoring import ClipBatches, OverlayMaps, explain_and_score_model
 from .shards import ShardStore
 
@@ -46,19 +48,59 @@ def _flatten(tree, prefix: str = "") -> dict:
     return {prefix[:-1]: tree}
 
 
+def _read_state_file(path: Path, parse) -> object:
+    """``parse(text)`` of a run's own file, or a StabnBenchError naming it when it is unreadable or corrupt."""
+    try:
+        return parse(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError, yaml.YAMLError) as err:
+        first = str(err).strip().splitlines()[0][:120] if str(err).strip() else type(err).__name__
+        raise StabnBenchError(f"'{path}' is unreadable or corrupt ({first}); pass --restart to discard the run "
+                              f"'{path.parent if path.parent.name != '.state' else path.parent.parent}'") from None
+
+
+def is_run_dir(path: Path) -> bool:
+    """True for a folder written by ``stabn-bench run`` (it holds ``config.yaml`` or ``.state/``)."""
+    return path.is_dir() and not path.is_symlink() and ((path / "config.yaml").is_file() or (path / ".state").is_dir())
+
+
+def discard_run_dir(cfg: RunConfig) -> None:
+    """``--restart``: delete ``<output_dir>/<run_name>`` after checking it is a run folder inside ``output_dir``.
+
+    Anything else (a symlink, a file, a folder that holds no run, a path outside ``output_dir``) is refused with
+    an error and nothing is deleted.
+    """
+    run_dir = run_dir_of(cfg)
+    if not run_dir.exists() and not run_dir.is_symlink():
+        return
+    output_dir = Path(cfg.output_dir).resolve()
+    if run_dir.is_symlink() or run_dir.resolve().parent != output_dir:
+        raise StabnBenchError(f"--restart refused: '{run_dir}' is a link or lies outside output_dir '{output_dir}'; "
+                              "remove it yourself if it is meant to go")
+    if not is_run_dir(run_dir):
+        raise StabnBenchError(f"--restart refused: '{run_dir}' is not a run folder (no config.yaml or .state/ in it); "
+                              "remove it yourself or choose another run_name")
+    shutil.rmtree(run_dir)
+
+
 def prepare_run_dir(cfg: RunConfig, restart: bool = False) -> Path:
     """Create ``results/<run-name>/`` and its ``config.yaml``; an existing run must have the same config.
 
-    ``restart`` discards an existing run folder first (checkpoints are kept: they are cached by config).
+    ``restart`` discards an existing run folder first (checkpoints are kept: they are cached by config); it deletes
+    nothing but that run folder (see :func:`discard_run_dir`).
     """
     run_dir = run_dir_of(cfg)
     config_path = run_dir / "config.yaml"
     text = dump_yaml(cfg)
-    if restart and run_dir.exists() and distributed.is_main():
-        shutil.rmtree(run_dir)
+    if restart and distributed.is_main():
+        discard_run_dir(cfg)
     distributed.barrier()
+    if run_dir.exists() and not run_dir.is_dir():
+        raise StabnBenchError(f"run folder '{run_dir}' is a file; remove it or choose another run_name")
+    if run_dir.is_dir() and any(run_dir.iterdir()) and not is_run_dir(run_dir):
+        raise StabnBenchError(f"'{run_dir}' holds files but no run (no config.yaml); choose another run_name "
+                              "or output_dir")
     if config_path.is_file():
-        old = _flatten(yaml.safe_load(config_path.read_text()) or {})
+        old = _flatten(_read_state_file(config_path, yaml.safe_load) or {})
         new = _flatten(to_dict(cfg))
         differ = sorted(k for k in old.keys() | new.keys() if old.get(k) != new.get(k))
         if differ:
@@ -73,12 +115,78 @@ def prepare_run_dir(cfg: RunConfig, restart: bool = False) -> Path:
     return run_dir
 
 
+class RunLock:
+    """``<output_dir>/.<run_name>.lock`` holding the PID of the run writing to ``<output_dir>/<run_name>``.
+
+    A second run of the same name stops with an error naming that PID; the lock of a process that no longer
+    exists (killed) is taken over. Released when the run ends, whatever the outcome.
+    """
+
+    def __init__(self, run_dir: Path):
+        self.run_dir = Path(run_dir)
+        self.path = self.run_dir.parent / f".{self.run_dir.name}.lock"
+
+    @staticmethod
+    def _alive(pid: int) -> bool:
+        if pid == os.getpid():
+            return False  # a lock this process left behind (an earlier run in the same process that was cut off)
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True  # exists, owned by someone else
+        return True
+
+    def _holder(self) -> int | None:
+        try:
+            return int(self.path.read_text().split()[0])
+        except (OSError, ValueError, IndexError):
+            return None
+
+    def acquire(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        for _ in range(3):
+            try:
+                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            except FileExistsError:
+                holder = self._holder()
+                if holder is not None and self._alive(holder):
+                    raise StabnBenchError(
+                        f"run folder '{self.run_dir}' is in use by another stabn-bench run (PID {holder}, lock file "
+                        f"'{self.path}'); wait for it to finish or give this run another run_name=NAME"
+                    ) from None
+                log.warning("taking over the stale lock '%s' of process %s, which has ended", self.path, holder)
+                self.path.unlink(missing_ok=True)
+                continue
+            with os.fdopen(fd, "w") as handle:
+                handle.write(f"{os.getpid()}\n")
+            return
+        raise StabnBenchError(f"cannot take the lock '{self.path}' of run folder '{self.run_dir}'; remove it if no "
+                              "run is active")
+
+    def release(self) -> None:
+        if self._holder() == os.getpid():
+            self.path.unlink(missing_ok=True)
+
+    def __enter__(self) -> "RunLock":
+        self.acquire()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.release()
+
+
 class StageLog:
     """Which stages are finished, and the seconds each took (summed over resumed invocations)."""
 
     def __init__(self, run_dir: Path):
         self.path = run_dir / ".state" / "stages.json"
-        self.state = json.loads(self.path.read_text()) if self.path.is_file() else {"done": [], "seconds": {}}
+        self.state = _read_state_file(self.path, json.loads) if self.path.is_file() else {"done": [], "seconds": {}}
+        if (not isinstance(self.state, dict) or not isinstance(self.state.get("done"), list)
+                or not isinstance(self.state.get("seconds"), dict)):
+            raise StabnBenchError(f"'{self.path}' is corrupt (expected {{\"done\": [...], \"seconds\": {{...}}}}); "
+                                  f"pass --restart to discard the run '{run_dir}'")
 
     def done(self, stage: str) -> bool:
         return stage in self.state["done"]
@@ -96,6 +204,12 @@ class StageLog:
         if distributed.is_main():
             atomic_write_text(self.path, json.dumps(self.state, indent=2))
 
+    def mark_done(self, name: str) -> None:
+        if name not in self.state["done"]:
+            self.state["done"].append(name)
+        if distributed.is_main():
+            atomic_write_text(self.path, json.dumps(self.state, indent=2))
+
     def add_seconds(self, name: str, seconds: float) -> None:
         self.state["seconds"][name] = self.state["seconds"].get(name, 0.0) + seconds
 
@@ -109,18 +223,33 @@ def _load_methods(cfg: RunConfig) -> None:
 
 
 def run_benchmark(cfg: RunConfig, restart: bool = False, progress: bool = True) -> Path:
-    """Run (or resume) the benchmark ``cfg`` describes; returns the run folder ``results/<run-name>``."""
-    from ..data import build_dataset
-    from ..training import checkpoint_folder, load_model, train_model
+    """Run (or resume) the benchmark ``cfg`` describes; returns the run folder ``results/<run-name>``.
 
+    The run folder is locked (:class:`RunLock`) while this runs: a second run of the same name stops at once.
+    """
     device = select_device(cfg.device)
     if distributed.init_from_env(device) and device.type == "cuda":
         device = torch.device("cuda", distributed.local_rank())
         torch.cuda.set_device(device)
     seed_everything(cfg.seed)
     _load_methods(cfg)
+    if distributed.is_main():  # every folder the run writes to, checked before any work starts
+        ensure_writable_dir(cfg.output_dir, "config key 'output_dir'")
+        ensure_writable_dir(cfg.checkpoint_dir, "config key 'checkpoint_dir'")
+        if cfg.data.source == "synthetic":
+            ensure_writable_dir(cfg.data.root, "config key 'data.root' (the synthetic data cache)")
+    with RunLock(run_dir_of(cfg)) if distributed.is_main() else contextlib.nullcontext():
+        return _run_locked(cfg, device, restart, progress)
+
+
+def _run_locked(cfg: RunConfig, device: torch.device, restart: bool, progress: bool) -> Path:
+    from ..data import build_dataset
+    from ..training import checkpoint_folder, load_model, train_model
+
     run_dir = prepare_run_dir(cfg, restart)
     stages = StageLog(run_dir)
+    store = ShardStore(run_dir)
+    store.check()
     started = time.perf_counter()
 
     with stages.stage("data"):
@@ -146,15 +275,16 @@ def run_benchmark(cfg: RunConfig, restart: bool = False, progress: bool = True) 
 
     clip_batches = ClipBatches.first(test_set, cfg.explain.num_clips, cfg.explain.batch_size)
     overlay_ids = [test_set.clip_ids[i] for i in range(min(cfg.explain.overlay_clips, len(test_set)))]
-    store = ShardStore(run_dir)
     overlays = OverlayMaps(run_dir, overlay_ids)
-    if not stages.done("explain"):
-        with stages.stage("explain"):
+    if not stages.done("explain"):  # a unit that failed is not done: the next run retries it
+        with stages.stage("explain", mark_done=False):
             for name, model in models.items():
                 seconds = explain_and_score_model(cfg, name, model, clip_batches, store, overlays, device, progress)
                 for method, s in seconds.items():
                     stages.add_seconds(f"explain:{name}:{method}", s)
             distributed.barrier()
+        if not store.failed_units():
+            stages.mark_done("explain")
 
     if distributed.is_main():
         with stages.stage("tables", mark_done=False):

@@ -30,7 +30,7 @@ from ..errors import StabnBenchError
 from ..models import VideoAttentionNet, VideoModelOutput, build_model
 from ..runtime import autocast, seed_everything, select_device
 from . import data as loaders
-from .checkpoint import check_compatible, load_state, model_meta, read_checkpoint, rng_state, save_checkpoint, set_rng_state
+from .checkpoint import check_compatible, checkpoint_config, load_state, model_meta, read_checkpoint, rng_state, save_checkpoint, set_rng_state
 from .evaluation import evaluate_model, move_clips, topk_correct
 from .history import MetricsLog
 from .schedule import learning_rate, scaled_lr
@@ -115,7 +115,7 @@ def train_model(cfg: RunConfig, model_name: str, out_dir: str | Path, resume: bo
                                 weight_decay=tcfg.weight_decay)
     last_path, best_path = out_dir / "last.pt", out_dir / "best.pt"
     meta = {**model_meta(model, cfg.model.dropout, classes), "epoch": 0, "best_metric": -math.inf, "best_epoch": 0,
-            "history": [], "config": to_dict(cfg)}
+            "history": [], "config": checkpoint_config(cfg)}
     saved_rng = None
     if resume and last_path.is_file():
         payload = read_checkpoint(last_path)
