@@ -30,6 +30,8 @@ def _parse(parser: argparse.ArgumentParser, argv: list[str] | None) -> argparse.
     if extra:
         if hasattr(args, "overrides") and all("=" in a and not a.startswith("-") for a in extra):
             args.overrides = list(args.overrides) + extra
+        elif hasattr(args, "items") and all("=" in a and not a.startswith("-") for a in extra):
+            args.items = list(args.items) + extra  # evaluate / explain: CHECKPOINT ... KEY=VALUE
         else:
             parser.error(f"unrecognized arguments: {' '.join(extra)}")
     return args

@@ -61,6 +61,9 @@ class SyntheticConfig:
                 f"{self.num_decoys}/{self.noise}/{self.background_contrast}/{self.fps}; need num_decoys >= 0, "
                 "noise >= 0, 0 <= background_contrast <= 1, fps >= 1"
             )
+        if len(self.actions) < 2:
+            raise ConfigError(f"config key 'data.synthetic.actions' = {list(self.actions)}; list at least two "
+                              "classes (each with its time-reversed pair)")
         try:
             resolve_actions(list(self.actions))
         except ValueError as err:
