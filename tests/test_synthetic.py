@@ -226,3 +226,26 @@ def test_config_checks_pairs_and_sizes():
         load_config("smoke", ["data.synthetic.actions=[up, dwon]"])
     with pytest.raises(ConfigError, match="target_size"):
         load_config("smoke", ["data.synthetic.target_size=40"])
+
+
+@pytest.mark.slow
+def test_generation_is_byte_identical_across_processes_and_threads(tiny_dataset, tmp_path):
+    """Videos included: two other processes and a thread generate the same data set at once, to the byte."""
+    import subprocess
+    import sys
+    import threading
+
+    script = ("import sys; from stabn_bench.benchmark.data.synthetic import generate_synthetic; "
+              "from stabn_bench.benchmark.config.schema import SyntheticConfig; "
+              f"generate_synthetic(sys.argv[1], SyntheticConfig(**{dataclasses.asdict(TINY)!r}), progress=False)")
+    procs = [subprocess.Popen([sys.executable, "-c", script, str(tmp_path / f"process{i}")]) for i in range(2)]
+    thread = threading.Thread(target=generate_synthetic, args=(tmp_path / "thread", TINY), kwargs={"progress": False})
+    thread.start()
+    generate_synthetic(tmp_path / "main", TINY, progress=False)
+    thread.join()
+    assert [p.wait(timeout=300) for p in procs] == [0, 0]
+    files = sorted(p.relative_to(tiny_dataset) for p in tiny_dataset.rglob("*") if p.is_file())
+    assert sum(f.suffix == ".mp4" for f in files) == TINY.num_videos
+    for copy in ("process0", "process1", "thread", "main"):
+        for rel in files:
+            assert (tmp_path / copy / rel).read_bytes() == (tiny_dataset / rel).read_bytes(), (copy, rel)

@@ -100,9 +100,6 @@ def test_killed_and_resumed_run_ends_with_the_same_weights(tmp_path):
     timing = {"clips_per_s", "epoch_time_s"}
     assert [{k: v for k, v in r.items() if k not in timing} for r in whole.history] == \
            [{k: v for k, v in r.items() if k not in timing} for r in resumed.history]
-    # the run was not a no-op: weights moved away from their initialisation
-    fresh = train_model(tiny_config("train.epochs=0"), "stabn", tmp_path / "zero", progress=False, datasets=tiny_data())
-    assert fresh.epochs_trained == 0
     # a finished run is not trained again
     again = train_model(cfg, "stabn", tmp_path / "whole", progress=False, datasets=tiny_data())
     assert again.epochs_trained == 0 and again.history == whole.history
