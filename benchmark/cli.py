@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import logging
 import sys
 
@@ -11,7 +12,9 @@ from .errors import EXIT_CODES
 from .runtime import setup_logging
 
 
+@functools.lru_cache(maxsize=1)
 def build_parser() -> argparse.ArgumentParser:
+    """The whole command line (built once per process: parsing does not change it)."""
     parser = argparse.ArgumentParser(
         prog="stabn-bench",
         description="Benchmark explanations of video recognition models (ST-ABN, ABN, plain 3D ResNet).",

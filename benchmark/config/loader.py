@@ -20,6 +20,9 @@ T = TypeVar("T")
 #: Folder of the packaged configs (``--preset NAME`` reads ``NAME.yaml`` from here).
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
 
+#: yaml's safe loader, in C where libyaml is installed (the same documents, ~10x faster)
+SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
 #: A YAML file may name another packaged config (or a path) under this key; it is loaded first.
 INHERIT_KEY = "inherit"
 
@@ -173,7 +176,7 @@ def load_yaml_tree(name_or_path: str | Path, _seen: tuple[Path, ...] = ()) -> di
     except OSError as err:
         raise ConfigError(f"config file '{path}' cannot be read: {err.strerror or err}") from None
     try:
-        data = yaml.safe_load(text) or {}
+        data = yaml.load(text, Loader=SAFE_LOADER) or {}
     except yaml.YAMLError as err:
         first = str(err).splitlines()[0] if str(err) else "parse error"
         raise ConfigError(f"config file '{path}' is not valid YAML: {first}") from None
@@ -197,7 +200,7 @@ def parse_override(text: str) -> tuple[list[str], Any]:
     if any(not part for part in key.split(".")):
         raise ConfigError(f"override '{text}' has an empty part in its key (e.g. 'a..b'); use key.path=value")
     try:
-        value = yaml.safe_load(raw) if raw.strip() != "" else ""
+        value = yaml.load(raw, Loader=SAFE_LOADER) if raw.strip() != "" else ""
     except yaml.YAMLError:
         value = raw
     return key.split("."), value
