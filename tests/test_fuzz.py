@@ -163,6 +163,7 @@ def file_cases(ws: Path) -> list[tuple[list[str], str, int]]:
         cases.append((["run", *BASE, f"{key}=a-file/below"], "a-file", 1))
     cases.append((["train", *BASE, "--out", "a-file"], "a-file", 1))
     cases.append((["evaluate", "x.pt", "--out", "a-file/acc.csv"], "a-file", 1))
+    cases.append((["explain", "x.pt", "--method", "random", "--clip", "1", "--out", "a-file/x.png"], "a-file", 1))
 
     # corrupt state of an existing run (the config matches, so the run would resume)
     config_text = dump_yaml(load_config("smoke", BASE[3:]))
@@ -408,3 +409,17 @@ def test_run_lock_names_the_live_holder_and_takes_over_a_stale_one(tmp_path):
         assert lock.path.read_text().split()[0] == str(os.getpid())
     assert not lock.path.exists()
 
+
+
+def test_evaluate_names_the_clips_it_could_not_decode(checkpoint_workspace, tmp_path, monkeypatch, capsys):
+    import shutil
+
+    data = tmp_path / "data"
+    shutil.copytree(checkpoint_workspace / "data", data)
+    (data / "clip2.mp4").write_bytes(b"not a video")
+    monkeypatch.chdir(tmp_path)
+    torch.set_num_threads(1)
+    assert cli.main(["evaluate", str(checkpoint_workspace / "good.pt"), f"data.root={data}", "device=cpu",
+                     "--no-progress", "--batch-size", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "n=3" in out and "1 clips could not be decoded" in out and "clip2.mp4" in out

@@ -119,6 +119,8 @@ def test_metrics_csv_and_checkpoints_hold_every_head(tmp_path):
     assert meta["arch"] == "abn" and meta["num_classes"] == 4 and meta["num_frames"] == 6
     assert meta["classes"] == MovingSquares.classes
     assert meta["config"]["train"]["epochs"] == 2
+    # data only: what rebuilds and evaluates the model, nothing of the run's explanation or scoring settings
+    assert set(meta["config"]) == {"seed", "data", "model", "train"}
     assert not model.training
     assert meta["best_metric"] == max(table["val_top1_perception"])
 

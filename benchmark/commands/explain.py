@@ -78,6 +78,10 @@ def run(args: argparse.Namespace) -> int:
     if animation.suffix.lower() not in ANIMATION_SUFFIXES:
         raise StabnBenchError(f"--gif '{animation}' must end in {' or '.join(ANIMATION_SUFFIXES)}")
 
+    for target in {out.resolve().parent, animation.resolve().parent}:  # before any work
+        from ..runtime import ensure_writable_dir
+
+        ensure_writable_dir(target, f"the folder of --out/--gif '{target}'")
     path = paths[0]
     cfg = config_from_checkpoint(path, args.config or args.preset, overrides)
     # methods modules come from the command line or the user's own --config, never from a checkpoint
