@@ -194,10 +194,15 @@ def file_cases(ws: Path) -> list[tuple[list[str], str, int]]:
     os.symlink(ws / "outside", ws / "results" / "linked-run")
     cases.append((["run", *BASE, "run_name=linked-run", "--restart"], "linked-run", 1))
 
-    # a run of the same name held by a live process
-    (ws / "results" / ".held.lock").write_text(f"{os.getppid()}\n")
-    cases.append((["run", *BASE, "run_name=held"], str(os.getppid()), 1))
+    # a run of the same name held by a live process (the caller starts it: see HOLDER)
+    cases.append((["run", *BASE, "run_name=held"], "PID", 1))
     return cases
+
+
+#: another process holding a run's lock (as RunLock does: flock, then its PID in the file); argv[1] = lock file
+HOLDER = ("import fcntl, os, sys, time; handle = open(sys.argv[1], 'a+'); fcntl.flock(handle, fcntl.LOCK_EX); "
+          "handle.truncate(0); handle.write(f'{os.getpid()}\\n'); handle.flush(); print('locked', flush=True); "
+          "time.sleep(120)")
 
 
 def video_cases(ws: Path) -> list[tuple[list[str], str, int]]:
@@ -238,13 +243,16 @@ def video_cases(ws: Path) -> list[tuple[list[str], str, int]]:
 # ------------------------------------------------------------------------------------------------ the runner
 
 
-def _snapshot(root: Path) -> dict[str, tuple[int, int]]:
+def _snapshot(root: Path, prefix: str = "") -> dict[str, tuple[int, int]]:
+    """relative path -> (size, mtime) of every file under ``root`` (links not followed)."""
     out = {}
-    for dirpath, _, files in os.walk(root):
-        for name in files:
-            path = Path(dirpath) / name
-            stat = path.lstat()
-            out[str(path.relative_to(root))] = (stat.st_size, stat.st_mtime_ns)
+    with os.scandir(root) as entries:
+        for entry in entries:
+            if entry.is_dir(follow_symlinks=False):
+                out.update(_snapshot(Path(entry.path), f"{prefix}{entry.name}/"))
+            else:
+                stat = entry.stat(follow_symlinks=False)
+                out[prefix + entry.name] = (stat.st_size, stat.st_mtime_ns)
     return out
 
 
@@ -253,9 +261,12 @@ def _own_folder(argv: list[str]) -> str:
     return names[-1] if names else RUN
 
 
+_LAST_SNAPSHOT: dict[Path, dict] = {}
+
+
 def _run_case(argv, fragment, expected, ws, capsys) -> list[str]:
     """Problems with one case (empty when it behaved)."""
-    before = _snapshot(ws)
+    before = _LAST_SNAPSHOT.pop(ws, None) or _snapshot(ws)  # the state the previous case left
     try:
         code = cli.main(list(argv))
     except ReachedWork:
@@ -272,7 +283,7 @@ def _run_case(argv, fragment, expected, ws, capsys) -> list[str]:
     if fragment.lower() not in text.lower():
         problems.append(f"{argv}: message does not name {fragment!r}: {text.strip()[-300:]}")
     own = _own_folder(argv)
-    after = _snapshot(ws)
+    after = _LAST_SNAPSHOT[ws] = _snapshot(ws)
     changed = {p for p in before.keys() | after.keys() if before.get(p) != after.get(p)}
     foreign = sorted(p for p in changed if not (p.startswith(f"results/{own}/") or p == f"results/.{own}.lock"))
     if foreign:
@@ -294,10 +305,24 @@ def workspace(tmp_path, monkeypatch):
 
 
 def test_bad_inputs_fail_cleanly_before_any_work(workspace, capsys):
+    import subprocess
+    import sys
+
     global WORK_ALLOWED
+    _LAST_SNAPSHOT.clear()
     cases = config_cases() + cli_cases() + file_cases(workspace)
     data_cases = video_cases(workspace)
-    problems = [p for argv, fragment, code in cases for p in _run_case(argv, fragment, code, workspace, capsys)]
+    holder = subprocess.Popen([sys.executable, "-c", HOLDER, "results/.held.lock"], cwd=workspace,
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        problems = [p for argv, fragment, code in cases for p in _run_case(argv, fragment, code, workspace, capsys)]
+        capsys.readouterr()
+        assert cli.main(["run", *BASE, "run_name=held"]) == 1
+        assert f"PID {holder.pid}" in capsys.readouterr().err
+    finally:
+        holder.kill()
+        holder.wait()
     WORK_ALLOWED = True
     try:
         problems += [p for argv, fragment, code in data_cases for p in _run_case(argv, fragment, code, workspace, capsys)]
@@ -309,8 +334,7 @@ def test_bad_inputs_fail_cleanly_before_any_work(workspace, capsys):
     # nothing was deleted by the refused --restart cases
     assert (workspace / "results" / "not-a-run" / "keep.txt").is_file()
     assert (workspace / "outside" / "keep.txt").is_file()
-    # the lock of the live process is still there; the corrupt state files were left as they were
-    assert (workspace / "results" / ".held.lock").is_file()
+    # the corrupt state files were left as they were
     assert (workspace / "results" / "state-stages-list" / ".state" / "stages.json").read_bytes() == b"[]"
 
 
@@ -383,6 +407,7 @@ def test_hostile_checkpoints_are_data_and_checked(checkpoint_workspace, monkeypa
     monkeypatch.syspath_prepend(str(ws))
     torch.set_num_threads(1)
     cases = checkpoint_cases()
+    _LAST_SNAPSHOT.clear()
     problems = [p for argv, fragment, code in cases for p in _run_case(argv, fragment, code, ws, capsys)]
     assert not problems, "\n".join(problems)
     assert not (ws / "PWNED-module").exists(), "a methods module named in a checkpoint was imported"
@@ -396,18 +421,23 @@ def test_run_lock_names_the_live_holder_and_takes_over_a_stale_one(tmp_path):
     from stabn_bench.benchmark.errors import StabnBenchError
 
     run_dir = tmp_path / "results" / "locked"
-    holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    run_dir.parent.mkdir()
+    holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(run_dir.parent / ".locked.lock")],
+                              stdout=subprocess.PIPE, text=True)
     try:
-        (tmp_path / "results").mkdir()
-        (tmp_path / "results" / ".locked.lock").write_text(f"{holder.pid}\n")
+        assert holder.stdout.readline().strip() == "locked"
         with pytest.raises(StabnBenchError, match=f"PID {holder.pid}"):
             RunLock(run_dir).acquire()
     finally:
-        holder.kill()
+        holder.kill()  # killed while holding the lock: its lock file (naming it) stays behind, stale
         holder.wait()
-    with RunLock(run_dir) as lock:  # the holder has ended: its lock is stale and taken over
-        assert lock.path.read_text().split()[0] == str(os.getpid())
-    assert not lock.path.exists()
+    assert (tmp_path / "results" / ".locked.lock").read_text().strip() == str(holder.pid)
+    with RunLock(run_dir) as lock:  # taken over
+        assert lock.path.read_text().strip() == str(os.getpid())
+        with pytest.raises(StabnBenchError, match=f"PID {os.getpid()}"):  # held: a second run in this process
+            RunLock(run_dir).acquire()
+    with RunLock(run_dir):  # released
+        pass
 
 
 

@@ -116,58 +116,47 @@ def prepare_run_dir(cfg: RunConfig, restart: bool = False) -> Path:
 
 
 class RunLock:
-    """``<output_dir>/.<run_name>.lock`` holding the PID of the run writing to ``<output_dir>/<run_name>``.
+    """``<output_dir>/.<run_name>.lock``: an exclusive ``flock`` held while a run writes to its run folder.
 
-    A second run of the same name stops with an error naming that PID; the lock of a process that no longer
-    exists (killed) is taken over. Released when the run ends, whatever the outcome.
+    The file names the PID of the holder. A second run of the same name stops at once with an error naming that
+    PID. The operating system drops the lock when its process ends, however it ends, so the lock of a killed run
+    is simply taken over by the next one. The (empty) file stays behind when released.
     """
 
     def __init__(self, run_dir: Path):
         self.run_dir = Path(run_dir)
         self.path = self.run_dir.parent / f".{self.run_dir.name}.lock"
-
-    @staticmethod
-    def _alive(pid: int) -> bool:
-        if pid == os.getpid():
-            return False  # a lock this process left behind (an earlier run in the same process that was cut off)
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return False
-        except PermissionError:
-            return True  # exists, owned by someone else
-        return True
-
-    def _holder(self) -> int | None:
-        try:
-            return int(self.path.read_text().split()[0])
-        except (OSError, ValueError, IndexError):
-            return None
+        self._handle = None
 
     def acquire(self) -> None:
+        import fcntl
+
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        for _ in range(3):
-            try:
-                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-            except FileExistsError:
-                holder = self._holder()
-                if holder is not None and self._alive(holder):
-                    raise StabnBenchError(
-                        f"run folder '{self.run_dir}' is in use by another stabn-bench run (PID {holder}, lock file "
-                        f"'{self.path}'); wait for it to finish or give this run another run_name=NAME"
-                    ) from None
-                log.warning("taking over the stale lock '%s' of process %s, which has ended", self.path, holder)
-                self.path.unlink(missing_ok=True)
-                continue
-            with os.fdopen(fd, "w") as handle:
-                handle.write(f"{os.getpid()}\n")
-            return
-        raise StabnBenchError(f"cannot take the lock '{self.path}' of run folder '{self.run_dir}'; remove it if no "
-                              "run is active")
+        handle = open(self.path, "a+", encoding="utf-8")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            handle.seek(0)
+            holder = handle.read().strip() or "unknown"
+            handle.close()
+            raise StabnBenchError(
+                f"run folder '{self.run_dir}' is in use by another stabn-bench run (PID {holder}, lock file "
+                f"'{self.path}'); wait for it to finish or give this run another run_name=NAME"
+            ) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"{os.getpid()}\n")
+        handle.flush()
+        self._handle = handle
 
     def release(self) -> None:
-        if self._holder() == os.getpid():
-            self.path.unlink(missing_ok=True)
+        if self._handle is not None:
+            import fcntl
+
+            self._handle.truncate(0)
+            fcntl.flock(self._handle, fcntl.LOCK_UN)
+            self._handle.close()
+            self._handle = None
 
     def __enter__(self) -> "RunLock":
         self.acquire()
