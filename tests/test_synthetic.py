@@ -175,12 +175,19 @@ def test_ground_truth_matches_manifest_and_video(tiny_dataset):
         assert motion_oracle(frames[::-1]) == ACTIONS[record["action"]].pair
 
 
-def test_same_seed_gives_byte_identical_annotations_and_masks(tiny_dataset, tmp_path):
+def test_same_seed_gives_byte_identical_files_videos_included(tiny_dataset, tmp_path):
     again = generate_synthetic(tmp_path / "again", TINY, progress=False)
-    files = [p.relative_to(tiny_dataset) for p in tiny_dataset.rglob("*") if p.is_file() and p.suffix != ".mp4"]
-    assert len(files) == TINY.num_videos + 5  # masks, labels, 3 splits, manifest
+    files = [p.relative_to(tiny_dataset) for p in tiny_dataset.rglob("*") if p.is_file()]
+    assert len(files) == 2 * TINY.num_videos + 5  # videos, masks, labels, 3 splits, manifest
     for rel in files:
         assert (tiny_dataset / rel).read_bytes() == (again / rel).read_bytes(), rel
+    # WebM too (the Matroska muxer writes a date and random UIDs unless told to be bit-exact)
+    webm = dataclasses.replace(TINY, num_videos=3, container="webm")
+    first, second = (generate_synthetic(tmp_path / name, webm, progress=False) for name in ("webm1", "webm2"))
+    videos = sorted(p.relative_to(first) for p in first.rglob("*.webm"))
+    assert len(videos) == 3
+    for rel in videos:
+        assert (first / rel).read_bytes() == (second / rel).read_bytes(), rel
     other = generate_synthetic(tmp_path / "other", dataclasses.replace(TINY, seed=4), progress=False)
     first = sorted((tiny_dataset / "ground_truth").iterdir())[0].name
     assert (other / "ground_truth" / first).read_bytes() != (tiny_dataset / "ground_truth" / first).read_bytes()

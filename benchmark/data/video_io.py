@@ -47,7 +47,8 @@ def write_video(path: str | os.PathLike, frames: np.ndarray, fps: int, container
     if frames.dtype != np.uint8 or frames.ndim != 4 or frames.shape[-1] != 3:
         raise ValueError(f"frames must be (T, H, W, 3) uint8, got {frames.shape} {frames.dtype}")
     codec, options = CODECS[container]
-    with av.open(str(path), mode="w", format=container) as out:
+    # bitexact: no muxer date, random track UIDs or version strings in the file (Matroska/WebM writes them)
+    with av.open(str(path), mode="w", format=container, options={"fflags": "+bitexact"}) as out:
         stream = out.add_stream(codec, rate=fps)
         stream.width, stream.height = frames.shape[2], frames.shape[1]
         stream.pix_fmt = "yuv444p"
