@@ -277,3 +277,25 @@ def test_restart_deletes_only_the_run_folder(tmp_path):
     with pytest.raises(StabnBenchError, match="not a run folder"):
         prepare_run_dir(smoke_config(tmp_path, "run_name=other"), restart=True)
     assert (sibling / "keep.txt").is_file()
+
+
+def test_shard_store_keeps_failed_units_apart_and_lists_each_error_once(tmp_path):
+    from stabn_bench.benchmark.pipeline.shards import Shard
+
+    store = ShardStore(tmp_path)
+    failed = Shard()
+    failed.add("errors", "stabn", "gradcam", "7", "explain+score", "RuntimeError: boom")
+    store.write("stabn", "gradcam", 0, failed)
+    assert not store.done("stabn", "gradcam", 0)  # a failed unit is not finished: the next run redoes it
+    assert store.failed_units() == [("stabn", "gradcam", "RuntimeError: boom")]
+    decode = Shard()
+    for _ in range(2):  # the same undecodable clip reported twice (e.g. by two units) is one row
+        decode.add("errors", "stabn", "*", "9", "decode", "9.mp4: is empty (0 bytes)")
+    store.write("stabn", "-", 0, decode)
+    assert len(store.merge()["errors"]) == 2
+    done = Shard()
+    done.add("scores", "stabn", "gradcam", "deletion_auc", "7", 0.5)
+    store.write("stabn", "gradcam", 0, done)  # the retry succeeded: its failure is gone from every table
+    assert store.done("stabn", "gradcam", 0) and store.failed_units() == []
+    tables = store.merge()
+    assert list(tables["errors"]["stage"]) == ["decode"] and list(tables["scores"]["value"]) == [0.5]
