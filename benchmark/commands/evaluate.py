@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from .common import config_from_checkpoint, positive_int
 
@@ -41,22 +42,19 @@ def run(args: argparse.Namespace) -> int:
 
     from .. import distributed
     from ..data import SkipReport, build_dataset
-    from ..errors import CheckpointError
-    from ..runtime import select_device
+    from ..errors import CheckpointError, StabnBenchError
+    from ..runtime import ensure_writable_dir, select_device
     from ..training import accuracy_rows, evaluate_model, load_model, write_accuracy_csv
-    from ..training.data import eval_loader
-    from ..runtime import ensure_writable_dir
     from ..training.checkpoint import check_classes
+    from ..training.data import eval_loader
 
     overrides = [item for item in args.items if "=" in item]
     paths = [item for item in args.items if "=" not in item]
     if not paths:
         raise CheckpointError("evaluate needs at least one checkpoint file (e.g. checkpoints/<run>/best.pt)")
     out = args.out or ("accuracy_reversed.csv" if args.reverse else "accuracy.csv")
-    from pathlib import Path
-
     if Path(out).is_dir():
-        raise CheckpointError(f"--out '{out}' is a folder; give a CSV file name")
+        raise StabnBenchError(f"--out '{out}' is a folder; give a CSV file name")
     ensure_writable_dir(Path(out).resolve().parent, f"--out '{out}'")
     rows = []
     skipped = SkipReport()
