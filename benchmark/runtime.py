@@ -5,6 +5,7 @@ import contextlib
 import logging
 import os
 import random
+import re
 import tempfile
 from pathlib import Path
 from typing import Iterator
@@ -16,12 +17,46 @@ log = logging.getLogger("stabn_bench")
 
 
 def select_device(name: str = "auto") -> torch.device:
-    """``auto`` -> CUDA when available, else CPU. ``cuda`` without a GPU is an error."""
+    """``auto`` -> CUDA when available, else CPU. ``cuda`` without a GPU is a one-line error (exit code 1)."""
+    from .errors import StabnBenchError
+
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("device=cuda was asked for but no CUDA device is available; use device=auto or device=cpu")
+        raise StabnBenchError("config key 'device' = 'cuda' but no CUDA device is available; "
+                              "use device=auto or device=cpu")
     return torch.device(name)
+
+
+#: a name that may become a file or folder name: letters, digits and ``._+-``, not starting with a dot or dash
+SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]*")
+
+
+def is_safe_name(name: object) -> bool:
+    """True for names fit to be one path component (no separators, no ``..``, no leading dot, at most 100 chars)."""
+    return (isinstance(name, str) and len(name) <= 100 and SAFE_NAME.fullmatch(name) is not None
+            and ".." not in name)
+
+
+def ensure_writable_dir(path: str | os.PathLike, what: str) -> Path:
+    """Create ``path`` (and parents) if needed and check a file can be written in it; StabnBenchError otherwise.
+
+    ``what`` names the setting the folder comes from (e.g. ``"config key 'output_dir'"``), for the message.
+    """
+    from .errors import StabnBenchError
+
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise StabnBenchError(f"{what}: '{path}' is a file, not a folder; remove it or choose another folder")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=".write-test.", dir=path)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as err:
+        raise StabnBenchError(f"{what}: folder '{path}' is not writable ({err.strerror or err}); "
+                              "choose a folder you can write to") from None
+    return path
 
 
 def seed_everything(seed: int, deterministic: bool = False) -> None:

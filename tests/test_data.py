@@ -27,6 +27,7 @@ from stabn_bench.benchmark.data import (
     write_video,
 )
 from stabn_bench.benchmark.data.collate import SkipReport
+from stabn_bench.benchmark.errors import DataError
 
 SYNTH = SyntheticConfig(num_videos=16, num_frames=8, height=32, width=32, window_min=3, window_max=6,
                         target_size=8, seed=1)
@@ -204,6 +205,20 @@ def test_ssv2_reader_on_the_official_layout_with_webm(tmp_path):
     assert torch.allclose(levels, torch.tensor([30.0, 90.0, 150.0, 210.0]), atol=4)
     test = build_dataset(cfg, "test")
     assert [r.label for r in test.records] == [-1] and test[0]["label"] == -1
+    # a split without labels cannot be trained on: a one-line error naming the item, not a loss on label -1
+    with pytest.raises(DataError, match=r"test.json' item id 103 has no \"template\""):
+        build_dataset(cfg, "test", train=True)
+
+
+def test_csv_label_missing_from_the_training_split_is_an_error_unless_classes_are_inferred(tmp_path):
+    write_video(tmp_path / "a.mp4", coloured_video(8), fps=8)
+    (tmp_path / "train.csv").write_text("path,label\na.mp4,jump\na.mp4,run\n")
+    (tmp_path / "test.csv").write_text("path,label\na.mp4,jmup\n")
+    cfg = DataConfig(source="csv", root=str(tmp_path), num_frames=8, resize=32, crop=32)
+    with pytest.raises(DataError, match=r"unknown label 'jmup' .*infer_classes=true.*did you mean 'jump'"):
+        csv_dataset(tmp_path, "test", cfg)
+    inferred = csv_dataset(tmp_path, "test", dataclasses.replace(cfg, infer_classes=True))
+    assert inferred.classes == ["jmup", "jump", "run"] and inferred.records[0].label == 0
 
 
 def test_csv_and_folder_readers(tmp_path):

@@ -222,3 +222,88 @@ def test_two_gloo_processes_give_the_same_tables_as_one(smoke_run, workspace):
     # tests may have changed (CPU kernels then sum in another order), the ranks in fresh processes.
     for name in TABLES:
         pd.testing.assert_frame_equal(one[name], two[name], check_exact=False, rtol=1e-4, atol=1e-5, obj=name)
+
+
+def test_a_failed_unit_is_retried_by_the_next_run(smoke_run, workspace, tmp_path, capsys):
+    """A unit whose method failed is not done: after the cause is fixed, the same command redoes just that unit."""
+    from stabn_bench.benchmark.cli import main
+
+    flag = tmp_path / "broken"
+    flag.write_text("yes")
+    module = tmp_path / "flaky_methods.py"
+    module.write_text(textwrap.dedent(f'''
+        from pathlib import Path
+
+        import torch
+
+        from stabn_bench.baselines import register_method
+
+        @register_method("fails-while-flagged", models="all", cost="free", kind="control")
+        def fails_while_flagged(model, clips, targets):
+            if Path({str(flag)!r}).exists():
+                raise RuntimeError("flagged as broken")
+            return torch.rand(clips.shape[0], *clips.shape[2:], generator=torch.Generator().manual_seed(0))
+    '''))
+    args = ["run", "--preset", "smoke", "--no-progress", f"output_dir={tmp_path / 'results'}",
+            f"checkpoint_dir={workspace / 'checkpoints'}", f"data.root={workspace / 'data'}", "device=cpu",
+            f"explain.methods_module={module}", "explain.methods=[fails-while-flagged]", "train.models=[baseline]",
+            "report.formats=[]"]
+    try:
+        assert main(args) == 0
+        err = capsys.readouterr().err
+        assert "1 units of work" in err and "fails-while-flagged" in err and "flagged as broken" in err
+        run_dir = tmp_path / "results" / "smoke"
+        errors = pd.read_csv(run_dir / "errors.csv", dtype={"clip_id": str})
+        assert len(errors) == 4 and errors["clip_id"].is_unique  # one row per clip and method
+        [(model, method, error)] = ShardStore(run_dir).failed_units()
+        assert (model, method) == ("baseline", "fails-while-flagged") and error.endswith("flagged as broken")
+        flag.unlink()  # the cause is fixed: the next run retries the failed unit (no --restart needed)
+        assert main(args) == 0
+        assert "units of work" not in capsys.readouterr().err
+        tables = read_tables(run_dir)
+        assert tables["errors"].empty
+        assert set(tables["scores"]["method"]) == {"fails-while-flagged", "-"}
+        assert ShardStore(run_dir).failed_units() == []
+    finally:
+        baselines.unregister_method("fails-while-flagged")
+
+
+def test_restart_deletes_only_the_run_folder(tmp_path):
+    from stabn_bench.benchmark.pipeline.run import prepare_run_dir
+
+    cfg = smoke_config(tmp_path, "run_name=mine")
+    run_dir = prepare_run_dir(cfg)
+    (run_dir / ".state").mkdir()
+    (run_dir / ".state" / "stages.json").write_text("{}")
+    sibling = tmp_path / "results" / "other"
+    sibling.mkdir()
+    (sibling / "keep.txt").write_text("keep")
+    assert prepare_run_dir(cfg, restart=True) == run_dir
+    assert not (run_dir / ".state").exists() and (run_dir / "config.yaml").is_file()
+    assert (sibling / "keep.txt").read_text() == "keep"
+    (sibling / "config.yaml").unlink(missing_ok=True)
+    with pytest.raises(StabnBenchError, match="not a run folder"):
+        prepare_run_dir(smoke_config(tmp_path, "run_name=other"), restart=True)
+    assert (sibling / "keep.txt").is_file()
+
+
+def test_shard_store_keeps_failed_units_apart_and_lists_each_error_once(tmp_path):
+    from stabn_bench.benchmark.pipeline.shards import Shard
+
+    store = ShardStore(tmp_path)
+    failed = Shard()
+    failed.add("errors", "stabn", "gradcam", "7", "explain+score", "RuntimeError: boom")
+    store.write("stabn", "gradcam", 0, failed)
+    assert not store.done("stabn", "gradcam", 0)  # a failed unit is not finished: the next run redoes it
+    assert store.failed_units() == [("stabn", "gradcam", "RuntimeError: boom")]
+    decode = Shard()
+    for _ in range(2):  # the same undecodable clip reported twice (e.g. by two units) is one row
+        decode.add("errors", "stabn", "*", "9", "decode", "9.mp4: is empty (0 bytes)")
+    store.write("stabn", "-", 0, decode)
+    assert len(store.merge()["errors"]) == 2
+    done = Shard()
+    done.add("scores", "stabn", "gradcam", "deletion_auc", "7", 0.5)
+    store.write("stabn", "gradcam", 0, done)  # the retry succeeded: its failure is gone from every table
+    assert store.done("stabn", "gradcam", 0) and store.failed_units() == []
+    tables = store.merge()
+    assert list(tables["errors"]["stage"]) == ["decode"] and list(tables["scores"]["value"]) == [0.5]

@@ -175,12 +175,19 @@ def test_ground_truth_matches_manifest_and_video(tiny_dataset):
         assert motion_oracle(frames[::-1]) == ACTIONS[record["action"]].pair
 
 
-def test_same_seed_gives_byte_identical_annotations_and_masks(tiny_dataset, tmp_path):
+def test_same_seed_gives_byte_identical_files_videos_included(tiny_dataset, tmp_path):
     again = generate_synthetic(tmp_path / "again", TINY, progress=False)
-    files = [p.relative_to(tiny_dataset) for p in tiny_dataset.rglob("*") if p.is_file() and p.suffix != ".mp4"]
-    assert len(files) == TINY.num_videos + 5  # masks, labels, 3 splits, manifest
+    files = [p.relative_to(tiny_dataset) for p in tiny_dataset.rglob("*") if p.is_file()]
+    assert len(files) == 2 * TINY.num_videos + 5  # videos, masks, labels, 3 splits, manifest
     for rel in files:
         assert (tiny_dataset / rel).read_bytes() == (again / rel).read_bytes(), rel
+    # WebM too (the Matroska muxer writes a date and random UIDs unless told to be bit-exact)
+    webm = dataclasses.replace(TINY, num_videos=3, container="webm")
+    first, second = (generate_synthetic(tmp_path / name, webm, progress=False) for name in ("webm1", "webm2"))
+    videos = sorted(p.relative_to(first) for p in first.rglob("*.webm"))
+    assert len(videos) == 3
+    for rel in videos:
+        assert (first / rel).read_bytes() == (second / rel).read_bytes(), rel
     other = generate_synthetic(tmp_path / "other", dataclasses.replace(TINY, seed=4), progress=False)
     first = sorted((tiny_dataset / "ground_truth").iterdir())[0].name
     assert (other / "ground_truth" / first).read_bytes() != (tiny_dataset / "ground_truth" / first).read_bytes()
@@ -226,3 +233,26 @@ def test_config_checks_pairs_and_sizes():
         load_config("smoke", ["data.synthetic.actions=[up, dwon]"])
     with pytest.raises(ConfigError, match="target_size"):
         load_config("smoke", ["data.synthetic.target_size=40"])
+
+
+@pytest.mark.slow
+def test_generation_is_byte_identical_across_processes_and_threads(tiny_dataset, tmp_path):
+    """Videos included: two other processes and a thread generate the same data set at once, to the byte."""
+    import subprocess
+    import sys
+    import threading
+
+    script = ("import sys; from stabn_bench.benchmark.data.synthetic import generate_synthetic; "
+              "from stabn_bench.benchmark.config.schema import SyntheticConfig; "
+              f"generate_synthetic(sys.argv[1], SyntheticConfig(**{dataclasses.asdict(TINY)!r}), progress=False)")
+    procs = [subprocess.Popen([sys.executable, "-c", script, str(tmp_path / f"process{i}")]) for i in range(2)]
+    thread = threading.Thread(target=generate_synthetic, args=(tmp_path / "thread", TINY), kwargs={"progress": False})
+    thread.start()
+    generate_synthetic(tmp_path / "main", TINY, progress=False)
+    thread.join()
+    assert [p.wait(timeout=300) for p in procs] == [0, 0]
+    files = sorted(p.relative_to(tiny_dataset) for p in tiny_dataset.rglob("*") if p.is_file())
+    assert sum(f.suffix == ".mp4" for f in files) == TINY.num_videos
+    for copy in ("process0", "process1", "thread", "main"):
+        for rel in files:
+            assert (tmp_path / copy / rel).read_bytes() == (tiny_dataset / rel).read_bytes(), (copy, rel)

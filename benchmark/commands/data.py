@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 from collections import Counter
 
-from .common import add_config_arguments, config_from_args
+from .common import add_config_arguments, config_from_args, positive_int
 
 #: convenience flag -> key under ``data.synthetic``
 SYNTH_FLAGS = {
@@ -45,8 +45,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     show.add_argument("dataset", help="data set folder (SSv2 layout, e.g. made by 'data synth')")
     show.add_argument("--out", required=True, help="PNG file to write")
-    show.add_argument("--per-class", type=int, default=2, help="clips per class (default 2)")
-    show.add_argument("--frames", type=int, default=8, help="frames per clip, evenly spaced (default 8)")
+    show.add_argument("--per-class", type=positive_int, default=2, help="clips per class (default 2)")
+    show.add_argument("--frames", type=positive_int, default=8, help="frames per clip, evenly spaced (default 8)")
     show.set_defaults(func=run_show)
 
     check = actions.add_parser(

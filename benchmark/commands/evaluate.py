@@ -2,6 +2,9 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
+
+from .common import config_from_checkpoint, positive_int
 
 EPILOG = """\
 examples:
@@ -29,7 +32,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--split", default=None, help="split name (default: data.test_split, 'test')")
     parser.add_argument("--out", default=None, help="CSV to write (default: accuracy.csv, or accuracy_reversed.csv with --reverse)")
     parser.add_argument("--reverse", action="store_true", help="time-reversed clips scored against their original labels")
-    parser.add_argument("--batch-size", type=int, default=None, help="clips per batch (default: train.batch_size)")
+    parser.add_argument("--batch-size", type=positive_int, default=None, help="clips per batch (default: train.batch_size)")
     parser.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bars")
     parser.set_defaults(func=run)
 
@@ -38,23 +41,25 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from .. import distributed
-    from ..config import RunConfig, apply_overrides, from_dict, load_yaml_tree
-    from ..data import build_dataset
-    from ..errors import CheckpointError
-    from ..runtime import select_device
+    from ..data import SkipReport, build_dataset
+    from ..errors import CheckpointError, StabnBenchError
+    from ..runtime import ensure_writable_dir, select_device
     from ..training import accuracy_rows, evaluate_model, load_model, write_accuracy_csv
+    from ..training.checkpoint import check_classes
     from ..training.data import eval_loader
-    from ..training.checkpoint import read_checkpoint
 
     overrides = [item for item in args.items if "=" in item]
     paths = [item for item in args.items if "=" not in item]
     if not paths:
         raise CheckpointError("evaluate needs at least one checkpoint file (e.g. checkpoints/<run>/best.pt)")
+    out = args.out or ("accuracy_reversed.csv" if args.reverse else "accuracy.csv")
+    if Path(out).is_dir():
+        raise StabnBenchError(f"--out '{out}' is a folder; give a CSV file name")
+    ensure_writable_dir(Path(out).resolve().parent, f"--out '{out}'")
     rows = []
+    skipped = SkipReport()
     for path in paths:
-        stored = read_checkpoint(path)["meta"].get("config") or {}
-        tree = load_yaml_tree(args.config or args.preset) if (args.config or args.preset) else stored
-        cfg = from_dict(RunConfig, apply_overrides(tree, overrides))
+        cfg = config_from_checkpoint(path, args.config or args.preset, overrides)
         device = select_device(cfg.device)
         if distributed.init_from_env(device) and device.type == "cuda":
             device = torch.device("cuda", distributed.local_rank())
@@ -64,14 +69,15 @@ def run(args: argparse.Namespace) -> int:
         if dataset.num_classes != meta["num_classes"]:
             raise CheckpointError(f"checkpoint '{path}' was trained for {meta['num_classes']} classes; the "
                                   f"{split} split of data.root='{cfg.data.root}' has {dataset.num_classes}")
+        check_classes(meta, dataset.classes, path, f"the {split} split of data.root='{cfg.data.root}'")
         if meta.get("num_frames") not in (None, cfg.data.num_frames):
             raise CheckpointError(f"checkpoint '{path}' was trained on clips of {meta['num_frames']} frames; "
                                   f"data.num_frames is {cfg.data.num_frames}")
         loader = eval_loader(dataset, args.batch_size or cfg.train.batch_size, cfg.data.num_workers)
+        loader = _recording(loader, skipped)
         accuracy = evaluate_model(model, loader, device, reverse=args.reverse, amp=cfg.train.amp,
                                   channels_last=cfg.train.channels_last, progress=args.progress)
         rows += accuracy_rows(meta["arch"], accuracy)
-    out = args.out or ("accuracy_reversed.csv" if args.reverse else "accuracy.csv")
     if distributed.is_main():
         write_accuracy_csv(rows, out)
         order = "time-reversed clips, original labels" if args.reverse else "clips"
@@ -79,5 +85,25 @@ def run(args: argparse.Namespace) -> int:
         for row in rows:
             print(f"  {row['model']:<10} {row['head']:<11} top1 {row['top1']:.4f}  top5 {row['top5']:.4f}  "
                   f"n={row['n_clips']}")
+        entries = list(dict.fromkeys(skipped.entries))
+        if entries:
+            print(f"  {len(entries)} clips could not be decoded and are not counted:")
+            for entry in entries:
+                print(f"    {entry}")
     distributed.cleanup()
     return 0
+
+
+class _recording:
+    """Iterate ``loader``, noting every batch's skipped clips in ``report``."""
+
+    def __init__(self, loader, report):
+        self.loader, self.report = loader, report
+
+    def __len__(self) -> int:
+        return len(self.loader)
+
+    def __iter__(self):
+        for batch in self.loader:
+            self.report.update(batch.get("skipped", []))
+            yield batch

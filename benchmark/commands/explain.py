@@ -61,11 +61,12 @@ def run(args: argparse.Namespace) -> int:
     from stabn_bench import baselines
     from stabn_bench.baselines.render import ANIMATION_SUFFIXES, STRIP_SUFFIXES, save_animation, save_frame_strip
 
-    from ..config import RunConfig, apply_overrides, from_dict, load_yaml_tree
+    from .common import config_from_checkpoint
     from ..data import DecodeFailure, build_dataset, denormalize
     from ..errors import CheckpointError, DataError, StabnBenchError
     from ..runtime import select_device
-    from ..training import load_model, read_checkpoint
+    from ..training import load_model
+    from ..training.checkpoint import check_classes
 
     overrides = [item for item in args.items if "=" in item]
     paths = [item for item in args.items if "=" not in item]
@@ -77,10 +78,13 @@ def run(args: argparse.Namespace) -> int:
     if animation.suffix.lower() not in ANIMATION_SUFFIXES:
         raise StabnBenchError(f"--gif '{animation}' must end in {' or '.join(ANIMATION_SUFFIXES)}")
 
+    for target in {out.resolve().parent, animation.resolve().parent}:  # before any work
+        from ..runtime import ensure_writable_dir
+
+        ensure_writable_dir(target, f"the folder of --out/--gif '{target}'")
     path = paths[0]
-    stored = read_checkpoint(path)["meta"].get("config") or {}
-    tree = load_yaml_tree(args.config or args.preset) if (args.config or args.preset) else stored
-    cfg = from_dict(RunConfig, apply_overrides(tree, overrides))
+    cfg = config_from_checkpoint(path, args.config or args.preset, overrides)
+    # methods modules come from the command line or the user's own --config, never from a checkpoint
     for module in filter(None, [cfg.explain.methods_module, args.methods_module]):
         baselines.load_methods_module(module)
     baselines.get_method(args.method)  # unknown names fail before anything is loaded
@@ -88,6 +92,7 @@ def run(args: argparse.Namespace) -> int:
     model, meta = load_model(path, device)
     split = args.split or cfg.data.test_split
     dataset = build_dataset(cfg.data, split, train=False, progress=args.progress)
+    check_classes(meta, dataset.classes, path, f"the {split} split of data.root='{cfg.data.root}'")
     item = dataset[find_clip(dataset, str(args.clip), split)]
     if isinstance(item, DecodeFailure):
         raise DataError(f"clip '{args.clip}' cannot be decoded: {item}")

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+from collections import Counter
 
 from .common import add_config_arguments, config_from_args
 
@@ -17,7 +18,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     add_config_arguments(parser)
     parser.add_argument("--restart", action="store_true",
-                        help="discard an existing results/<run-name>/ first (trained checkpoints stay cached)")
+                        help="discard an existing results/<run-name>/ first (only that run folder; trained checkpoints "
+                             "stay cached)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     parser.set_defaults(func=_run)
 
@@ -27,9 +29,20 @@ def _run(args: argparse.Namespace) -> int:
     from ..pipeline.run import run_benchmark
     from ..report import format_terminal_summary
 
+    import sys
+
+    from ..pipeline.shards import ShardStore
+
     cfg = config_from_args(args)
     run_dir = run_benchmark(cfg, restart=args.restart, progress=not args.no_progress)
     if distributed.is_main():
         print(format_terminal_summary(run_dir))
+        failed = ShardStore(run_dir).failed_units()
+        if failed:
+            print(f"stabn-bench: {len(failed)} units of work (model, method, clip batch) failed; the errors are in "
+                  f"{run_dir / 'errors.csv'} (one row per clip and method). Run the same command again to retry "
+                  "them (after fixing the cause):", file=sys.stderr)
+            for (model, method, error), count in Counter(failed).items():
+                print(f"  {model} / {method}: {count} batch{'es' if count > 1 else ''}: {error}", file=sys.stderr)
     distributed.cleanup()
     return 0

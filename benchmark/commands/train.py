@@ -63,11 +63,15 @@ def run(args: argparse.Namespace) -> int:
     for name in names:
         if name not in MODELS:
             raise ConfigError(f"config key 'train.models' names unknown model '{name}'; valid: {', '.join(MODELS)}")
+    from ..runtime import ensure_writable_dir
+
+    folders = {name: checkpoint_folder(cfg, name) if args.out is None
+               else (Path(args.out) if len(names) == 1 else Path(args.out) / name) for name in names}
+    if distributed.is_main():  # before any data is read or any epoch is trained
+        for folder in folders.values():
+            ensure_writable_dir(folder, "--out" if args.out else "config key 'checkpoint_dir'")
     for name in names:
-        if args.out is None:
-            out = checkpoint_folder(cfg, name)
-        else:
-            out = Path(args.out) if len(names) == 1 else Path(args.out) / name
+        out = folders[name]
         result = train_model(cfg, name, out, resume=args.resume, progress=args.progress)
         if distributed.is_main():
             last = result.history[-1] if result.history else {}

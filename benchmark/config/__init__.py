@@ -31,7 +31,14 @@ def load_config(preset: str | Path | None = None, overrides: Iterable[str] = ())
     """Resolve a :class:`RunConfig` from a preset name or YAML path plus ``a.b.c=value`` overrides."""
     tree = load_yaml_tree(preset or DEFAULT_PRESET)
     tree = apply_overrides(tree, overrides)
-    return from_dict(RunConfig, tree)
+    try:
+        return from_dict(RunConfig, tree)
+    except ConfigError as err:
+        source = str(preset or DEFAULT_PRESET)
+        if source in str(err):
+            raise
+        kind = "config file" if source.endswith((".yaml", ".yml")) or "/" in source else "preset"
+        raise ConfigError(f"{err} (with {kind} '{source}')") from None
 
 
 __all__ = [

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 import types
 import typing
 from pathlib import Path
@@ -18,6 +19,9 @@ T = TypeVar("T")
 
 #: Folder of the packaged configs (``--preset NAME`` reads ``NAME.yaml`` from here).
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
+
+#: yaml's safe loader, in C where libyaml is installed (the same documents, ~10x faster)
+SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 #: A YAML file may name another packaged config (or a path) under this key; it is loaded first.
 INHERIT_KEY = "inherit"
@@ -101,6 +105,8 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
         raise ConfigError(f"config key '{key}' has value {value!r}; expected an integer")
     if tp is float:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
+            if not math.isfinite(float(value)):
+                raise ConfigError(f"config key '{key}' has value {value!r}; expected a finite number")
             return float(value)
         raise ConfigError(f"config key '{key}' has value {value!r}; expected a number")
     if tp is str:
@@ -142,7 +148,9 @@ def _deep_merge(base: dict, update: Mapping) -> dict:
 def resolve_config_path(name_or_path: str | Path) -> Path:
     """A packaged preset name (``synthetic``, ``smoke``, ``ssv2``) or a path to a YAML file."""
     path = Path(name_or_path)
-    if path.suffix in (".yaml", ".yml") or path.exists():
+    if path.suffix in (".yaml", ".yml") or path.exists() or "/" in str(name_or_path):
+        if path.is_dir():
+            raise ConfigError(f"config file '{path}' is a folder; give a .yaml file")
         if not path.is_file():
             raise ConfigError(f"config file '{path}' does not exist")
         return path
@@ -162,7 +170,13 @@ def load_yaml_tree(name_or_path: str | Path, _seen: tuple[Path, ...] = ()) -> di
     if path.resolve() in _seen:
         raise ConfigError(f"config file '{path}' inherits from itself")
     try:
-        data = yaml.safe_load(path.read_text()) or {}
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as err:
+        raise ConfigError(f"config file '{path}' is not UTF-8 text (byte {err.start}); save it as UTF-8") from None
+    except OSError as err:
+        raise ConfigError(f"config file '{path}' cannot be read: {err.strerror or err}") from None
+    try:
+        data = yaml.load(text, Loader=SAFE_LOADER) or {}
     except yaml.YAMLError as err:
         first = str(err).splitlines()[0] if str(err) else "parse error"
         raise ConfigError(f"config file '{path}' is not valid YAML: {first}") from None
@@ -183,8 +197,10 @@ def parse_override(text: str) -> tuple[list[str], Any]:
     key = key.strip()
     if not key:
         raise ConfigError(f"override '{text}' has an empty key")
+    if any(not part for part in key.split(".")):
+        raise ConfigError(f"override '{text}' has an empty part in its key (e.g. 'a..b'); use key.path=value")
     try:
-        value = yaml.safe_load(raw) if raw.strip() != "" else ""
+        value = yaml.load(raw, Loader=SAFE_LOADER) if raw.strip() != "" else ""
     except yaml.YAMLError:
         value = raw
     return key.split("."), value

@@ -61,10 +61,15 @@ class SyntheticConfig:
                 f"{self.num_decoys}/{self.noise}/{self.background_contrast}/{self.fps}; need num_decoys >= 0, "
                 "noise >= 0, 0 <= background_contrast <= 1, fps >= 1"
             )
+        if len(self.actions) < 2:
+            raise ConfigError(f"config key 'data.synthetic.actions' = {list(self.actions)}; list at least two "
+                              "classes (each with its time-reversed pair)")
         try:
             resolve_actions(list(self.actions))
         except ValueError as err:
             raise ConfigError(f"config key 'data.synthetic.actions' = {list(self.actions)}: {err}") from None
+        if self.seed < 0:
+            raise ConfigError(f"config key 'data.synthetic.seed' = {self.seed}; must be >= 0")
         if len(self.split) != 3 or any(s < 0 for s in self.split) or abs(sum(self.split) - 1.0) > 1e-6:
             raise ConfigError(f"config key 'data.synthetic.split' = {self.split}; need three non-negative fractions summing to 1 (train, validation, test)")
 
@@ -94,8 +99,19 @@ class DataConfig:
     train_split: str = "train"
     val_split: str = "validation"
     test_split: str = "test"
+    #: csv source without ``classes.txt``: take the classes from the labels found (else a label not in
+    #: ``classes.txt`` / a missing ``classes.txt`` is an error, so that a typo never becomes a new class)
+    infer_classes: bool = False
 
     def validate(self) -> None:
+        from ..runtime import is_safe_name
+
+        for key in ("train_split", "val_split", "test_split"):
+            if not is_safe_name(getattr(self, key)):
+                raise ConfigError(f"config key 'data.{key}' = {getattr(self, key)!r}; a split name is letters, "
+                                  "digits and ._+- (e.g. train, validation, test)")
+        if not self.root:
+            raise ConfigError("config key 'data.root' is empty; give the data folder")
         if self.num_frames < 1 or self.stride < 1:
             raise ConfigError(f"config keys 'data.num_frames/stride' = {self.num_frames}/{self.stride}; both must be >= 1")
         if not (1 <= self.crop <= self.resize):
@@ -153,13 +169,15 @@ class TrainConfig:
     def validate(self) -> None:
         from ..models import MODELS  # late import: the models package is heavier than the config
 
+        if not self.models:
+            raise ConfigError(f"config key 'train.models' is empty; name at least one of {', '.join(MODELS)}")
         unknown = [m for m in self.models if m not in MODELS]
         if unknown:
             raise ConfigError(f"config key 'train.models' names unknown model {unknown[0]!r}; valid: {', '.join(MODELS)}")
-        if self.epochs < 0 or self.batch_size < 1 or self.reference_batch_size < 1 or self.warmup_epochs < 0:
+        if self.epochs < 1 or self.batch_size < 1 or self.reference_batch_size < 1 or self.warmup_epochs < 0:
             raise ConfigError(
                 f"config keys 'train.epochs/batch_size/reference_batch_size/warmup_epochs' = {self.epochs}/"
-                f"{self.batch_size}/{self.reference_batch_size}/{self.warmup_epochs}; need epochs >= 0, "
+                f"{self.batch_size}/{self.reference_batch_size}/{self.warmup_epochs}; need epochs >= 1, "
                 "batch sizes >= 1, warmup_epochs >= 0"
             )
         if self.lr <= 0 or self.weight_decay < 0 or self.clip_grad_norm < 0 or not 0 <= self.momentum < 1:
@@ -194,6 +212,11 @@ class ExplainConfig:
     checkpoint: Literal["last", "best"] = "last"
 
     def validate(self) -> None:
+        if not self.methods:
+            raise ConfigError("config key 'explain.methods' is empty; give method names or [all] "
+                              "(`stabn-bench methods` lists them)")
+        if self.overlay_clips < 0:
+            raise ConfigError(f"config key 'explain.overlay_clips' = {self.overlay_clips}; must be >= 0")
         if self.num_clips < 1 or self.batch_size < 1:
             raise ConfigError(f"config keys 'explain.num_clips' / 'explain.batch_size' = {self.num_clips} / "
                               f"{self.batch_size}; both must be >= 1")
@@ -244,6 +267,8 @@ class MetricsConfig:
     def validate(self) -> None:
         from stabn_bench.metrics.catalog import selectable_metric_names  # late import: metrics imports the config
 
+        if not self.metrics:
+            raise ConfigError("config key 'metrics.metrics' is empty; give metric names or [all]")
         valid = selectable_metric_names()
         unknown = [name for name in self.metrics if name != "all" and name not in valid]
         if unknown:
@@ -265,6 +290,14 @@ class MetricsConfig:
         if self.blur_sigma < 0 or self.pointing_tolerance < 0:
             raise ConfigError(
                 f"config keys 'metrics.blur_sigma/pointing_tolerance' = {self.blur_sigma}/{self.pointing_tolerance}; must be >= 0"
+            )
+        if self.batch_size is not None and self.batch_size < 1:
+            raise ConfigError(f"config key 'metrics.batch_size' = {self.batch_size}; must be >= 1 (or null: "
+                              "derived from metrics.memory_budget_mb)")
+        if self.bootstrap_resamples < 1 or self.sanity_clips < 0:
+            raise ConfigError(
+                f"config keys 'metrics.bootstrap_resamples/sanity_clips' = {self.bootstrap_resamples}/"
+                f"{self.sanity_clips}; need bootstrap_resamples >= 1 (1000 is usual) and sanity_clips >= 0"
             )
         if self.memory_budget_mb < 1 or self.max_batch_size < 1:
             raise ConfigError(
@@ -296,3 +329,17 @@ class RunConfig:
     explain: ExplainConfig = field(default_factory=ExplainConfig)
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
     report: ReportConfig = field(default_factory=ReportConfig)
+
+    def validate(self) -> None:
+        from ..runtime import is_safe_name
+
+        if not is_safe_name(self.run_name):
+            raise ConfigError(
+                f"config key 'run_name' = {self.run_name!r}; a run name becomes a folder name: letters, digits "
+                "and ._+- (not starting with . or -, no '..', at most 100 characters), e.g. run_name=my-run"
+            )
+        if self.seed < 0:
+            raise ConfigError(f"config key 'seed' = {self.seed}; must be >= 0")
+        for key in ("output_dir", "checkpoint_dir"):
+            if not str(getattr(self, key)).strip():
+                raise ConfigError(f"config key '{key}' is empty; give a folder (e.g. {key}=results)")

@@ -22,7 +22,8 @@ _TENSOR_KEYS = ("clip", "evidence", "window")
 def collate_clips(items: list[Item]) -> dict:
     """DataLoader ``collate_fn``: stack the decodable items, list the others in ``batch["skipped"]``.
 
-    Returns ``{"clip": (N, C, T, H, W), "label": (N,) int64, "clip_id": [N str], "skipped": ["path: reason"]}``
+    Returns ``{"clip": (N, C, T, H, W), "label": (N,) int64, "clip_id": [N str], "skipped": ["path: reason"],
+    "skipped_ids": [clip id per skipped entry]}``
     plus ``"evidence"`` (N, T, H, W) and ``"window"`` (N, T) where the items carry ground truth. N may be
     smaller than the number of items, and 0 when none could be decoded (then "clip" is an empty tensor).
     """
@@ -32,6 +33,7 @@ def collate_clips(items: list[Item]) -> dict:
         "label": torch.tensor([item["label"] for item in good], dtype=torch.int64),
         "clip_id": [item["clip_id"] for item in good],
         "skipped": skipped,
+        "skipped_ids": [item.clip_id for item in items if isinstance(item, DecodeFailure)],
     }
     for key in _TENSOR_KEYS:
         if good and all(key in item for item in good):

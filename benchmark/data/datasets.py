@@ -155,6 +155,12 @@ def ssv2_dataset(root: str | os.PathLike, split: str, cfg: DataConfig, train: bo
     root = ssv2.check_root(root)
     classes = ssv2.read_labels(root)
     records = ssv2.read_split(root, split, classes)
+    if train:
+        unlabelled = [r.clip_id for r in records if r.label < 0]
+        if unlabelled:
+            raise DataError(f"SSv2 split file '{root / ssv2.SPLIT_FILE.format(split=split)}' item id {unlabelled[0]} "
+                            f"has no \"template\" ({len(unlabelled)} such items): a training split needs a label "
+                            "for every clip")
     truth_dir = root / GROUND_TRUTH_DIR
     return VideoClipDataset(records, classes, cfg, train, truth_dir if truth_dir.is_dir() else None,
                             name=f"{root}:{split}")
@@ -180,7 +186,9 @@ def _split_names(cfg: DataConfig) -> list[str]:
 def csv_dataset(root: str | os.PathLike, split: str, cfg: DataConfig, train: bool = False) -> VideoClipDataset:
     """``root/<split>.csv`` with columns ``path,label`` (paths relative to ``root``).
 
-    Classes: ``root/classes.txt`` (one name per line) when present, else the sorted labels of all split files.
+    Classes: ``root/classes.txt`` (one name per line) when present, else the sorted labels of the training split
+    (a label of another split that the training split lacks is then an error naming it: a typo must not become a
+    class without training clips), or, with ``data.infer_classes=true``, the sorted labels of all split files.
     """
     root = Path(root)
     if not root.is_dir():
@@ -196,7 +204,11 @@ def csv_dataset(root: str | os.PathLike, split: str, cfg: DataConfig, train: boo
     if classes_file.is_file():
         classes = [line.strip() for line in classes_file.read_text().splitlines() if line.strip()]
     else:
-        labels = {label for s in _split_names(cfg) if (root / f"{s}.csv").is_file() for _, label in _read_csv(root / f"{s}.csv")}
+        sources = _split_names(cfg) if cfg.infer_classes else [cfg.train_split]
+        labels = {label for s in sources if (root / f"{s}.csv").is_file() for _, label in _read_csv(root / f"{s}.csv")}
+        if not labels:
+            raise DataError(f"CSV data root '{root}' has no classes.txt and no {cfg.train_split}.csv to take the "
+                            "classes from; write classes.txt (one class name per line)")
         classes = sorted(labels, key=lambda v: (0, int(v), "") if v.isdigit() else (1, 0, v))
     index = {name: i for i, name in enumerate(classes)}
     records = []
@@ -204,8 +216,11 @@ def csv_dataset(root: str | os.PathLike, split: str, cfg: DataConfig, train: boo
         if label not in index:
             close = difflib.get_close_matches(label, classes, n=1)
             hint = f"; did you mean '{close[0]}'?" if close else ""
+            where = (f"'{classes_file}'" if classes_file.is_file()
+                     else f"the labels of '{root / (cfg.train_split + '.csv')}'; set data.infer_classes=true to take "
+                          "the classes of every split file")
             raise DataError(f"CSV split file '{path}' row '{clip_path}' has unknown label '{label}' "
-                            f"({len(classes)} classes in '{classes_file}'){hint}")
+                            f"({len(classes)} classes in {where}){hint}")
         records.append(ClipRecord(str(Path(clip_path).with_suffix("")), root / clip_path, index[label]))
     return VideoClipDataset(records, classes, cfg, train, name=f"{path}")
 

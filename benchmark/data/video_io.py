@@ -6,6 +6,7 @@ missing, empty, truncated, or not decodable.
 from __future__ import annotations
 
 import os
+from fractions import Fraction
 from pathlib import Path
 from typing import Sequence
 
@@ -16,9 +17,13 @@ import numpy as np
 from ..errors import DataError
 
 #: Container -> (codec, encoder options). High quality, full-resolution chroma so that colours survive;
-#: single-threaded encoders give byte-identical files; ``fastdecode`` halves H.264 decoding time.
+#: ``fastdecode`` halves H.264 decoding time. Byte-identical files for the same frames, in any process: one
+#: encoder thread, and no x264 lookahead (mb-tree rate control, adaptive B-frames, a threaded lookahead), whose
+#: output was seen to vary between encodes of the same frames (a few clips in 48, more on a loaded machine).
 CODECS: dict[str, tuple[str, dict[str, str]]] = {
-    "mp4": ("libx264", {"crf": "8", "preset": "veryfast", "tune": "fastdecode", "threads": "1"}),
+    "mp4": ("libx264", {"crf": "8", "preset": "veryfast", "tune": "fastdecode", "threads": "1",
+                        "x264-params": "threads=1:lookahead-threads=1:sliced-threads=0:sync-lookahead=0:"
+                                       "rc-lookahead=0:mbtree=0:bframes=0"}),
     "webm": ("libvpx-vp9", {"crf": "8", "b": "0", "deadline": "realtime", "cpu-used": "8", "threads": "1"}),
 }
 VIDEO_EXTENSIONS = (".webm", ".mp4", ".avi", ".mkv", ".mov", ".m4v")
@@ -42,13 +47,17 @@ def write_video(path: str | os.PathLike, frames: np.ndarray, fps: int, container
     if frames.dtype != np.uint8 or frames.ndim != 4 or frames.shape[-1] != 3:
         raise ValueError(f"frames must be (T, H, W, 3) uint8, got {frames.shape} {frames.dtype}")
     codec, options = CODECS[container]
-    with av.open(str(path), mode="w", format=container) as out:
+    # bitexact: no muxer date, random track UIDs or version strings in the file (Matroska/WebM writes them)
+    with av.open(str(path), mode="w", format=container, options={"fflags": "+bitexact"}) as out:
         stream = out.add_stream(codec, rate=fps)
         stream.width, stream.height = frames.shape[2], frames.shape[1]
         stream.pix_fmt = "yuv444p"
         stream.options = dict(options)
-        for frame in frames:
-            for packet in stream.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")):
+        stream.codec_context.thread_count = 1
+        for t, frame in enumerate(frames):
+            picture = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")
+            picture.pts, picture.time_base = t, Fraction(1, fps)  # explicit timestamps: nothing left to the muxer
+            for packet in stream.encode(picture):
                 out.mux(packet)
         for packet in stream.encode():
             out.mux(packet)

@@ -7,8 +7,10 @@ in ``<run_dir>/.state/stages.json`` and skipped when the same command runs again
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import os
 import shutil
 import time
 from contextlib import contextmanager
@@ -23,7 +25,7 @@ from .. import distributed
 from ..config import RunConfig, dump_yaml, to_dict
 from ..errors import StabnBenchError
 from ..provenance import collect_provenance
-from ..runtime import atomic_write_text, seed_everything, select_device
+from ..runtime import atomic_write_text, ensure_writable_dir, seed_everything, select_device
 from .scoring import ClipBatches, OverlayMaps, explain_and_score_model
 from .shards import ShardStore
 
@@ -46,19 +48,59 @@ def _flatten(tree, prefix: str = "") -> dict:
     return {prefix[:-1]: tree}
 
 
+def _read_state_file(path: Path, parse) -> object:
+    """``parse(text)`` of a run's own file, or a StabnBenchError naming it when it is unreadable or corrupt."""
+    try:
+        return parse(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError, yaml.YAMLError) as err:
+        first = str(err).strip().splitlines()[0][:120] if str(err).strip() else type(err).__name__
+        raise StabnBenchError(f"'{path}' is unreadable or corrupt ({first}); pass --restart to discard the run "
+                              f"'{path.parent if path.parent.name != '.state' else path.parent.parent}'") from None
+
+
+def is_run_dir(path: Path) -> bool:
+    """True for a folder written by ``stabn-bench run`` (it holds ``config.yaml`` or ``.state/``)."""
+    return path.is_dir() and not path.is_symlink() and ((path / "config.yaml").is_file() or (path / ".state").is_dir())
+
+
+def discard_run_dir(cfg: RunConfig) -> None:
+    """``--restart``: delete ``<output_dir>/<run_name>`` after checking it is a run folder inside ``output_dir``.
+
+    Anything else (a symlink, a file, a folder that holds no run, a path outside ``output_dir``) is refused with
+    an error and nothing is deleted.
+    """
+    run_dir = run_dir_of(cfg)
+    if not run_dir.exists() and not run_dir.is_symlink():
+        return
+    output_dir = Path(cfg.output_dir).resolve()
+    if run_dir.is_symlink() or run_dir.resolve().parent != output_dir:
+        raise StabnBenchError(f"--restart refused: '{run_dir}' is a link or lies outside output_dir '{output_dir}'; "
+                              "remove it yourself if it is meant to go")
+    if not is_run_dir(run_dir):
+        raise StabnBenchError(f"--restart refused: '{run_dir}' is not a run folder (no config.yaml or .state/ in it); "
+                              "remove it yourself or choose another run_name")
+    shutil.rmtree(run_dir)
+
+
 def prepare_run_dir(cfg: RunConfig, restart: bool = False) -> Path:
     """Create ``results/<run-name>/`` and its ``config.yaml``; an existing run must have the same config.
 
-    ``restart`` discards an existing run folder first (checkpoints are kept: they are cached by config).
+    ``restart`` discards an existing run folder first (checkpoints are kept: they are cached by config); it deletes
+    nothing but that run folder (see :func:`discard_run_dir`).
     """
     run_dir = run_dir_of(cfg)
     config_path = run_dir / "config.yaml"
     text = dump_yaml(cfg)
-    if restart and run_dir.exists() and distributed.is_main():
-        shutil.rmtree(run_dir)
+    if restart and distributed.is_main():
+        discard_run_dir(cfg)
     distributed.barrier()
+    if run_dir.exists() and not run_dir.is_dir():
+        raise StabnBenchError(f"run folder '{run_dir}' is a file; remove it or choose another run_name")
+    if run_dir.is_dir() and any(run_dir.iterdir()) and not is_run_dir(run_dir):
+        raise StabnBenchError(f"'{run_dir}' holds files but no run (no config.yaml); choose another run_name "
+                              "or output_dir")
     if config_path.is_file():
-        old = _flatten(yaml.safe_load(config_path.read_text()) or {})
+        old = _flatten(_read_state_file(config_path, yaml.safe_load) or {})
         new = _flatten(to_dict(cfg))
         differ = sorted(k for k in old.keys() | new.keys() if old.get(k) != new.get(k))
         if differ:
@@ -73,12 +115,67 @@ def prepare_run_dir(cfg: RunConfig, restart: bool = False) -> Path:
     return run_dir
 
 
+class RunLock:
+    """``<output_dir>/.<run_name>.lock``: an exclusive ``flock`` held while a run writes to its run folder.
+
+    The file names the PID of the holder. A second run of the same name stops at once with an error naming that
+    PID. The operating system drops the lock when its process ends, however it ends, so the lock of a killed run
+    is simply taken over by the next one. The (empty) file stays behind when released.
+    """
+
+    def __init__(self, run_dir: Path):
+        self.run_dir = Path(run_dir)
+        self.path = self.run_dir.parent / f".{self.run_dir.name}.lock"
+        self._handle = None
+
+    def acquire(self) -> None:
+        import fcntl
+
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        handle = open(self.path, "a+", encoding="utf-8")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            handle.seek(0)
+            holder = handle.read().strip() or "unknown"
+            handle.close()
+            raise StabnBenchError(
+                f"run folder '{self.run_dir}' is in use by another stabn-bench run (PID {holder}, lock file "
+                f"'{self.path}'); wait for it to finish or give this run another run_name=NAME"
+            ) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"{os.getpid()}\n")
+        handle.flush()
+        self._handle = handle
+
+    def release(self) -> None:
+        if self._handle is not None:
+            import fcntl
+
+            self._handle.truncate(0)
+            fcntl.flock(self._handle, fcntl.LOCK_UN)
+            self._handle.close()
+            self._handle = None
+
+    def __enter__(self) -> "RunLock":
+        self.acquire()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.release()
+
+
 class StageLog:
     """Which stages are finished, and the seconds each took (summed over resumed invocations)."""
 
     def __init__(self, run_dir: Path):
         self.path = run_dir / ".state" / "stages.json"
-        self.state = json.loads(self.path.read_text()) if self.path.is_file() else {"done": [], "seconds": {}}
+        self.state = _read_state_file(self.path, json.loads) if self.path.is_file() else {"done": [], "seconds": {}}
+        if (not isinstance(self.state, dict) or not isinstance(self.state.get("done"), list)
+                or not isinstance(self.state.get("seconds"), dict)):
+            raise StabnBenchError(f"'{self.path}' is corrupt (expected {{\"done\": [...], \"seconds\": {{...}}}}); "
+                                  f"pass --restart to discard the run '{run_dir}'")
 
     def done(self, stage: str) -> bool:
         return stage in self.state["done"]
@@ -96,6 +193,12 @@ class StageLog:
         if distributed.is_main():
             atomic_write_text(self.path, json.dumps(self.state, indent=2))
 
+    def mark_done(self, name: str) -> None:
+        if name not in self.state["done"]:
+            self.state["done"].append(name)
+        if distributed.is_main():
+            atomic_write_text(self.path, json.dumps(self.state, indent=2))
+
     def add_seconds(self, name: str, seconds: float) -> None:
         self.state["seconds"][name] = self.state["seconds"].get(name, 0.0) + seconds
 
@@ -109,20 +212,35 @@ def _load_methods(cfg: RunConfig) -> None:
 
 
 def run_benchmark(cfg: RunConfig, restart: bool = False, progress: bool = True) -> Path:
-    """Run (or resume) the benchmark ``cfg`` describes; returns the run folder ``results/<run-name>``."""
-    from ..data import build_dataset
-    from ..report import write_table
-    from ..training import checkpoint_folder, explained_checkpoint_row, load_model, train_model
-    from ..training.checkpoint import EXPLAINED_COLUMNS
+    """Run (or resume) the benchmark ``cfg`` describes; returns the run folder ``results/<run-name>``.
 
+    The run folder is locked (:class:`RunLock`) while this runs: a second run of the same name stops at once.
+    """
     device = select_device(cfg.device)
     if distributed.init_from_env(device) and device.type == "cuda":
         device = torch.device("cuda", distributed.local_rank())
         torch.cuda.set_device(device)
     seed_everything(cfg.seed)
     _load_methods(cfg)
+    if distributed.is_main():  # every folder the run writes to, checked before any work starts
+        ensure_writable_dir(cfg.output_dir, "config key 'output_dir'")
+        ensure_writable_dir(cfg.checkpoint_dir, "config key 'checkpoint_dir'")
+        if cfg.data.source == "synthetic":
+            ensure_writable_dir(cfg.data.root, "config key 'data.root' (the synthetic data cache)")
+    with RunLock(run_dir_of(cfg)) if distributed.is_main() else contextlib.nullcontext():
+        return _run_locked(cfg, device, restart, progress)
+
+
+def _run_locked(cfg: RunConfig, device: torch.device, restart: bool, progress: bool) -> Path:
+    from ..data import build_dataset
+    from ..report import write_table
+    from ..training import checkpoint_folder, explained_checkpoint_row, load_model, train_model
+    from ..training.checkpoint import EXPLAINED_COLUMNS
+
     run_dir = prepare_run_dir(cfg, restart)
     stages = StageLog(run_dir)
+    store = ShardStore(run_dir)
+    store.check()
     started = time.perf_counter()
 
     with stages.stage("data"):
@@ -152,15 +270,16 @@ def run_benchmark(cfg: RunConfig, restart: bool = False, progress: bool = True) 
 
     clip_batches = ClipBatches.first(test_set, cfg.explain.num_clips, cfg.explain.batch_size)
     overlay_ids = [test_set.clip_ids[i] for i in range(min(cfg.explain.overlay_clips, len(test_set)))]
-    store = ShardStore(run_dir)
     overlays = OverlayMaps(run_dir, overlay_ids)
-    if not stages.done("explain"):
-        with stages.stage("explain"):
+    if not stages.done("explain"):  # a unit that failed is not done: the next run retries it
+        with stages.stage("explain", mark_done=False):
             for name, model in models.items():
                 seconds = explain_and_score_model(cfg, name, model, clip_batches, store, overlays, device, progress)
                 for method, s in seconds.items():
                     stages.add_seconds(f"explain:{name}:{method}", s)
             distributed.barrier()
+        if not store.failed_units():
+            stages.mark_done("explain")
 
     if distributed.is_main():
         with stages.stage("tables", mark_done=False):

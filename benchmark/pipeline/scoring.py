@@ -155,12 +155,13 @@ def explain_and_score_model(
     for batch_index, names in todo:
         batch = clips.load(batch_index)
         shard_base = Shard()
-        for skipped in batch.get("skipped", []):
-            shard_base.add("errors", model_name, "*", "*", "decode", str(skipped))
+        skipped = batch.get("skipped", [])
+        for clip_id, text in zip(batch.get("skipped_ids", ["*"] * len(skipped)), skipped):
+            shard_base.add("errors", model_name, "*", clip_id, "decode", str(text))  # once per clip, every method
         clip_ids = list(batch["clip_id"])
         if not clip_ids:
             for name in names:
-                store.write(model_name, name, batch_index, shard_base)
+                store.write(model_name, name, batch_index, shard_base if name == MODEL_LEVEL else Shard())
                 bar.update(1)
             continue
         x = batch["clip"].to(device)

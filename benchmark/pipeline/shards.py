@@ -1,7 +1,9 @@
 """Partial results of the explain-and-score stage, one small file per (model, method, clip batch).
 
 A shard is written atomically once its work is finished, so a killed run resumes by skipping every shard that
-exists; merging sorts rows by their keys, so the final tables do not depend on the order shards were made in, on
+exists. A unit that failed (its rows hold an error of stage ``explain+score``) is written as
+``batch-NNNNN.failed.json`` instead: it is not done, the next run retries it, and its errors stay in ``errors.csv``
+until the retry succeeds; merging sorts rows by their keys, so the final tables do not depend on the order shards were made in, on
 resuming, or on how many ranks shared the work.
 """
 from __future__ import annotations
@@ -30,6 +32,10 @@ _SORT_KEYS = {
 }
 
 
+#: the error stage of a unit whose method failed (rows in ``errors``); such a unit is retried by the next run
+FAILED_STAGE = "explain+score"
+
+
 def _safe(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]", "_", name)
 
@@ -55,21 +61,69 @@ class ShardStore:
     def path(self, model: str, method: str, batch: int) -> Path:
         return self.root / _safe(model) / _safe(method) / f"batch-{batch:05d}.json"
 
+    def failed_path(self, model: str, method: str, batch: int) -> Path:
+        return self.root / _safe(model) / _safe(method) / f"batch-{batch:05d}.failed.json"
+
     def done(self, model: str, method: str, batch: int) -> bool:
         return self.path(model, method, batch).is_file()
 
     def write(self, model: str, method: str, batch: int, shard: Shard) -> None:
-        atomic_write_text(self.path(model, method, batch), json.dumps(shard.rows, allow_nan=True))
+        failed = any(row[3] == FAILED_STAGE for row in shard.rows["errors"])
+        path, other = self.path(model, method, batch), self.failed_path(model, method, batch)
+        if failed:
+            path, other = other, path
+        atomic_write_text(path, json.dumps(shard.rows, allow_nan=True))
+        other.unlink(missing_ok=True)
+
+    def _read(self, path: Path) -> dict:
+        from ..errors import StabnBenchError
+
+        try:
+            rows = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, ValueError) as err:
+            raise StabnBenchError(f"partial result '{path}' is unreadable or corrupt ({type(err).__name__}); delete "
+                                  "that file (its work is redone) or pass --restart") from None
+        if not isinstance(rows, dict) or any(not isinstance(rows.get(n, []), list) for n in TABLE_COLUMNS) or any(
+                not isinstance(r, list) or len(r) != len(TABLE_COLUMNS[n]) for n in TABLE_COLUMNS for r in rows.get(n, [])):
+            raise StabnBenchError(f"partial result '{path}' is corrupt (not the rows of {', '.join(TABLE_COLUMNS)}); "
+                                  "delete that file (its work is redone) or pass --restart")
+        return rows
+
+    def _shard_files(self) -> list[Path]:
+        """Finished shards, plus the failed ones whose unit has no finished shard (yet)."""
+        files = []
+        for path in sorted(self.root.glob("*/*/batch-*.json")):
+            if path.name.endswith(".failed.json") and path.with_name(path.name.replace(".failed", "")).is_file():
+                continue
+            files.append(path)
+        return files
+
+    def check(self) -> None:
+        """Read every shard once: a corrupt file is an error naming it (before any work starts)."""
+        for path in self._shard_files():
+            self._read(path)
+
+    def failed_units(self) -> list[tuple[str, str, str]]:
+        """(model, method, first error) per failed unit not yet redone, sorted."""
+        out = []
+        for path in self._shard_files():
+            if path.name.endswith(".failed.json"):
+                errors = [r for r in self._read(path)["errors"] if r[3] == FAILED_STAGE]
+                if errors:
+                    out.append((str(errors[0][0]), str(errors[0][1]), str(errors[0][4])))
+        return sorted(out)
 
     def merge(self) -> dict[str, pd.DataFrame]:
-        """Every shard's rows, one sorted DataFrame per table."""
+        """Every shard's rows, one sorted DataFrame per table (an error listed twice is kept once)."""
         collected: dict[str, list[list]] = {name: [] for name in TABLE_COLUMNS}
-        for path in sorted(self.root.glob("*/*/batch-*.json")):
-            rows = json.loads(path.read_text())
+        for path in self._shard_files():
+            rows = self._read(path)
             for name in TABLE_COLUMNS:
                 collected[name].extend(rows.get(name, []))
         tables = {}
         for name, columns in TABLE_COLUMNS.items():
             frame = pd.DataFrame(collected[name], columns=columns)
+            if name == "errors":
+                frame = frame.drop_duplicates(ignore_index=True)
             tables[name] = frame.sort_values(_SORT_KEYS[name], kind="stable").reset_index(drop=True)
         return tables

@@ -6,7 +6,9 @@ A checkpoint is a dict of plain data and tensors (loadable with ``torch.load(...
 
 ``meta`` holds arch, num_classes, num_frames, depth, width, dropout, block_temporal, classes, epoch (epochs completed),
 best_metric, best_epoch, best_loss (validation loss of best_epoch, the tie-break), history (one dict per epoch) and
-config (the resolved RunConfig as plain data).
+config: the parts of the resolved RunConfig that rebuild and evaluate the model (:data:`CHECKPOINT_CONFIG_KEYS`: seed,
+data, model, train), never the run's explanation, scoring or report settings. A checkpoint is data: nothing in it is
+imported or executed.
 """
 from __future__ import annotations
 
@@ -36,6 +38,45 @@ def improves(score: float, loss: float, best_score: float, best_loss: float) -> 
     """best.pt's rule: a higher validation top-1, or the same top-1 at a lower validation loss (with a few dozen
     validation clips top-1 ties are common, and the first epoch to reach a maximum is not the better model)."""
     return score > best_score or (score == best_score and loss < best_loss)
+
+
+#: the config sections a checkpoint stores (and the only ones read back from one)
+CHECKPOINT_CONFIG_KEYS = ("seed", "data", "model", "train")
+
+
+def checkpoint_config(cfg: Any) -> dict[str, Any]:
+    """The plain-data config a checkpoint stores: what rebuilds and evaluates the model (no explain/metrics/report)."""
+    from ..config import to_dict
+
+    tree = to_dict(cfg)
+    return {key: tree[key] for key in CHECKPOINT_CONFIG_KEYS if key in tree}
+
+
+def stored_config(meta: dict[str, Any]) -> dict[str, Any]:
+    """The config tree stored in a checkpoint's ``meta``, reduced to :data:`CHECKPOINT_CONFIG_KEYS`.
+
+    Older checkpoints stored the whole run config; their explain / metrics / report / path settings (e.g. a
+    methods module) are dropped here, so that a checkpoint never makes a command import or write anything.
+    """
+    tree = meta.get("config") if isinstance(meta, dict) else None
+    if not isinstance(tree, dict):
+        return {}
+    return {key: tree[key] for key in CHECKPOINT_CONFIG_KEYS if key in tree}
+
+
+def check_classes(meta: dict[str, Any], classes: list[str], path: str | Path, where: str) -> None:
+    """CheckpointError naming the first class where the checkpoint's class names differ from the data set's."""
+    stored = meta.get("classes")
+    if not isinstance(stored, list) or not stored:
+        return  # a checkpoint without class names: only the count is checked (by the architecture)
+    stored, classes = [str(c) for c in stored], [str(c) for c in classes]
+    if stored == classes:
+        return
+    if len(stored) != len(classes):
+        raise CheckpointError(f"checkpoint '{path}' was trained for {len(stored)} classes; {where} has {len(classes)}")
+    i = next(i for i, (a, b) in enumerate(zip(stored, classes)) if a != b)
+    raise CheckpointError(f"checkpoint '{path}' class {i} is '{stored[i]}' but {where} has '{classes[i]}' there: the "
+                          "class names or their order differ, so its accuracy would be scored against the wrong labels")
 
 
 def model_meta(model: VideoAttentionNet, dropout: float, classes: list[str]) -> dict[str, Any]:
@@ -82,13 +123,14 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
     """Load a checkpoint's payload on the CPU (``weights_only=True``); CheckpointError if it is not one of ours."""
     path = Path(path)
     if not path.is_file():
-        raise CheckpointError(f"checkpoint '{path}' does not exist")
+        raise CheckpointError(f"checkpoint '{path}' does not exist" + (" (it is a folder)" if path.is_dir() else ""))
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # noqa: BLE001 - any unreadable file is the same user error
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise CheckpointError(f"checkpoint '{path}' cannot be read: {first[:200]}") from None
-    if not isinstance(payload, dict) or payload.get("format") != FORMAT or "meta" not in payload or "model" not in payload:
+    if (not isinstance(payload, dict) or payload.get("format") != FORMAT or not isinstance(payload.get("meta"), dict)
+            or not isinstance(payload.get("model"), dict)):
         raise CheckpointError(f"checkpoint '{path}' is not a stabn-bench checkpoint (format {FORMAT})")
     return payload
 
@@ -135,7 +177,7 @@ def load_model(path: str | Path, device: torch.device | str = "cpu",
         model = build_model(meta["arch"], num_classes=meta["num_classes"], depth=meta["depth"], width=meta["width"],
                             dropout=meta.get("dropout", 0.5), num_frames=meta.get("num_frames"),
                             block_temporal=meta.get("block_temporal", "reference"))
-    except (KeyError, ValueError) as err:
+    except (KeyError, ValueError, TypeError) as err:
         raise CheckpointError(f"checkpoint '{path}' describes no buildable model: {err}") from None
     load_state(model, payload["model"], path)
     return model.to(device).eval(), meta

@@ -33,8 +33,8 @@ from ..errors import StabnBenchError
 from ..models import VideoAttentionNet, VideoModelOutput, build_model
 from ..runtime import autocast, seed_everything, select_device
 from . import data as loaders
-from .checkpoint import (EXPLAIN_CHECKPOINTS, check_compatible, improves, load_state, model_meta, read_checkpoint,
-                         rng_state, save_checkpoint, set_rng_state)
+from .checkpoint import (EXPLAIN_CHECKPOINTS, check_compatible, checkpoint_config, improves, load_state,
+                         model_meta, read_checkpoint, rng_state, save_checkpoint, set_rng_state)
 from .evaluation import evaluate_model, move_clips, topk_correct
 from .history import MetricsLog
 from .schedule import learning_rate, scaled_lr
@@ -125,7 +125,7 @@ def train_model(cfg: RunConfig, model_name: str, out_dir: str | Path, resume: bo
                                 weight_decay=tcfg.weight_decay)
     last_path, best_path = out_dir / "last.pt", out_dir / "best.pt"
     meta = {**model_meta(model, cfg.model.dropout, classes), "epoch": 0, "best_metric": -math.inf, "best_epoch": 0,
-            "best_loss": math.inf, "history": [], "config": to_dict(cfg)}
+            "best_loss": math.inf, "history": [], "config": checkpoint_config(cfg)}
     saved_rng = None
     if resume and last_path.is_file():
         payload = read_checkpoint(last_path)
