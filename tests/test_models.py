@@ -1,4 +1,5 @@
-"""The slow-only 3D ResNet, ABN and ST-ABN: shapes, parameter counts from the specification, inflation."""
+"""The slow-only 3D ResNet, ABN and ST-ABN: shapes, parameter counts from the specification and from the authors'
+code, the authors' initialisation, inflation."""
 import pytest
 import torch
 import torchvision
@@ -47,7 +48,7 @@ def expected_resnet50_counts(k, t):
     stabn = (baseline + class_maps
              + conv(k, k, 1) + linear(k * t, k)                      # K->K conv, flatten K·T, linear K·T->K
              + conv(k, 1, 1) + bn(1)                                 # M_s
-             + conv(k, 1, 27) + bn(1) + linear(t, t) + 2 * linear(t, t)  # M_t: 3x3x3 conv, 1x1 conv T->T, 2 FCs
+             + conv(k, 1, 27) + bn(1) + conv(t, t, 1) + 2 * linear(t, t)  # M_t: 3x3x3 conv, 1x1 conv T->T (no bias), 2 FCs
              + conv(2048, 1024, 1) + bn(1024))                       # fusion 2C->C
     return {"baseline": baseline, "abn": abn, "stabn": stabn}
 
@@ -75,6 +76,56 @@ def test_paper_scale_shapes_and_parameter_counts():
             assert out.temporal_attention.shape == (1, t)
 
 
+#: ST-ABN parameter counts at K = 174, T = 32, width 64, as counted on the authors' ``resnet_abn_v1``
+#: (``abn_resnet{18,34,50}(num_classes=174, sample_duration=32)``); our stabn was also checked to give the same
+#: outputs as theirs with the same weights (max-abs difference 0 on the perception logits, M_s and M_t).
+AUTHORS_STABN_PARAMETERS = {18: 59_374_856, 34: 103_842_312, 50: 55_665_928}
+
+
+@pytest.mark.parametrize("depth", [18, 34, 50])
+def test_stabn_parameter_count_equals_the_authors_code(depth):
+    with torch.device("meta"):
+        model = build_model("stabn", 174, depth=depth, width=64, num_frames=32)
+        slow = build_model("stabn", 174, depth=depth, width=64, num_frames=32, block_temporal="slow-only")
+    assert count_parameters(model) == AUTHORS_STABN_PARAMETERS[depth]
+    if depth == 50:  # bottlenecks are the same in both variants
+        assert count_parameters(slow) == count_parameters(model)
+    else:  # slow-only basic blocks drop the temporal taps of res2/res3 and of every second conv
+        assert count_parameters(slow) < count_parameters(model)
+
+
+def test_authors_initialisation():
+    """Conv3d normal(0, sqrt(2/n)), n = k[0]·k[1]·out; BN 1/0; Linear and the T->T Conv2d PyTorch's default."""
+    torch.manual_seed(0)
+    model = build_model("stabn", 10, depth=18, width=16, num_frames=8)
+    checked = 0
+    for name, m in model.named_modules():
+        if isinstance(m, torch.nn.Conv3d) and m.weight.numel() >= 4000:
+            n = m.kernel_size[0] * m.kernel_size[1] * m.out_channels
+            assert abs(m.weight.std().item() / (2 / n) ** 0.5 - 1) < 0.1, name
+            assert abs(m.weight.mean().item()) < 0.1 * (2 / n) ** 0.5, name
+            checked += 1
+        elif isinstance(m, torch.nn.BatchNorm3d):
+            assert torch.all(m.weight == 1) and torch.all(m.bias == 0), name
+        elif isinstance(m, (torch.nn.Linear, torch.nn.Conv2d)):  # kaiming_uniform(a=sqrt(5)): U(-1/sqrt(fan_in), ..)
+            bound = 1 / m.weight[0].numel() ** 0.5
+            assert m.weight.abs().max() <= bound and m.weight.std() > 0.4 * bound, name
+    assert checked > 10
+    # the stem conv is 1x7x7: n = 1·7·16, not 7·7·16
+    assert abs(model.stem.conv.weight.std().item() / (2 / (7 * 16)) ** 0.5 - 1) < 0.1
+
+
+def test_temporal_attention_depends_on_the_clip_at_initialisation():
+    """With the authors' init M_t differs between clips (it was one fixed profile with N(0, 0.01) linears)."""
+    torch.manual_seed(0)
+    model = build_model("stabn", 10, depth=18, width=8, num_frames=8).eval()
+    with torch.no_grad():
+        m_t = model(torch.randn(16, 3, 8, 32, 32)).temporal_attention       # (N, T)
+    across_clips = m_t.std(dim=0).mean()
+    across_frames = m_t.std(dim=1).mean()
+    assert across_clips > 0.2 * across_frames, (across_clips, across_frames)
+
+
 @pytest.mark.parametrize("depth", [18, 34, 50])
 def test_tiny_models_keep_every_frame_and_return_attention_in_unit_range(depth):
     torch.manual_seed(0)
@@ -99,6 +150,7 @@ def test_tiny_models_keep_every_frame_and_return_attention_in_unit_range(depth):
 def test_attention_convs_follow_the_specification():
     abn = build_model("abn", 7, depth=18, width=4)
     stabn = build_model("stabn", 7, depth=18, width=4, num_frames=5)
+    assert stabn.attention_branch.temporal.frame_conv.bias is None  # the authors' T->T conv has no bias
     assert abn.attention_branch.spatial_conv.kernel_size == (3, 3, 3)
     assert stabn.attention_branch.spatial_conv.kernel_size == (1, 1, 1)
     assert stabn.attention_branch.logit_fc.in_features == 7 * 5
@@ -106,12 +158,28 @@ def test_attention_convs_follow_the_specification():
     # res5 of the attention branch keeps the feature resolution; the perception res5 halves it
     assert stabn.attention_branch.class_maps.res5[0].conv1.stride == (1, 1, 1)
     assert stabn.perception_branch.res5[0].conv1.stride == (1, 2, 2)
-    # no temporal stride anywhere, temporal kernels only in res4/res5
+    # no temporal stride anywhere; reference basic blocks are 3x3x3 in both convs of every stage
+    block_convs = 0
     for name, module in stabn.named_modules():
         if isinstance(module, torch.nn.Conv3d):
             assert module.stride[0] == 1, name
-            if name.startswith(("stem", "res2", "res3")):
-                assert module.kernel_size[0] == 1, name
+            if name.startswith("stem"):
+                assert module.kernel_size == (1, 7, 7), name
+            elif name.rsplit(".", 1)[-1] in ("conv1", "conv2"):
+                assert module.kernel_size == (3, 3, 3), name
+                block_convs += 1
+    assert block_convs == 2 * (8 + 2)  # two convs in each of 8 backbone blocks and the 2 attention-res5 blocks
+    # the slow-only option: temporal kernels only in the first conv of res4/res5 blocks
+    slow = build_model("stabn", 7, depth=18, width=4, num_frames=5, block_temporal="slow-only")
+    for name, module in slow.named_modules():
+        if isinstance(module, torch.nn.Conv3d) and name.rsplit(".", 1)[-1] in ("conv1", "conv2"):
+            temporal = name.rsplit(".", 1)[-1] == "conv1" and not name.startswith(("res2", "res3"))
+            assert module.kernel_size[0] == (3 if temporal else 1), name
+    # bottlenecks: 3x1x1 first conv in res4/res5 only
+    deep = build_model("stabn", 7, depth=50, width=4, num_frames=5)
+    for name, module in deep.named_modules():
+        if isinstance(module, torch.nn.Conv3d) and name.endswith("conv1") and "downsample" not in name:
+            assert module.kernel_size == ((1, 1, 1) if name.startswith(("res2", "res3")) else (3, 1, 1)), name
 
 
 def test_stabn_shapes_its_temporal_layers_from_the_first_clip_when_no_length_is_given():
@@ -141,6 +209,8 @@ def test_bad_model_arguments_are_named():
         build_model("stabm", 4)
     with pytest.raises(ValueError, match="valid depths: 18, 34, 50, 101"):
         build_model("baseline", 4, depth=20)
+    with pytest.raises(ValueError, match="block_temporal 'slow' is not valid; valid values: reference, slow-only"):
+        build_model("abn", 4, block_temporal="slow")
 
 
 def _randomise_batch_norm(net):
@@ -153,17 +223,21 @@ def _randomise_batch_norm(net):
             m.bias.data.uniform_(-0.2, 0.2)
 
 
-@pytest.mark.parametrize("depth,builder", [(18, torchvision.models.resnet18), (50, torchvision.models.resnet50)])
-def test_inflated_network_matches_2d_network_on_a_static_clip(tmp_path, depth, builder):
+@pytest.mark.parametrize("depth,builder,block_temporal,reach", [
+    (18, torchvision.models.resnet18, "reference", 16),  # every basic-block conv is temporal: 2 per block, 8 blocks
+    (18, torchvision.models.resnet18, "slow-only", 4),   # one temporal conv per res4/res5 block
+    (50, torchvision.models.resnet50, "reference", 9),   # one per res4/res5 bottleneck
+])
+def test_inflated_network_matches_2d_network_on_a_static_clip(tmp_path, depth, builder, block_temporal, reach):
     torch.manual_seed(0)
     net2d = builder().eval()
     _randomise_batch_norm(net2d)
     path = tmp_path / "resnet2d.pth"
     torch.save(net2d.state_dict(), path)
-    # zero temporal padding reaches one frame further in per temporal conv (one per res4/res5 block)
-    reach = {18: 4, 50: 9}[depth]
+    # zero temporal padding reaches one frame further in per temporal conv
     frames = 2 * reach + 2
-    model = build_model("stabn", 10, depth=depth, width=64, num_frames=frames, inflate_from=str(path)).eval()
+    model = build_model("stabn", 10, depth=depth, width=64, num_frames=frames, inflate_from=str(path),
+                        block_temporal=block_temporal).eval()
 
     image = torch.randn(1, 3, 32, 32)
     clip = image[:, :, None].repeat(1, 1, frames, 1, 1)  # (1, 3, T, H, W), every frame the same image
@@ -179,8 +253,9 @@ def test_inflated_network_matches_2d_network_on_a_static_clip(tmp_path, depth, b
             torch.testing.assert_close(mid, x2d[:, :, None].expand_as(mid), rtol=1e-3, atol=1e-3)
         edge = x3d[:, :, 0]  # the first frame sees zero padding: it must differ (the test can fail)
         assert not torch.allclose(edge, x2d, rtol=1e-3, atol=1e-3)
-        assert torch.equal(model.attention_branch.class_maps.res5[0].conv2.weight[:, :, 0],
-                           net2d.layer4[0].conv2.weight)
+        # copied along t and divided by kt: the taps sum to the 2D kernel
+        torch.testing.assert_close(model.attention_branch.class_maps.res5[0].conv2.weight.sum(dim=2),
+                                   net2d.layer4[0].conv2.weight)
 
 
 def test_inflation_from_a_file_of_another_width_names_the_layer(tmp_path):
@@ -193,14 +268,52 @@ def test_inflation_from_a_file_of_another_width_names_the_layer(tmp_path):
         build_model("baseline", 3, inflate_from=str(tmp_path / "missing.pth"))
 
 
-def test_fusion_starts_as_the_average_of_the_spatial_and_temporal_paths():
+def test_fusion_is_conv_and_batch_norm_without_relu():
+    """The authors' ``conv_att_mechanism``: F' = BN(conv(concat[F_s, F_t])), no ReLU, conv randomly initialised."""
     from stabn_bench.benchmark.models.attention import AttentionMaps
 
-    model = build_model("stabn", 3, depth=18, width=4, num_frames=4)
-    fusion = model.fusion  # init_weights ran first; the fusion conv then took its own initialisation
-    features = torch.rand(2, 16, 4, 3, 3)
+    torch.manual_seed(0)
+    model = build_model("stabn", 3, depth=18, width=16, num_frames=4).eval()
+    fusion = model.fusion
+    assert not any(isinstance(m, torch.nn.ReLU) for m in fusion.modules())
+    weight = fusion.conv.weight                                              # (C, 2C, 1, 1, 1), C = 64
+    assert abs(weight.std().item() / (2 / 64) ** 0.5 - 1) < 0.1              # normal(0, sqrt(2/C)), not identities
+    features = torch.rand(2, 64, 4, 3, 3)
     maps = AttentionMaps(logits=torch.zeros(2, 3), spatial=torch.rand(2, 1, 4, 3, 3), temporal=torch.rand(2, 4))
-    mixed = fusion.conv(torch.cat([features * (1 + maps.spatial), features * maps.temporal[:, None, :, None, None]], 1))
-    expected = (features * (1 + maps.spatial) + features * maps.temporal[:, None, :, None, None]) / 2
-    torch.testing.assert_close(mixed, expected)
-    assert fusion(features, maps).shape == features.shape
+    with torch.no_grad():
+        fused = fusion(features, maps)
+        mixed = fusion.conv(torch.cat([features * (1 + maps.spatial), features * maps.temporal[:, None, :, None, None]], 1))
+    assert fused.shape == features.shape
+    torch.testing.assert_close(fused, fusion.bn(mixed))
+    assert (fused < 0).float().mean() > 0.2  # F' can be negative
+
+
+@pytest.mark.parametrize("arch", ["baseline", "abn", "stabn"])
+@pytest.mark.parametrize("depth", [18, 50])
+def test_no_module_runs_twice_and_nothing_is_in_place(arch, depth):
+    """Hook-based attribution (DeepLift, guided backprop) needs one module per use and no in-place activations."""
+    from torch import nn
+
+    model = build_model(arch, num_classes=3, depth=depth, width=4, num_frames=4).eval()
+    calls: dict[str, int] = {}
+    for name, module in model.named_modules():
+        assert not getattr(module, "inplace", False), f"{name} is in-place"
+        if not list(module.children()):
+            module.register_forward_hook(lambda m, i, o, name=name: calls.__setitem__(name, calls.get(name, 0) + 1))
+    model(torch.randn(1, 3, 4, 32, 32))
+    assert calls and max(calls.values()) == 1, {k: v for k, v in calls.items() if v > 1}
+    assert any(isinstance(m, nn.ReLU) for m in model.modules())
+
+
+@pytest.mark.parametrize("arch", ["baseline", "abn", "stabn"])
+def test_captum_deeplift_accepts_every_model(arch):
+    from captum.attr import DeepLift
+
+    from stabn_bench.baselines.forward import LogitsOnly
+
+    torch.manual_seed(0)
+    model = build_model(arch, num_classes=3, depth=18, width=4, num_frames=4).eval()
+    clips = torch.randn(2, 3, 4, 32, 32)
+    attribution = DeepLift(LogitsOnly(model)).attribute(clips, target=torch.tensor([0, 2]))
+    assert attribution.shape == clips.shape and torch.isfinite(attribution).all()
+    assert attribution.abs().sum() > 0

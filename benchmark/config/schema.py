@@ -116,6 +116,9 @@ class ModelConfig:
     dropout: float = 0.5
     #: local file with a 2D torchvision ResNet state dict to inflate (never downloaded)
     inflate_from: Optional[str] = None
+    #: temporal kernels of the blocks: "reference" (the authors': 3x3x3 basic blocks at depths 18/34) or
+    #: "slow-only" (1x3x3 in res2/res3 and in every second basic-block conv)
+    block_temporal: Literal["reference", "slow-only"] = "reference"
 
     def validate(self) -> None:
         if self.width < 1:

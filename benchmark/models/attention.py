@@ -33,14 +33,14 @@ class AttentionMaps:
 class ClassMaps(nn.Module):
     """res5 at spatial stride 1 -> BN -> 1x1x1 conv 2C->K -> BN -> ReLU: F (N, C, T, h, w) -> A (N, K, T, h, w)."""
 
-    def __init__(self, depth: int, width: int, num_classes: int) -> None:
+    def __init__(self, depth: int, width: int, num_classes: int, block_temporal: str = "reference") -> None:
         super().__init__()
         channels = stage_channels(depth, width, 5)
-        self.res5 = make_res5(depth, width, spatial_stride=1)
+        self.res5 = make_res5(depth, width, spatial_stride=1, block_temporal=block_temporal)
         self.bn = nn.BatchNorm3d(channels)
         self.conv = nn.Conv3d(channels, num_classes, 1, bias=False)
         self.class_bn = nn.BatchNorm3d(num_classes)
-        self.relu = nn.ReLU(inplace=True)
+        self.relu = nn.ReLU()
 
     def forward(self, features: Tensor) -> Tensor:
         return self.relu(self.class_bn(self.conv(self.bn(self.res5(features)))))
@@ -50,37 +50,42 @@ class SpatialAttentionBranch(nn.Module):
     """ABN's attention branch (ablation): class maps A, logits by plain global pooling of a K->K 1x1x1 conv,
     M_s = sigmoid(BN(3x3x3 conv K->1 (A)))."""
 
-    def __init__(self, depth: int, width: int, num_classes: int) -> None:
+    def __init__(self, depth: int, width: int, num_classes: int, block_temporal: str = "reference") -> None:
         super().__init__()
-        self.class_maps = ClassMaps(depth, width, num_classes)
+        self.class_maps = ClassMaps(depth, width, num_classes, block_temporal)
         self.logit_conv = nn.Conv3d(num_classes, num_classes, 1, bias=False)
         self.spatial_conv = nn.Conv3d(num_classes, 1, 3, padding=1, bias=False)
         self.spatial_bn = nn.BatchNorm3d(1)
+        self.spatial_sigmoid = nn.Sigmoid()
 
     def forward(self, features: Tensor) -> AttentionMaps:
         maps = self.class_maps(features)                                  # (N, K, T, h, w)
         logits = self.logit_conv(maps).mean(dim=(2, 3, 4))                # (N, K)
-        spatial = torch.sigmoid(self.spatial_bn(self.spatial_conv(maps)))  # (N, 1, T, h, w)
+        spatial = self.spatial_sigmoid(self.spatial_bn(self.spatial_conv(maps)))  # (N, 1, T, h, w)
         return AttentionMaps(logits, spatial)
 
 
 class TemporalAttention(nn.Module):
-    """ST-ABN's M_t: 3x3x3 conv K->1 (pad 1), BN, ReLU -> (N, T, h, w); the T frames as channels: 1x1 conv T->T,
-    ReLU, mean over h, w -> (N, T); FC T->T, ReLU, FC T->T, sigmoid -> (N, T), one weight per frame."""
+    """ST-ABN's M_t: 3x3x3 conv K->1 (pad 1), BN, ReLU -> (N, T, h, w); the T frames as channels: 1x1 conv T->T
+    without bias, ReLU, mean over h, w -> (N, T); FC T->T, ReLU, FC T->T, sigmoid -> (N, T), one weight per frame.
+    The 1x1 conv and the FCs keep PyTorch's default initialisation (as the authors'), so M_t depends on the clip."""
 
     def __init__(self, num_classes: int, num_frames: int) -> None:
         super().__init__()
         self.conv = nn.Conv3d(num_classes, 1, 3, padding=1, bias=False)
         self.bn = nn.BatchNorm3d(1)
-        self.frame_conv = nn.Conv2d(num_frames, num_frames, 1)
+        self.frame_conv = nn.Conv2d(num_frames, num_frames, 1, bias=False)
         self.fc1 = nn.Linear(num_frames, num_frames)
         self.fc2 = nn.Linear(num_frames, num_frames)
-        self.relu = nn.ReLU(inplace=True)
+        self.relu1 = nn.ReLU()  # one ReLU module per use (hook-based attribution needs this)
+        self.relu2 = nn.ReLU()
+        self.relu3 = nn.ReLU()
+        self.sigmoid = nn.Sigmoid()
 
     def forward(self, maps: Tensor) -> Tensor:
-        x = self.relu(self.bn(self.conv(maps))).squeeze(1)                # (N, T, h, w)
-        x = self.relu(self.frame_conv(x)).mean(dim=(2, 3))                # (N, T)
-        return torch.sigmoid(self.fc2(self.relu(self.fc1(x))))           # (N, T)
+        x = self.relu1(self.bn(self.conv(maps))).squeeze(1)               # (N, T, h, w)
+        x = self.relu2(self.frame_conv(x)).mean(dim=(2, 3))               # (N, T)
+        return self.sigmoid(self.fc2(self.relu3(self.fc1(x))))            # (N, T)
 
 
 class SpatioTemporalAttentionBranch(nn.Module):
@@ -93,14 +98,16 @@ class SpatioTemporalAttentionBranch(nn.Module):
     seen (convenient for tests and explanation code; training always passes ``num_frames``).
     """
 
-    def __init__(self, depth: int, width: int, num_classes: int, num_frames: Optional[int], dropout: float) -> None:
+    def __init__(self, depth: int, width: int, num_classes: int, num_frames: Optional[int], dropout: float,
+                 block_temporal: str = "reference") -> None:
         super().__init__()
         self.num_classes = num_classes
-        self.class_maps = ClassMaps(depth, width, num_classes)
+        self.class_maps = ClassMaps(depth, width, num_classes, block_temporal)
         self.logit_conv = nn.Conv3d(num_classes, num_classes, 1, bias=False)
         self.logit_dropout = nn.Dropout(dropout)
         self.spatial_conv = nn.Conv3d(num_classes, 1, 1, bias=False)
         self.spatial_bn = nn.BatchNorm3d(1)
+        self.spatial_sigmoid = nn.Sigmoid()
         self.num_frames = num_frames
         self.logit_fc: Optional[nn.Linear] = None
         self.temporal: Optional[TemporalAttention] = None
@@ -128,7 +135,7 @@ class SpatioTemporalAttentionBranch(nn.Module):
         maps = self.class_maps(features)                                  # (N, K, T, h, w)
         per_frame = self.logit_conv(maps).mean(dim=(3, 4))                # (N, K, T)
         logits = self.logit_fc(self.logit_dropout(per_frame.flatten(1)))  # (N, K)
-        spatial = torch.sigmoid(self.spatial_bn(self.spatial_conv(maps)))  # (N, 1, T, h, w)
+        spatial = self.spatial_sigmoid(self.spatial_bn(self.spatial_conv(maps)))  # (N, 1, T, h, w)
         temporal = self.temporal(maps)                                    # (N, T)
         return AttentionMaps(logits, spatial, temporal)
 
@@ -141,28 +148,16 @@ class ResidualSpatialFusion(nn.Module):
 
 
 class SpatioTemporalFusion(nn.Module):
-    """ST-ABN's attention mechanism: F_s = F·(1 + M_s), F_t = F·M_t,
-    F' = ReLU(BN(1x1x1 conv 2C->C (concat[F_s, F_t]))): (N, C, T, h, w) -> (N, C, T, h, w)."""
+    """ST-ABN's attention mechanism (the authors' ``conv_att_mechanism``): F_s = F·(1 + M_s), F_t = F·M_t,
+    F' = BN(1x1x1 conv 2C->C (concat[F_s, F_t])), no ReLU, so F' can be negative: (N, C, T, h, w) -> (N, C, T, h, w).
+    The conv is initialised like every other conv (:func:`~.backbone.init_weights`)."""
 
     def __init__(self, channels: int) -> None:
         super().__init__()
         self.conv = nn.Conv3d(2 * channels, channels, 1, bias=False)
         self.bn = nn.BatchNorm3d(channels)
-        self.relu = nn.ReLU(inplace=True)
-
-    @torch.no_grad()
-    def reset_parameters(self) -> None:
-        """Start as the average of the two paths, F' = ReLU(BN((F_s + F_t) / 2)): the 2C->C conv is two halved
-        identities. (A random 2C->C projection would scramble the res4 features the perception branch starts
-        from; training learns any other mix.)"""
-        channels = self.conv.out_channels
-        weight = torch.zeros_like(self.conv.weight)                        # (C, 2C, 1, 1, 1)
-        index = torch.arange(channels)
-        weight[index, index] = 0.5
-        weight[index, index + channels] = 0.5
-        self.conv.weight.copy_(weight)
 
     def forward(self, features: Tensor, attention: AttentionMaps) -> Tensor:
         spatial = features * (1 + attention.spatial)
         temporal = features * attention.temporal[:, None, :, None, None]
-        return self.relu(self.bn(self.conv(torch.cat([spatial, temporal], dim=1))))
+        return self.bn(self.conv(torch.cat([spatial, temporal], dim=1)))

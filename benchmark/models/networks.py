@@ -16,16 +16,16 @@ import torch
 from torch import Tensor, nn
 
 from .attention import ResidualSpatialFusion, SpatialAttentionBranch, SpatioTemporalAttentionBranch, SpatioTemporalFusion
-from .backbone import backbone_spec, init_weights, make_feature_stages, make_res5, stage_channels
+from .backbone import BLOCK_TEMPORAL, backbone_spec, init_weights, make_feature_stages, make_res5, stage_channels
 from .outputs import VideoModelOutput
 
 
 class PerceptionBranch(nn.Module):
     """res5 (spatial stride 2) -> global average pool -> dropout -> linear: (N, C, T, h, w) -> (N, K)."""
 
-    def __init__(self, depth: int, width: int, num_classes: int, dropout: float) -> None:
+    def __init__(self, depth: int, width: int, num_classes: int, dropout: float, block_temporal: str = "reference") -> None:
         super().__init__()
-        self.res5 = make_res5(depth, width, spatial_stride=2)
+        self.res5 = make_res5(depth, width, spatial_stride=2, block_temporal=block_temporal)
         self.pool = nn.AdaptiveAvgPool3d(1)
         self.dropout = nn.Dropout(dropout)
         self.fc = nn.Linear(stage_channels(depth, width, 5), num_classes)
@@ -46,6 +46,8 @@ class VideoAttentionNet(nn.Module):
         attention_branch: module F -> :class:`~benchmark.models.attention.AttentionMaps`, or None (baseline).
         fusion: module (F, AttentionMaps) -> F', required with an attention branch.
         num_frames: the clip length T the model was built for (None where the architecture does not depend on it).
+        block_temporal: ``"reference"`` (the authors' temporal kernels) or ``"slow-only"``
+            (see :mod:`~stabn_bench.benchmark.models.backbone`).
 
     ``model(clips)`` with clips (N, 3, T, H, W) returns :class:`VideoModelOutput`. ``model.gradcam_layer`` is the
     perception branch's res5 stage (output (N, C', T, H/32, W/32)).
@@ -53,24 +55,21 @@ class VideoAttentionNet(nn.Module):
 
     def __init__(self, arch: str, depth: int, width: int, num_classes: int, dropout: float,
                  attention_branch: Optional[nn.Module] = None, fusion: Optional[nn.Module] = None,
-                 num_frames: Optional[int] = None) -> None:
+                 num_frames: Optional[int] = None, block_temporal: str = "reference") -> None:
         super().__init__()
         if (attention_branch is None) != (fusion is None):
             raise ValueError("an attention branch and an attention mechanism (fusion) come together")
+        self.block_temporal = block_temporal
         self.arch = arch
         self.depth = depth
         self.width = width
         self.num_classes = num_classes
         self.num_frames = num_frames
-        self.stem, self.res2, self.res3, self.res4 = make_feature_stages(depth, width)
+        self.stem, self.res2, self.res3, self.res4 = make_feature_stages(depth, width, block_temporal)
         self.attention_branch = attention_branch
         self.fusion = fusion
-        self.perception_branch = PerceptionBranch(depth, width, num_classes, dropout)
+        self.perception_branch = PerceptionBranch(depth, width, num_classes, dropout, block_temporal)
         init_weights(self)
-        for module in self.modules():  # layers with an initialisation of their own
-            if module is not self and hasattr(module, "reset_parameters") and not isinstance(
-                    module, (nn.Conv3d, nn.Conv2d, nn.Linear, nn.BatchNorm3d, nn.BatchNorm2d)):
-                module.reset_parameters()
 
     @property
     def gradcam_layer(self) -> nn.Module:
@@ -102,7 +101,8 @@ class VideoAttentionNet(nn.Module):
 
 ModelBuilder = Callable[..., VideoAttentionNet]
 
-#: model name -> builder(num_classes, depth, width, dropout, num_frames). Add a model with :func:`register_model`.
+#: model name -> builder(num_classes, depth, width, dropout, num_frames, block_temporal). Add a model with
+#: :func:`register_model`.
 MODELS: dict[str, ModelBuilder] = {}
 
 
@@ -115,31 +115,34 @@ def register_model(name: str) -> Callable[[ModelBuilder], ModelBuilder]:
 
 @register_model("baseline")
 def baseline(num_classes: int, depth: int = 18, width: int = 16, dropout: float = 0.5,
-             num_frames: Optional[int] = None) -> VideoAttentionNet:
+             num_frames: Optional[int] = None, block_temporal: str = "reference") -> VideoAttentionNet:
     """The backbone alone: res5 on F directly, no attention branch."""
-    return VideoAttentionNet("baseline", depth, width, num_classes, dropout, num_frames=num_frames)
+    return VideoAttentionNet("baseline", depth, width, num_classes, dropout, num_frames=num_frames,
+                             block_temporal=block_temporal)
 
 
 @register_model("abn")
 def abn(num_classes: int, depth: int = 18, width: int = 16, dropout: float = 0.5,
-        num_frames: Optional[int] = None) -> VideoAttentionNet:
+        num_frames: Optional[int] = None, block_temporal: str = "reference") -> VideoAttentionNet:
     """ABN-style spatial attention only (ablation): F' = F·(1 + M_s)."""
     return VideoAttentionNet("abn", depth, width, num_classes, dropout,
-                             attention_branch=SpatialAttentionBranch(depth, width, num_classes),
-                             fusion=ResidualSpatialFusion(), num_frames=num_frames)
+                             attention_branch=SpatialAttentionBranch(depth, width, num_classes, block_temporal),
+                             fusion=ResidualSpatialFusion(), num_frames=num_frames, block_temporal=block_temporal)
 
 
 @register_model("stabn")
 def stabn(num_classes: int, depth: int = 18, width: int = 16, dropout: float = 0.5,
-          num_frames: Optional[int] = None) -> VideoAttentionNet:
+          num_frames: Optional[int] = None, block_temporal: str = "reference") -> VideoAttentionNet:
     """ST-ABN: spatial and temporal attention, fused by a 2C->C conv. ``num_frames`` fixes T for the K·T head."""
-    return VideoAttentionNet("stabn", depth, width, num_classes, dropout,
-                             attention_branch=SpatioTemporalAttentionBranch(depth, width, num_classes, num_frames, dropout),
-                             fusion=SpatioTemporalFusion(stage_channels(depth, width, 4)), num_frames=num_frames)
+    branch = SpatioTemporalAttentionBranch(depth, width, num_classes, num_frames, dropout, block_temporal)
+    return VideoAttentionNet("stabn", depth, width, num_classes, dropout, attention_branch=branch,
+                             fusion=SpatioTemporalFusion(stage_channels(depth, width, 4)), num_frames=num_frames,
+                             block_temporal=block_temporal)
 
 
 def build_model(name: str, num_classes: int, depth: int = 18, width: int = 16, dropout: float = 0.5,
-                inflate_from: Optional[str | Path] = None, num_frames: Optional[int] = None) -> VideoAttentionNet:
+                inflate_from: Optional[str | Path] = None, num_frames: Optional[int] = None,
+                block_temporal: str = "reference") -> VideoAttentionNet:
     """Build a registered model by name; optionally inflate 2D torchvision ResNet weights from a local file.
 
     Args:
@@ -148,13 +151,17 @@ def build_model(name: str, num_classes: int, depth: int = 18, width: int = 16, d
         depth, width, dropout: see :class:`VideoAttentionNet`.
         inflate_from: path of a 2D torchvision ResNet state dict of the same depth and width (never downloaded).
         num_frames: clip length T; ``stabn`` shapes its K·T head with it (None: shaped by the first clips seen).
+        block_temporal: ``"reference"`` (default, the authors' temporal kernels) or ``"slow-only"``.
     """
     if name not in MODELS:
         raise ValueError(f"unknown model '{name}'; valid models: {', '.join(MODELS)}")
     backbone_spec(depth)  # fail early with the list of valid depths
+    if block_temporal not in BLOCK_TEMPORAL:
+        raise ValueError(f"block_temporal '{block_temporal}' is not valid; valid values: {', '.join(BLOCK_TEMPORAL)}")
     if width < 1 or num_classes < 1:
         raise ValueError(f"model width ({width}) and num_classes ({num_classes}) must be >= 1")
-    model = MODELS[name](num_classes=num_classes, depth=depth, width=width, dropout=dropout, num_frames=num_frames)
+    model = MODELS[name](num_classes=num_classes, depth=depth, width=width, dropout=dropout, num_frames=num_frames,
+                         block_temporal=block_temporal)
     if inflate_from is not None:
         from .inflate import inflate_into  # local import: inflation is optional
 

@@ -4,7 +4,7 @@ A checkpoint is a dict of plain data and tensors (loadable with ``torch.load(...
 
     {"format": 1, "model": state_dict, "optimizer": state_dict | None, "meta": {...}, "rng": {...} | None}
 
-``meta`` holds arch, num_classes, num_frames, depth, width, dropout, classes, epoch (epochs completed),
+``meta`` holds arch, num_classes, num_frames, depth, width, dropout, block_temporal, classes, epoch (epochs completed),
 best_metric, best_epoch, history (one dict per epoch) and config (the resolved RunConfig as plain data).
 """
 from __future__ import annotations
@@ -23,13 +23,14 @@ from ..runtime import atomic_path
 
 FORMAT = 1
 #: meta keys that must agree between a checkpoint and the model asked for
-ARCHITECTURE_KEYS = ("arch", "num_classes", "depth", "width", "num_frames")
+ARCHITECTURE_KEYS = ("arch", "num_classes", "depth", "width", "num_frames", "block_temporal")
 
 
 def model_meta(model: VideoAttentionNet, dropout: float, classes: list[str]) -> dict[str, Any]:
     """The architecture part of ``meta``: enough to rebuild the model."""
     return {"arch": model.arch, "num_classes": model.num_classes, "num_frames": model.num_frames,
-            "depth": model.depth, "width": model.width, "dropout": float(dropout), "classes": list(classes)}
+            "depth": model.depth, "width": model.width, "dropout": float(dropout), "classes": list(classes),
+            "block_temporal": model.block_temporal}
 
 
 def rng_state() -> dict[str, Any]:
@@ -120,7 +121,8 @@ def load_model(path: str | Path, device: torch.device | str = "cpu",
         check_compatible(meta, expected, path)
     try:
         model = build_model(meta["arch"], num_classes=meta["num_classes"], depth=meta["depth"], width=meta["width"],
-                            dropout=meta.get("dropout", 0.5), num_frames=meta.get("num_frames"))
+                            dropout=meta.get("dropout", 0.5), num_frames=meta.get("num_frames"),
+                            block_temporal=meta.get("block_temporal", "reference"))
     except (KeyError, ValueError) as err:
         raise CheckpointError(f"checkpoint '{path}' describes no buildable model: {err}") from None
     load_state(model, payload["model"], path)

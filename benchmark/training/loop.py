@@ -106,7 +106,7 @@ def train_model(cfg: RunConfig, model_name: str, out_dir: str | Path, resume: bo
     classes = list(train_set.classes)
     model = build_model(model_name, num_classes=len(classes), depth=cfg.model.depth, width=cfg.model.width,
                         dropout=cfg.model.dropout, inflate_from=cfg.model.inflate_from,
-                        num_frames=cfg.data.num_frames).to(device)
+                        num_frames=cfg.data.num_frames, block_temporal=cfg.model.block_temporal).to(device)
     channels_last = tcfg.channels_last and device.type == "cuda"
     if channels_last:
         model = model.to(memory_format=torch.channels_last_3d)
