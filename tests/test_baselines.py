@@ -16,7 +16,9 @@ GRADIENT_METHODS = ["gradcam", "guided-gradcam", "saliency", "input-x-gradient",
                     "smoothgrad", "guided-backprop"]
 PERTURBATION_METHODS = ["occlusion", "feature-ablation"]
 CONTROLS = ["random", "centre-prior", "motion"]
-STABN_METHODS = ["stabn-attention", "stabn-spatial", "stabn-temporal"]
+STABN_METHODS = ["stabn-attention", "stabn-spatial", "stabn-temporal", "stabn-spatial-inverse"]
+#: methods for abn / stabn that need the real networks' named layers (tests/test_baselines_real_models.py)
+ATTENTION_LAYER_METHODS = ["gradcam-attention"]
 #: cheap settings for the many-forwards methods where a test does not need the defaults
 CHEAP = {"integrated-gradients": {"n_steps": 4}, "smoothgrad": {"nt_samples": 4},
          "occlusion": {"window": (2, 8, 8), "stride": (1, 4, 4)}, "feature-ablation": {"tube": (2, 8, 8)}}
@@ -84,11 +86,14 @@ def stabn_model():
     return TinyVideoModel("stabn").eval()
 
 
-def test_registry_holds_the_fourteen_methods_with_models_and_costs():
+def test_registry_holds_the_methods_with_models_and_costs():
     names = baselines.available_methods()
     for name in GRADIENT_METHODS + PERTURBATION_METHODS + CONTROLS + STABN_METHODS:
         assert name in names
-    assert set(baselines.available_methods("baseline")) == set(names) - set(STABN_METHODS)
+    assert set(baselines.available_methods("baseline")) == set(names) - set(STABN_METHODS + ATTENTION_LAYER_METHODS)
+    assert baselines.get_method("stabn-spatial-inverse").kind == "control"
+    assert baselines.get_method("gradcam-attention").kind == "cam"
+    assert baselines.get_method("gradcam-attention").models == ("abn", "stabn")
     assert "stabn-spatial" in baselines.available_methods("abn")
     assert "stabn-attention" not in baselines.available_methods("abn")
     assert baselines.get_method("stabn-attention").cost == "free"
@@ -205,21 +210,31 @@ def test_targets_are_explicit_and_recorded(stabn_model):
 
 # ---------------------------------------------------------------- ST-ABN's own map, and the controls' formulas
 
+def _minmax(x, dims):
+    low, high = x.amin(dim=dims, keepdim=True), x.amax(dim=dims, keepdim=True)
+    return (x - low) / (high - low)
+
+
 def test_stabn_attention_equals_ms_times_mt_from_the_forward_pass_upsampled(stabn_model):
     clips = _clips(n=2, t=4, h=16, w=16)
     with torch.no_grad():
         out = stabn_model(clips)
     ms, mt = out.spatial_attention, out.temporal_attention
     assert ms.shape == (2, 4, 8, 8)  # half resolution: the map must be upsampled
-    expected = F.interpolate((ms * mt[:, :, None, None])[:, None], size=(4, 16, 16), mode="trilinear",
+    # each normalised per clip (min-max), then multiplied, as the authors display M_s and M_t
+    ms_n, mt_n = _minmax(ms, (1, 2, 3)), _minmax(mt, 1)
+    expected = F.interpolate((ms_n * mt_n[:, :, None, None])[:, None], size=(4, 16, 16), mode="trilinear",
                              align_corners=False)[:, 0]
     exp = explain("stabn-attention", stabn_model, clips)
     torch.testing.assert_close(exp.spatiotemporal, expected)
-    torch.testing.assert_close(exp.temporal, mt)  # native per-frame importance
+    torch.testing.assert_close(exp.temporal, mt_n)  # native per-frame importance, normalised per clip
+    assert exp.temporal.amin(dim=1).eq(0).all() and exp.temporal.amax(dim=1).eq(1).all()
     assert exp.upsampling == UPSAMPLING
     spatial = explain("stabn-spatial", stabn_model, clips)
     torch.testing.assert_close(spatial.spatiotemporal, F.interpolate(ms[:, None], size=(4, 16, 16), mode="trilinear",
                                                                      align_corners=False)[:, 0])
+    inverse = explain("stabn-spatial-inverse", stabn_model, clips)
+    torch.testing.assert_close(inverse.spatiotemporal, 1 - spatial.spatiotemporal)
     temporal = explain("stabn-temporal", stabn_model, clips)
     torch.testing.assert_close(temporal.spatiotemporal, mt[:, :, None, None].expand(2, 4, 16, 16))
     assert temporal.upsampling == BROADCAST
@@ -339,3 +354,15 @@ def test_memory_budget_bounds_the_clips_per_pass(stabn_model):
     torch.testing.assert_close(bounded.spatiotemporal, unbounded.spatiotemporal)
     tiny = explain("saliency", stabn_model, clips, memory_budget_mb=1e-6)  # never below one clip per pass
     assert tiny.spatiotemporal.shape == (4, 4, 16, 16)
+
+
+def test_minmax_per_clip_rescales_each_clip_and_keeps_flat_clips_at_one():
+    from stabn_bench.baselines.attention import minmax_per_clip
+
+    values = torch.tensor([[0.5, 0.6, 0.7], [0.2, 0.2, 0.2]])
+    torch.testing.assert_close(minmax_per_clip(values), torch.tensor([[0.0, 0.5, 1.0], [1.0, 1.0, 1.0]]))
+    maps = torch.rand(3, 4, 2, 2) * 0.1 + 0.45  # a sigmoid output near 0.5 with little spread
+    scaled = minmax_per_clip(maps)
+    assert torch.allclose(scaled.amin(dim=(1, 2, 3)), torch.zeros(3))
+    assert torch.allclose(scaled.amax(dim=(1, 2, 3)), torch.ones(3))
+    assert torch.equal(scaled.flatten(1).argsort(1), maps.flatten(1).argsort(1))  # order within a clip kept

@@ -282,7 +282,8 @@ def test_fusion_is_conv_and_batch_norm_without_relu():
     maps = AttentionMaps(logits=torch.zeros(2, 3), spatial=torch.rand(2, 1, 4, 3, 3), temporal=torch.rand(2, 4))
     with torch.no_grad():
         fused = fusion(features, maps)
-        mixed = fusion.conv(torch.cat([features * (1 + maps.spatial), features * maps.temporal[:, None, :, None, None]], 1))
+        paths = [features * (1 + maps.spatial), features * maps.temporal[:, None, :, None, None]]
+        mixed = fusion.conv(torch.cat(paths, dim=1))
     assert fused.shape == features.shape
     torch.testing.assert_close(fused, fusion.bn(mixed))
     assert (fused < 0).float().mean() > 0.2  # F' can be negative

@@ -112,6 +112,16 @@ def test_provenance_records_timings_and_versions(smoke_run):
     assert provenance["device"]["type"] == "cpu"
     assert provenance["seed"] == cfg.seed
     assert provenance["timings_s"]["train"] >= 0 and "explain" in provenance["timings_s"]
+    # the final model of every trained model is explained; its epoch is in provenance, checkpoints.csv, summary.md
+    epochs = cfg.train.epochs
+    assert provenance["train_seeds"] == [cfg.seed]
+    assert {m: {s: (e["checkpoint"], e["epoch"]) for s, e in per_seed.items()}
+            for m, per_seed in provenance["explained"].items()} == {
+        m: {str(cfg.seed): ("last", epochs)} for m in cfg.train.models}
+    explained = pd.read_csv(run_dir / "checkpoints.csv")
+    assert list(explained["model"]) == list(cfg.train.models) and (explained["epoch"] == epochs).all()
+    assert f"Explained checkpoints: {cfg.train.models[0]} last.pt, epoch {epochs} of {epochs}" in (
+        run_dir / "summary.md").read_text()
 
 
 def test_killed_run_resumes_to_the_same_tables(smoke_run, workspace, monkeypatch):
@@ -209,6 +219,10 @@ def test_two_training_seeds_are_trained_scored_and_averaged(smoke_run, workspace
     assert "SD across 2 training seeds" in text or "SD across seeds" in text
     assert "| stabn | mean ± SD |" in text.replace("**", "")
     assert (run_dir / "figures" / "curve_deletion.png").is_file()
+    explained = pd.read_csv(run_dir / "checkpoints.csv")
+    assert sorted(zip(explained["model"], explained["seed"])) == [("baseline", 0), ("baseline", 1), ("stabn", 0),
+                                                                   ("stabn", 1)]
+    assert "stabn last.pt, epoch 1 of 1 (2 seeds)" in text
 
 
 def test_a_failing_method_is_listed_and_the_run_goes_on(workspace, tmp_path):

@@ -11,12 +11,14 @@ from stabn_bench.benchmark.config import load_config
 from stabn_bench.benchmark.errors import CheckpointError, StabnBenchError
 from stabn_bench.benchmark.training import (
     evaluate_model,
+    explained_checkpoint_row,
     load_model,
     read_checkpoint,
     topk_correct,
     train_model,
     write_accuracy_csv,
 )
+from stabn_bench.benchmark.training.checkpoint import improves
 from stabn_bench.benchmark.training.data import eval_loader
 from stabn_bench.benchmark.training.schedule import learning_rate, scaled_lr
 
@@ -124,6 +126,38 @@ def test_metrics_csv_and_checkpoints_hold_every_head(tmp_path):
     assert meta["config"]["train"]["epochs"] == 2
     assert not model.training
     assert meta["best_metric"] == max(table["val_top1_perception"])
+    # best.pt: the highest validation top-1, ties to the lower validation loss
+    assert (table["val_loss_perception"] > 0).all() and (table["val_loss_attention"] > 0).all()
+    best = table[table["val_top1_perception"] == meta["best_metric"]]["val_loss_perception"].idxmin()
+    assert meta["best_epoch"] == table["epoch"][best]
+    assert meta["best_loss"] == pytest.approx(table["val_loss_perception"][best])
+    # the run explains the final model unless asked for best.pt; checkpoints.csv rows say which epoch
+    assert result.checkpoint() == result.last_path and result.checkpoint("best") == result.best_path
+    with pytest.raises(ValueError, match="'final' is not valid; valid: last, best"):
+        result.checkpoint("final")
+    _, last_meta = load_model(result.last_path)
+    row = explained_checkpoint_row("abn", result.last_path, last_meta)
+    assert row["checkpoint"] == "last" and row["epoch"] == 2 and row["epochs"] == 2
+    assert row["best_epoch"] == meta["best_epoch"] and row["best_val_top1"] == meta["best_metric"]
+
+
+def test_best_checkpoint_rule_breaks_ties_by_validation_loss():
+    assert improves(0.5, 2.0, 0.4, 1.0)            # higher top-1 wins whatever the loss
+    assert improves(0.5, 0.9, 0.5, 1.0)            # same top-1, lower loss
+    assert not improves(0.5, 1.0, 0.5, 1.0)        # a full tie keeps the earlier epoch
+    assert not improves(0.4, 0.1, 0.5, 1.0)
+    assert improves(0.0, 3.0, float("-inf"), float("inf"))  # the first epoch
+
+
+def test_summary_notes_the_explained_checkpoints(tmp_path):
+    from stabn_bench.benchmark.report.summary import explained_checkpoints_text
+
+    assert explained_checkpoints_text(tmp_path) == ""
+    pd.DataFrame([{"model": "abn", "checkpoint": "last", "epoch": 30, "epochs": 30, "best_epoch": 10},
+                  {"model": "stabn", "checkpoint": "best", "epoch": 12, "epochs": 30, "best_epoch": 12}]).to_csv(
+        tmp_path / "checkpoints.csv", index=False)
+    assert explained_checkpoints_text(tmp_path) == ("Explained checkpoints: abn last.pt, epoch 30 of 30 (best validation "
+                                                    "top-1 at epoch 10); stabn best.pt, epoch 12 of 30.")
 
 
 def test_training_learns_the_direction_of_motion(tmp_path):
@@ -201,7 +235,9 @@ def test_evaluate_scores_time_reversed_clips_against_original_labels():
     clips = torch.linspace(1, 0, 4)[None, None, :, None, None].expand(3, 1, 4, 2, 2).clone()
     data = [{"clip": c, "label": 1, "clip_id": str(i)} for i, c in enumerate(clips)]
     loader = eval_loader(data, 2)
-    assert evaluate_model(Order(), loader, "cpu")["perception"] == {"top1": 1.0, "top5": 1.0, "n_clips": 3}
+    result = evaluate_model(Order(), loader, "cpu")["perception"]
+    loss = result.pop("loss")  # logits (-1, 1), label 1: CE = log(1 + e^-2)
+    assert result == {"top1": 1.0, "top5": 1.0, "n_clips": 3} and loss == pytest.approx(math.log1p(math.exp(-2)))
     assert evaluate_model(Order(), loader, "cpu", reverse=True)["perception"]["top1"] == 0.0
 
 

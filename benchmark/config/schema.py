@@ -196,6 +196,9 @@ class ExplainConfig:
     options: dict[str, dict] = field(default_factory=dict)
     #: the first few explained clips whose maps are kept for the attention-overlay figures
     overlay_clips: int = 3
+    #: which trained weights are explained: ``last`` (the final model) or ``best`` (best.pt: highest validation
+    #: top-1, ties to the lower validation loss); recorded per model in checkpoints.csv and provenance.json
+    checkpoint: Literal["last", "best"] = "last"
 
     def validate(self) -> None:
         if self.num_clips < 1 or self.batch_size < 1:
@@ -204,6 +207,12 @@ class ExplainConfig:
         for method, opts in self.options.items():
             if not isinstance(opts, dict):
                 raise ConfigError(f"config key 'explain.options.{method}' = {opts!r}; expected a mapping of option: value")
+            if method in ("gradcam", "guided-gradcam") and "layer" in opts:
+                from ..models import GRADCAM_LAYERS  # late import, as in TrainConfig.validate
+
+                if opts["layer"] not in GRADCAM_LAYERS:
+                    raise ConfigError(f"config key 'explain.options.{method}.layer' = {opts['layer']!r}; valid layers: "
+                                      f"{', '.join(GRADCAM_LAYERS)} (fused and attention-res5: abn and stabn only)")
 
 
 @dataclass

@@ -20,10 +20,21 @@ from .backbone import BLOCK_TEMPORAL, backbone_spec, init_weights, make_feature_
 from .outputs import VideoModelOutput
 
 
+#: Grad-CAM layer names (``explain.options.gradcam.layer``) -> the layer whose output Grad-CAM weighs.
+GRADCAM_LAYERS: dict[str, str] = {
+    "res5": "the perception branch's res5 (N, C5, T, H/32, W/32); the default",
+    "res4": "the feature map F, output of res4 (N, C, T, H/16, W/16)",
+    "features": "the same layer as res4 (the feature map F)",
+    "fused": "F' from the attention mechanism (N, C, T, H/16, W/16); abn and stabn",
+    "attention-res5": "the attention branch's res5 at stride 1 (N, C5, T, H/16, W/16); abn and stabn",
+}
+
+
 class PerceptionBranch(nn.Module):
     """res5 (spatial stride 2) -> global average pool -> dropout -> linear: (N, C, T, h, w) -> (N, K)."""
 
-    def __init__(self, depth: int, width: int, num_classes: int, dropout: float, block_temporal: str = "reference") -> None:
+    def __init__(self, depth: int, width: int, num_classes: int, dropout: float,
+                 block_temporal: str = "reference") -> None:
         super().__init__()
         self.res5 = make_res5(depth, width, spatial_stride=2, block_temporal=block_temporal)
         self.pool = nn.AdaptiveAvgPool3d(1)
@@ -50,7 +61,8 @@ class VideoAttentionNet(nn.Module):
             (see :mod:`~stabn_bench.benchmark.models.backbone`).
 
     ``model(clips)`` with clips (N, 3, T, H, W) returns :class:`VideoModelOutput`. ``model.gradcam_layer`` is the
-    perception branch's res5 stage (output (N, C', T, H/32, W/32)).
+    perception branch's res5 stage (output (N, C', T, H/32, W/32)); ``model.cam_layer(name)`` any layer of
+    :data:`GRADCAM_LAYERS` the model has.
     """
 
     def __init__(self, arch: str, depth: int, width: int, num_classes: int, dropout: float,
@@ -75,6 +87,23 @@ class VideoAttentionNet(nn.Module):
     def gradcam_layer(self) -> nn.Module:
         """The last stage of the perception branch: its output (N, C, T, h, w) is what Grad-CAM weighs."""
         return self.perception_branch.res5
+
+    def cam_layers(self) -> dict[str, nn.Module]:
+        """The :data:`GRADCAM_LAYERS` this model has, name -> module (the baseline has no fused / attention layers)."""
+        layers = {"res5": self.perception_branch.res5, "res4": self.res4, "features": self.res4}
+        if self.attention_branch is not None:
+            layers["fused"] = self.fusion
+            layers["attention-res5"] = self.attention_branch.class_maps.res5
+        return layers
+
+    def cam_layer(self, name: str) -> nn.Module:
+        """The module whose output (N, C, T, h, w) Grad-CAM weighs for layer ``name``; ValueError listing the valid
+        layers of this model otherwise."""
+        layers = self.cam_layers()
+        if name not in layers:
+            raise ValueError(f"Grad-CAM layer '{name}' is not valid for model '{self.arch}'; valid layers: "
+                             f"{', '.join(layers)}")
+        return layers[name]
 
     @property
     def head_names(self) -> tuple[str, ...]:

@@ -118,7 +118,9 @@ def _load_methods(cfg: RunConfig) -> None:
 def run_benchmark(cfg: RunConfig, restart: bool = False, progress: bool = True) -> Path:
     """Run (or resume) the benchmark ``cfg`` describes; returns the run folder ``results/<run-name>``."""
     from ..data import build_dataset
-    from ..training import checkpoint_folder, load_model, train_model
+    from ..report import write_table
+    from ..training import checkpoint_folder, explained_checkpoint_row, load_model, train_model
+    from ..training.checkpoint import EXPLAINED_COLUMNS
 
     device = select_device(cfg.device)
     if distributed.init_from_env(device) and device.type == "cuda":
@@ -144,10 +146,15 @@ def run_benchmark(cfg: RunConfig, restart: bool = False, progress: bool = True) 
             for name in cfg.train.models:
                 folder = checkpoint_folder(seed_config(cfg, seed), name)
                 result = train_model(seed_config(cfg, seed), name, folder, resume=True, progress=progress)
-                checkpoints[seed, name] = result.best_path if result.best_path.is_file() else result.last_path
+                checkpoints[seed, name] = result.checkpoint(cfg.explain.checkpoint)
                 stages.add_seconds(f"train:{name}", result.wall_time_s)
 
-    models = {key: load_model(path, device)[0] for key, path in checkpoints.items()}
+    loaded = {key: load_model(path, device) for key, path in checkpoints.items()}
+    models = {key: model for key, (model, _) in loaded.items()}
+    explained = [{**explained_checkpoint_row(name, checkpoints[seed, name], meta), "seed": seed}
+                 for (seed, name), (_, meta) in loaded.items()]
+    if distributed.is_main():  # before the report, which notes the explained epoch of every model
+        write_table(pd.DataFrame(explained, columns=[*EXPLAINED_COLUMNS, "seed"]), run_dir / "checkpoints.csv")
 
     if not stages.done("accuracy"):
         with stages.stage("accuracy"):
@@ -159,8 +166,6 @@ def run_benchmark(cfg: RunConfig, restart: bool = False, progress: bool = True) 
 
             table = alignment_table(models, test_set, cfg.train.batch_size, cfg.data.num_workers, device)
             if distributed.is_main():
-                from ..report import write_table
-
                 write_table(table, run_dir / "attention_alignment.csv")
 
     clip_batches = ClipBatches.first(test_set, cfg.explain.num_clips, cfg.explain.batch_size)
@@ -191,6 +196,8 @@ def run_benchmark(cfg: RunConfig, restart: bool = False, progress: bool = True) 
         provenance["train_seeds"] = seeds
         provenance["checkpoints"] = {name: {str(seed): str(checkpoints[seed, name]) for seed in seeds}
                                      for name in cfg.train.models}
+        provenance["explained"] = {name: {str(row["seed"]): {k: v for k, v in row.items() if k not in ("model", "seed")}
+                                          for row in explained if row["model"] == name} for name in cfg.train.models}
         atomic_write_text(run_dir / "provenance.json", json.dumps(provenance, indent=2))
     distributed.barrier()
     return run_dir

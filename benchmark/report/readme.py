@@ -15,7 +15,7 @@ from ..errors import StabnBenchError
 from ..runtime import atomic_write_text
 from .files import load_results
 from .seeds import summary_seeds
-from .summary import accuracy_table, headline_table
+from .summary import accuracy_table, explained_checkpoints_text, headline_table
 from .tables import to_markdown
 
 BEGIN, END = "<!-- RESULTS:BEGIN -->", "<!-- RESULTS:END -->"
@@ -43,6 +43,7 @@ def results_block(run_dir: Path, figure_link: str) -> str:
         f"wall time of the stages {total / 60:.1f} min "
         f"({', '.join(f'{k} {v:.0f} s' for k, v in timings.items() if ':' not in k)}).",
         "",
+        *([explained, ""] if (explained := explained_checkpoints_text(run_dir)) else []),
         "**Accuracy** (test split)",
         "",
         to_markdown(accuracy_table(results.accuracy)),

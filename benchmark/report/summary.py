@@ -303,6 +303,33 @@ def build_blocks(results: Results, summary: pd.DataFrame, settings: ReportSettin
     return blocks
 
 
+def explained_checkpoints_text(run_dir: Path) -> str:
+    """One line on which trained weights each model's explanations come from, read from ``checkpoints.csv``
+    (written by ``stabn-bench run``); empty when the run folder has none."""
+    path = Path(run_dir) / "checkpoints.csv"
+    if not path.is_file():
+        return ""
+    table = pd.read_csv(path)
+    if table.empty or not {"model", "checkpoint", "epoch"} <= set(table.columns):
+        return ""
+    texts: dict[str, list[tuple[str, str]]] = {}
+    for row in table.itertuples(index=False):
+        text = f"{row.checkpoint}.pt, epoch {int(row.epoch)}"
+        if "epochs" in table.columns and pd.notna(row.epochs):
+            text += f" of {int(row.epochs)}"
+        if "best_epoch" in table.columns and pd.notna(row.best_epoch) and int(row.best_epoch) != int(row.epoch):
+            text += f" (best validation top-1 at epoch {int(row.best_epoch)})"
+        seed = str(int(row.seed)) if "seed" in table.columns and pd.notna(row.seed) else ""
+        texts.setdefault(str(row.model), []).append((seed, text))
+    parts = []
+    for model, rows in texts.items():  # several training seeds: one text when they agree
+        if len({text for _, text in rows}) == 1:
+            parts.append(f"{model} {rows[0][1]}" + (f" ({len(rows)} seeds)" if len(rows) > 1 else ""))
+        else:
+            parts.append(f"{model} " + ", ".join(f"seed {seed}: {text}" for seed, text in rows))
+    return "Explained checkpoints: " + "; ".join(parts) + "."
+
+
 def notes(results: Results, summary: pd.DataFrame, settings: ReportSettings) -> list[str]:
     items = []
     seeds = summary_seeds(summary)
@@ -320,6 +347,9 @@ def notes(results: Results, summary: pd.DataFrame, settings: ReportSettings) -> 
     items.append("Paired tests: Wilcoxon signed-rank (scipy.stats.wilcoxon) on the clips both methods scored, "
                  "Holm-adjusted over all method pairs of a model and metric"
                  + (" (per clip, the mean over seeds)." if seeds > 1 else "."))
+    explained = explained_checkpoints_text(results.run_dir)
+    if explained:
+        items.append(explained)
     errors = results.errors
     if errors.empty:
         items.append("Errors: none.")

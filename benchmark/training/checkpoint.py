@@ -5,10 +5,12 @@ A checkpoint is a dict of plain data and tensors (loadable with ``torch.load(...
     {"format": 1, "model": state_dict, "optimizer": state_dict | None, "meta": {...}, "rng": {...} | None}
 
 ``meta`` holds arch, num_classes, num_frames, depth, width, dropout, block_temporal, classes, epoch (epochs completed),
-best_metric, best_epoch, history (one dict per epoch) and config (the resolved RunConfig as plain data).
+best_metric, best_epoch, best_loss (validation loss of best_epoch, the tie-break), history (one dict per epoch) and
+config (the resolved RunConfig as plain data).
 """
 from __future__ import annotations
 
+import math
 import random
 from pathlib import Path
 from typing import Any, Optional
@@ -22,8 +24,18 @@ from ..models import VideoAttentionNet, build_model
 from ..runtime import atomic_path
 
 FORMAT = 1
+#: which checkpoint a benchmark run explains (``explain.checkpoint``): the final model or best.pt
+EXPLAIN_CHECKPOINTS = ("last", "best")
+#: columns of ``checkpoints.csv``, one row per explained model (see :func:`explained_checkpoint_row`)
+EXPLAINED_COLUMNS = ["model", "checkpoint", "epoch", "epochs", "best_epoch", "best_val_top1", "path"]
 #: meta keys that must agree between a checkpoint and the model asked for
 ARCHITECTURE_KEYS = ("arch", "num_classes", "depth", "width", "num_frames", "block_temporal")
+
+
+def improves(score: float, loss: float, best_score: float, best_loss: float) -> bool:
+    """best.pt's rule: a higher validation top-1, or the same top-1 at a lower validation loss (with a few dozen
+    validation clips top-1 ties are common, and the first epoch to reach a maximum is not the better model)."""
+    return score > best_score or (score == best_score and loss < best_loss)
 
 
 def model_meta(model: VideoAttentionNet, dropout: float, classes: list[str]) -> dict[str, Any]:
@@ -127,3 +139,14 @@ def load_model(path: str | Path, device: torch.device | str = "cpu",
         raise CheckpointError(f"checkpoint '{path}' describes no buildable model: {err}") from None
     load_state(model, payload["model"], path)
     return model.to(device).eval(), meta
+
+
+def explained_checkpoint_row(model_name: str, path: str | Path, meta: dict[str, Any]) -> dict[str, Any]:
+    """What the run explains for one model, a row of ``checkpoints.csv``: which file (``last`` / ``best``), the
+    epoch it holds, the planned epochs, and the epoch with the best validation top-1 (ties: lower loss)."""
+    config = meta.get("config") or {}
+    epochs = (config.get("train") or {}).get("epochs", meta.get("epoch"))
+    best = meta.get("best_metric")
+    return {"model": model_name, "checkpoint": Path(path).stem, "epoch": int(meta.get("epoch", 0)),
+            "epochs": epochs, "best_epoch": meta.get("best_epoch"),
+            "best_val_top1": None if best is None or not math.isfinite(best) else float(best), "path": str(path)}

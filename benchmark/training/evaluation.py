@@ -6,6 +6,7 @@ from typing import Iterable, Mapping
 
 import pandas as pd
 import torch
+import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader
 from tqdm import tqdm
@@ -36,15 +37,15 @@ def move_clips(clips: torch.Tensor, device: torch.device, channels_last: bool) -
 @torch.no_grad()
 def evaluate_model(model: nn.Module, loader: DataLoader, device: torch.device | str, reverse: bool = False,
                    amp: bool = True, channels_last: bool = True, progress: bool = False) -> dict[str, dict[str, float]]:
-    """Top-1 / top-5 of each head over the loader's clips (summed over DDP ranks when distributed).
+    """Top-1 / top-5 and mean cross-entropy of each head over the loader's clips (summed over DDP ranks).
 
     Args:
         model: a video model returning VideoModelOutput; put in eval mode here.
         loader: batches {"clip": (N, C, T, H, W), "label": (N,)}; under DDP each rank sees its own shard.
         reverse: score time-reversed clips (frames in reverse order) against their original labels.
     Returns:
-        {head: {"top1": float, "top5": float, "n_clips": int}} with heads ``perception`` and, where present,
-        ``attention``.
+        {head: {"top1": float, "top5": float, "loss": float, "n_clips": int}} with heads ``perception`` and, where
+        present, ``attention``.
     """
     device = torch.device(device)
     was_training = model.training
@@ -61,16 +62,17 @@ def evaluate_model(model: nn.Module, loader: DataLoader, device: torch.device | 
         with autocast(device, amp):
             out = model(clips)
         for head, logits in out.heads().items():
-            sums[head] = sums.get(head, 0) + topk_correct(logits.float(), labels)
+            loss = F.cross_entropy(logits.float(), labels, reduction="sum").to(torch.float64).reshape(1)
+            sums[head] = sums.get(head, 0) + torch.cat([topk_correct(logits.float(), labels), loss])
         count += labels.numel()
     model.train(was_training)
     heads = list(getattr(model, "head_names", None) or sums)  # fixed order, the same on every rank
-    packed = torch.cat([count[None]] + [torch.as_tensor(sums.get(h, torch.zeros(2, dtype=torch.float64)),
-                                                         device=device).reshape(2) for h in heads])
+    packed = torch.cat([count[None]] + [torch.as_tensor(sums.get(h, torch.zeros(3, dtype=torch.float64)),
+                                                         device=device).reshape(3) for h in heads])
     packed = distributed.all_reduce_sum(packed).cpu()
     n = int(packed[0].item())
-    return {h: {"top1": packed[1 + 2 * i].item() / max(n, 1), "top5": packed[2 + 2 * i].item() / max(n, 1),
-                "n_clips": n} for i, h in enumerate(heads)}
+    return {h: {"top1": packed[1 + 3 * i].item() / max(n, 1), "top5": packed[2 + 3 * i].item() / max(n, 1),
+                "loss": packed[3 + 3 * i].item() / max(n, 1), "n_clips": n} for i, h in enumerate(heads)}
 
 
 def accuracy_rows(model_name: str, accuracy: Mapping[str, Mapping[str, float]]) -> list[dict]:

@@ -2,7 +2,10 @@
 
 Each epoch: train (loss = perception CE + attention CE where the model has an attention branch), evaluate on
 the validation split, write ``last.pt`` (and ``best.pt`` when the validation top-1 of the perception head
-improves) atomically, append a row to ``metrics.csv``. A killed run restarted with ``resume=True`` continues
+improves, or stays equal at a lower validation loss of that head) atomically, append a row to ``metrics.csv``.
+The benchmark explains ``last.pt`` (the model at the end of the schedule) unless ``explain.checkpoint`` is
+``best``: with few validation clips the top-1 has ties and noise, and the first epoch to reach a maximum is
+rarely the model worth explaining. A killed run restarted with ``resume=True`` continues
 from ``last.pt``: weights, optimizer, RNG states and the epoch's shuffle order are restored, so on CPU with
 ``train.deterministic`` it ends with the same weights as an uninterrupted run.
 """
@@ -30,7 +33,8 @@ from ..errors import StabnBenchError
 from ..models import VideoAttentionNet, VideoModelOutput, build_model
 from ..runtime import autocast, seed_everything, select_device
 from . import data as loaders
-from .checkpoint import check_compatible, load_state, model_meta, read_checkpoint, rng_state, save_checkpoint, set_rng_state
+from .checkpoint import (EXPLAIN_CHECKPOINTS, check_compatible, improves, load_state, model_meta, read_checkpoint,
+                         rng_state, save_checkpoint, set_rng_state)
 from .evaluation import evaluate_model, move_clips, topk_correct
 from .history import MetricsLog
 from .schedule import learning_rate, scaled_lr
@@ -54,6 +58,12 @@ class TrainResult:
     wall_time_s: float = 0.0
     #: the trained model (last epoch, eval mode, on the training device); None when nothing was trained
     model: Optional[VideoAttentionNet] = None
+
+    def checkpoint(self, which: str = "last") -> Path:
+        """The checkpoint to explain: ``last`` (the final model) or ``best`` (``last`` when no best.pt exists)."""
+        if which not in EXPLAIN_CHECKPOINTS:
+            raise ValueError(f"checkpoint choice '{which}' is not valid; valid: {', '.join(EXPLAIN_CHECKPOINTS)}")
+        return self.best_path if which == "best" and self.best_path.is_file() else self.last_path
 
 
 def checkpoint_folder(cfg: RunConfig, model_name: str) -> Path:
@@ -115,7 +125,7 @@ def train_model(cfg: RunConfig, model_name: str, out_dir: str | Path, resume: bo
                                 weight_decay=tcfg.weight_decay)
     last_path, best_path = out_dir / "last.pt", out_dir / "best.pt"
     meta = {**model_meta(model, cfg.model.dropout, classes), "epoch": 0, "best_metric": -math.inf, "best_epoch": 0,
-            "history": [], "config": to_dict(cfg)}
+            "best_loss": math.inf, "history": [], "config": to_dict(cfg)}
     saved_rng = None
     if resume and last_path.is_file():
         payload = read_checkpoint(last_path)
@@ -124,6 +134,7 @@ def train_model(cfg: RunConfig, model_name: str, out_dir: str | Path, resume: bo
         if payload["optimizer"] is not None:
             optimizer.load_state_dict(payload["optimizer"])
         meta.update({k: payload["meta"][k] for k in ("epoch", "best_metric", "best_epoch", "history")})
+        meta["best_loss"] = payload["meta"].get("best_loss", math.inf)
         saved_rng = payload["rng"]
         log.info("%s: resuming from %s after epoch %d", model_name, last_path, meta["epoch"])
     if meta["epoch"] >= tcfg.epochs:
@@ -153,12 +164,14 @@ def train_model(cfg: RunConfig, model_name: str, out_dir: str | Path, resume: bo
                 val = evaluate_model(model, val_batches, device, amp=tcfg.amp, channels_last=channels_last)
                 for head, m in val.items():
                     row[f"val_top1_{head}"], row[f"val_top5_{head}"] = m["top1"], m["top5"]
+                    row[f"val_loss_{head}"] = m["loss"]
             score = row.get("val_top1_perception", row["train_top1_perception"])
-            is_best = score > meta["best_metric"]
+            loss = row.get("val_loss_perception", row["train_loss_perception"])
+            is_best = improves(score, loss, meta["best_metric"], meta["best_loss"])
             meta["epoch"] = epoch + 1
             meta["history"] = meta["history"] + [row]
             if is_best:
-                meta["best_metric"], meta["best_epoch"] = score, epoch + 1
+                meta["best_metric"], meta["best_epoch"], meta["best_loss"] = score, epoch + 1, loss
             if distributed.is_main():
                 save_checkpoint(last_path, model, meta, optimizer, rng_state())
                 if is_best:
