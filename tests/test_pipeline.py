@@ -62,7 +62,10 @@ def test_smoke_run_writes_every_result_file(smoke_run):
 def test_accuracy_has_one_row_per_model_and_head(smoke_run):
     cfg, run_dir = smoke_run
     accuracy = pd.read_csv(run_dir / "accuracy.csv")
-    assert list(accuracy.columns) == ["model", "head", "top1", "top5", "n_clips"]
+    # the documented columns first, in order; the spread across training seeds appended
+    assert list(accuracy.columns) == ["model", "head", "top1", "top5", "n_clips", "top1_sd", "top5_sd", "top1_min",
+                                      "top1_max", "n_seeds"]
+    assert (accuracy["n_seeds"] == 1).all() and accuracy["top1_sd"].isna().all()
     heads = set(zip(accuracy["model"], accuracy["head"]))
     assert heads == {("baseline", "perception"), ("abn", "perception"), ("abn", "attention"),
                      ("stabn", "perception"), ("stabn", "attention")}
@@ -74,8 +77,9 @@ def test_every_method_and_metric_is_scored_with_valid_values(smoke_run):
     cfg, run_dir = smoke_run
     tables = read_tables(run_dir)
     scores, curves = tables["scores"], tables["curves"]
-    assert list(scores.columns) == ["model", "method", "metric", "clip_id", "value"]
-    assert list(curves.columns) == ["model", "method", "metric", "clip_id", "fraction", "score"]
+    assert list(scores.columns) == ["model", "method", "metric", "clip_id", "value", "seed"]
+    assert list(curves.columns) == ["model", "method", "metric", "clip_id", "fraction", "score", "seed"]
+    assert list(tables["temporal"].columns)[-1] == "seed" and set(scores["seed"]) == {cfg.seed}
     assert tables["errors"].empty, tables["errors"].to_string()
     explained = scores[scores["method"] != "-"]
     expected_metrics = {m for m in METRICS if METRICS[m].family != "model" and "_" in m} & set(explained["metric"])
@@ -110,8 +114,10 @@ def test_provenance_records_timings_and_versions(smoke_run):
     assert provenance["timings_s"]["train"] >= 0 and "explain" in provenance["timings_s"]
     # the final model of every trained model is explained; its epoch is in provenance, checkpoints.csv, summary.md
     epochs = cfg.train.epochs
-    assert {m: (e["checkpoint"], e["epoch"]) for m, e in provenance["explained"].items()} == {
-        m: ("last", epochs) for m in cfg.train.models}
+    assert provenance["train_seeds"] == [cfg.seed]
+    assert {m: {s: (e["checkpoint"], e["epoch"]) for s, e in per_seed.items()}
+            for m, per_seed in provenance["explained"].items()} == {
+        m: {str(cfg.seed): ("last", epochs)} for m in cfg.train.models}
     explained = pd.read_csv(run_dir / "checkpoints.csv")
     assert list(explained["model"]) == list(cfg.train.models) and (explained["epoch"] == epochs).all()
     assert f"Explained checkpoints: {cfg.train.models[0]} last.pt, epoch {epochs} of {epochs}" in (
@@ -136,7 +142,7 @@ def test_killed_run_resumes_to_the_same_tables(smoke_run, workspace, monkeypatch
     monkeypatch.setattr(ShardStore, "write", original)
     resumed_dir = run_dir_of(resumed_cfg)
     assert not (resumed_dir / "scores.csv").exists()
-    done_before = len(list(ShardStore(resumed_dir).root.glob("*/*/*.json")))
+    done_before = len(list(ShardStore(resumed_dir).root.glob("seed-*/*/*/*.json")))
     assert done_before == 7
 
     counted = {"n": 0}
@@ -147,7 +153,7 @@ def test_killed_run_resumes_to_the_same_tables(smoke_run, workspace, monkeypatch
 
     monkeypatch.setattr(ShardStore, "write", counting_write)
     run_benchmark(resumed_cfg, progress=False)
-    total = len(list(ShardStore(resumed_dir).root.glob("*/*/*.json")))
+    total = len(list(ShardStore(resumed_dir).root.glob("seed-*/*/*/*.json")))
     assert counted["n"] == total - 7, "finished units of work were recomputed"
     first, again = read_tables(run_dir), read_tables(resumed_dir)
     for name in TABLES:
@@ -158,6 +164,65 @@ def run_dir_of(cfg):
     from stabn_bench.benchmark.pipeline.run import run_dir_of as resolve
 
     return resolve(cfg)
+
+
+def test_attention_alignment_is_written_for_the_attention_models(smoke_run):
+    cfg, run_dir = smoke_run
+    alignment = pd.read_csv(run_dir / "attention_alignment.csv")
+    assert list(alignment.columns) == ["model", "attention", "reference", "seed", "spearman", "spearman_sd",
+                                       "positive_share", "n_clips"]
+    pairs = set(zip(alignment["model"], alignment["attention"], alignment["reference"]))
+    assert pairs == {("abn", "spatial", "evidence"), ("stabn", "spatial", "evidence"), ("stabn", "temporal", "window")}
+    assert alignment["spearman"].between(-1, 1).all() and (alignment["n_clips"] > 0).all()
+    assert "## Attention alignment" in (run_dir / "summary.md").read_text()
+
+
+@pytest.mark.slow
+def test_two_training_seeds_are_trained_scored_and_averaged(smoke_run, workspace):
+    """train.seeds=[0, 1]: one model per seed, a seed column in every table, summaries that average the seeds."""
+    import numpy as np
+
+    from stabn_bench.benchmark.report.seeds import seed_summary_table
+
+    cfg = smoke_config(workspace, f"output_dir={workspace / 'seeds'}", "train.seeds=[0,1]",
+                       "train.models=[baseline,stabn]", "explain.methods=[stabn-attention,gradcam,random]",
+                       "report.formats=[png]")
+    run_dir = run_benchmark(cfg, progress=False)
+    tables = read_tables(run_dir)
+    scores = tables["scores"]
+    assert set(scores["seed"]) == {0, 1} and tables["errors"].empty
+    for name in ("curves", "temporal"):
+        assert set(tables[name]["seed"]) == {0, 1}
+    # two differently initialised models: their explanations differ on the same clips
+    gradcam = scores[(scores["method"] == "gradcam") & (scores["metric"] == "deletion_auc")]
+    by_seed = gradcam.pivot_table(index=["model", "clip_id"], columns="seed", values="value")
+    assert not np.allclose(by_seed[0], by_seed[1])
+    # accuracy.csv: the mean over the per-seed rows of accuracy_seeds.csv
+    per_seed = pd.read_csv(run_dir / "accuracy_seeds.csv")
+    assert list(per_seed.columns) == ["model", "head", "top1", "top5", "n_clips", "seed"] and len(per_seed) == 6
+    accuracy = tables["accuracy"].set_index(["model", "head"])
+    means = per_seed.groupby(["model", "head"])["top1"].mean()
+    assert np.allclose(accuracy.loc[means.index, "top1"], means) and (accuracy["n_seeds"] == 2).all()
+    # summary.csv: the mean over seeds of the per-seed means over clips, with the spread across seeds
+    summary = pd.read_csv(run_dir / "summary.csv")
+    row = summary[(summary["model"] == "stabn") & (summary["method"] == "gradcam")
+                  & (summary["metric"] == "deletion_auc")].iloc[0]
+    seed_means = gradcam[gradcam["model"] == "stabn"].groupby("seed")["value"].mean()
+    assert row["mean"] == pytest.approx(seed_means.mean())
+    assert row["seed_sd"] == pytest.approx(seed_means.std(ddof=1)) and row["n_seeds"] == 2
+    assert row["n"] == gradcam["clip_id"].nunique()
+    assert row["seed_min"] == pytest.approx(seed_means.min()) and row["seed_max"] == pytest.approx(seed_means.max())
+    pd.testing.assert_frame_equal(summary, seed_summary_table(scores, n_resamples=100), check_exact=False)
+    alignment = pd.read_csv(run_dir / "attention_alignment.csv")
+    assert set(zip(alignment["model"], alignment["seed"])) == {("stabn", 0), ("stabn", 1)}
+    text = (run_dir / "summary.md").read_text()
+    assert "SD across 2 training seeds" in text or "SD across seeds" in text
+    assert "| stabn | mean ± SD |" in text.replace("**", "")
+    assert (run_dir / "figures" / "curve_deletion.png").is_file()
+    explained = pd.read_csv(run_dir / "checkpoints.csv")
+    assert sorted(zip(explained["model"], explained["seed"])) == [("baseline", 0), ("baseline", 1), ("stabn", 0),
+                                                                   ("stabn", 1)]
+    assert "stabn last.pt, epoch 1 of 1 (2 seeds)" in text
 
 
 def test_a_failing_method_is_listed_and_the_run_goes_on(workspace, tmp_path):

@@ -148,6 +148,9 @@ class TrainConfig:
     """The training recipe of DESIGN section 2, scaled for the data at hand."""
 
     models: list[str] = field(default_factory=lambda: ["baseline", "abn", "stabn"])
+    #: training seeds: every model is trained, evaluated, explained and scored once per seed, and the tables
+    #: report means across seeds with their spread; [] = one model per name, trained with the run's ``seed``
+    seeds: list[int] = field(default_factory=list)
     epochs: int = 12
     batch_size: int = 16
     #: learning rate for ``reference_batch_size``; the actual lr scales linearly with the batch size
@@ -174,6 +177,10 @@ class TrainConfig:
         unknown = [m for m in self.models if m not in MODELS]
         if unknown:
             raise ConfigError(f"config key 'train.models' names unknown model {unknown[0]!r}; valid: {', '.join(MODELS)}")
+        if any(isinstance(s, bool) or not isinstance(s, int) or s < 0 for s in self.seeds) or \
+                len(set(self.seeds)) != len(self.seeds):
+            raise ConfigError(f"config key 'train.seeds' = {self.seeds}; need distinct integers >= 0 (or [] for the "
+                              "run's seed)")
         if self.epochs < 1 or self.batch_size < 1 or self.reference_batch_size < 1 or self.warmup_epochs < 0:
             raise ConfigError(
                 f"config keys 'train.epochs/batch_size/reference_batch_size/warmup_epochs' = {self.epochs}/"
@@ -343,3 +350,7 @@ class RunConfig:
         for key in ("output_dir", "checkpoint_dir"):
             if not str(getattr(self, key)).strip():
                 raise ConfigError(f"config key '{key}' is empty; give a folder (e.g. {key}=results)")
+
+    def train_seeds(self) -> list[int]:
+        """The seeds every model is trained with: ``train.seeds``, or ``[seed]`` when it is empty."""
+        return list(self.train.seeds) or [self.seed]

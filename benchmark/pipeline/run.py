@@ -1,9 +1,10 @@
 """``stabn-bench run``: the whole benchmark in one call, resumable at every stage.
 
-Stages: data (generate / check) -> train (one cached checkpoint folder per model config) -> accuracy ->
-explain + score (one shard per model, method and clip batch) -> tables -> report. A stage that finished is recorded
-in ``<run_dir>/.state/stages.json`` and skipped when the same command runs again; the run folder's
-``config.yaml`` must then match the resolved config.
+Stages: data (generate / check) -> train (one cached checkpoint folder per model config and training seed) ->
+accuracy -> alignment (the models' own attention vs the ground truth) -> explain + score (one shard per seed, model,
+method and clip batch) -> tables -> report. Every model is trained, evaluated, explained and scored once per seed
+of ``train.seeds``. A stage that finished is recorded in ``<run_dir>/.state/stages.json`` and skipped when the same
+command runs again; the run folder's ``config.yaml`` must then match the resolved config.
 """
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import os
 import shutil
 import time
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Iterator
 
@@ -33,6 +35,11 @@ log = logging.getLogger("stabn_bench.pipeline")
 
 #: result tables written from the shards (``accuracy.csv`` is written by its own stage)
 MERGED_TABLES = ("scores", "curves", "temporal", "errors")
+
+
+def seed_config(cfg: RunConfig, seed: int) -> RunConfig:
+    """The run's config for one training seed: ``seed`` drives initialisation, data order and explanation RNGs."""
+    return replace(cfg, seed=seed)
 
 
 def run_dir_of(cfg: RunConfig) -> Path:
@@ -250,31 +257,44 @@ def _run_locked(cfg: RunConfig, device: torch.device, restart: bool, progress: b
         if not distributed.is_main():
             test_set = build_dataset(cfg.data, cfg.data.test_split, train=False, progress=False)
 
-    checkpoints: dict[str, Path] = {}
+    seeds = cfg.train_seeds()
+    checkpoints: dict[tuple[int, str], Path] = {}
     with stages.stage("train"):
-        for name in cfg.train.models:
-            folder = checkpoint_folder(cfg, name)
-            result = train_model(cfg, name, folder, resume=True, progress=progress)
-            checkpoints[name] = result.checkpoint(cfg.explain.checkpoint)
-            stages.add_seconds(f"train:{name}", result.wall_time_s)
+        for seed in seeds:
+            for name in cfg.train.models:
+                folder = checkpoint_folder(seed_config(cfg, seed), name)
+                result = train_model(seed_config(cfg, seed), name, folder, resume=True, progress=progress)
+                checkpoints[seed, name] = result.checkpoint(cfg.explain.checkpoint)
+                stages.add_seconds(f"train:{name}", result.wall_time_s)
 
-    loaded = {name: load_model(path, device) for name, path in checkpoints.items()}
-    models = {name: model for name, (model, _) in loaded.items()}
-    explained = [explained_checkpoint_row(name, checkpoints[name], meta) for name, (_, meta) in loaded.items()]
+    loaded = {key: load_model(path, device) for key, path in checkpoints.items()}
+    models = {key: model for key, (model, _) in loaded.items()}
+    explained = [{**explained_checkpoint_row(name, checkpoints[seed, name], meta), "seed": seed}
+                 for (seed, name), (_, meta) in loaded.items()]
     if distributed.is_main():  # before the report, which notes the explained epoch of every model
-        write_table(pd.DataFrame(explained, columns=EXPLAINED_COLUMNS), run_dir / "checkpoints.csv")
+        write_table(pd.DataFrame(explained, columns=[*EXPLAINED_COLUMNS, "seed"]), run_dir / "checkpoints.csv")
 
     if not stages.done("accuracy"):
         with stages.stage("accuracy"):
             _accuracy_stage(cfg, models, test_set, device, run_dir)
 
+    if not stages.done("alignment"):
+        with stages.stage("alignment"):
+            from .alignment import alignment_table
+
+            table = alignment_table(models, test_set, cfg.train.batch_size, cfg.data.num_workers, device)
+            if distributed.is_main():
+                write_table(table, run_dir / "attention_alignment.csv")
+
     clip_batches = ClipBatches.first(test_set, cfg.explain.num_clips, cfg.explain.batch_size)
     overlay_ids = [test_set.clip_ids[i] for i in range(min(cfg.explain.overlay_clips, len(test_set)))]
-    overlays = OverlayMaps(run_dir, overlay_ids)
+    overlays = OverlayMaps(run_dir, overlay_ids)  # maps of the first seed's models only
     if not stages.done("explain"):  # a unit that failed is not done: the next run retries it
         with stages.stage("explain", mark_done=False):
-            for name, model in models.items():
-                seconds = explain_and_score_model(cfg, name, model, clip_batches, store, overlays, device, progress)
+            for (seed, name), model in models.items():
+                seconds = explain_and_score_model(
+                    seed_config(cfg, seed), name, model, clip_batches, ShardStore(run_dir, seed),
+                    overlays if seed == seeds[0] else OverlayMaps(run_dir, []), device, progress)
                 for method, s in seconds.items():
                     stages.add_seconds(f"explain:{name}:{method}", s)
             distributed.barrier()
@@ -283,7 +303,8 @@ def _run_locked(cfg: RunConfig, device: torch.device, restart: bool, progress: b
 
     if distributed.is_main():
         with stages.stage("tables", mark_done=False):
-            _write_tables(run_dir, store, overlays, test_set, overlay_ids, models, device)
+            first_models = {name: model for (seed, name), model in models.items() if seed == seeds[0]}
+            _write_tables(run_dir, store, overlays, test_set, overlay_ids, first_models, device)
         with stages.stage("report", mark_done=False):
             from ..report import write_report
 
@@ -291,27 +312,33 @@ def _run_locked(cfg: RunConfig, device: torch.device, restart: bool, progress: b
         provenance = collect_provenance(device, cfg.seed, distributed.world_size())
         provenance["timings_s"] = {k: round(v, 3) for k, v in stages.state["seconds"].items()}
         provenance["this_invocation_s"] = round(time.perf_counter() - started, 3)
-        provenance["checkpoints"] = {name: str(path) for name, path in checkpoints.items()}
-        provenance["explained"] = {row["model"]: {k: v for k, v in row.items() if k != "model"} for row in explained}
+        provenance["train_seeds"] = seeds
+        provenance["checkpoints"] = {name: {str(seed): str(checkpoints[seed, name]) for seed in seeds}
+                                     for name in cfg.train.models}
+        provenance["explained"] = {name: {str(row["seed"]): {k: v for k, v in row.items() if k not in ("model", "seed")}
+                                          for row in explained if row["model"] == name} for name in cfg.train.models}
         atomic_write_text(run_dir / "provenance.json", json.dumps(provenance, indent=2))
     distributed.barrier()
     return run_dir
 
 
-def _accuracy_stage(cfg: RunConfig, models: dict, test_set, device: torch.device, run_dir: Path) -> None:
+def _accuracy_stage(cfg: RunConfig, models: dict[tuple[int, str], torch.nn.Module], test_set, device: torch.device, run_dir: Path) -> None:
     from ..data import collate_clips
     from ..report import write_table
+    from ..report.seeds import aggregate_accuracy
     from ..training import accuracy_rows, evaluate_model
 
     sampler = distributed.ShardSampler(len(test_set)) if distributed.is_distributed() else None
     loader = torch.utils.data.DataLoader(test_set, batch_size=cfg.train.batch_size, sampler=sampler,
                                          num_workers=cfg.data.num_workers, collate_fn=collate_clips)
     rows = []
-    for name, model in models.items():
+    for (seed, name), model in models.items():
         accuracy = evaluate_model(model, loader, device, amp=cfg.train.amp)
-        rows += accuracy_rows(name, accuracy)
+        rows += [{**row, "seed": seed} for row in accuracy_rows(name, accuracy)]
     if distributed.is_main():
-        write_table(pd.DataFrame(rows, columns=["model", "head", "top1", "top5", "n_clips"]), run_dir / "accuracy.csv")
+        per_seed = pd.DataFrame(rows, columns=["model", "head", "top1", "top5", "n_clips", "seed"])
+        write_table(per_seed, run_dir / "accuracy_seeds.csv")
+        write_table(aggregate_accuracy(per_seed), run_dir / "accuracy.csv")
 
 
 def _write_tables(run_dir: Path, store: ShardStore, overlays: OverlayMaps, test_set, overlay_ids, models,

@@ -3,8 +3,9 @@
 A shard is written atomically once its work is finished, so a killed run resumes by skipping every shard that
 exists. A unit that failed (its rows hold an error of stage ``explain+score``) is written as
 ``batch-NNNNN.failed.json`` instead: it is not done, the next run retries it, and its errors stay in ``errors.csv``
-until the retry succeeds; merging sorts rows by their keys, so the final tables do not depend on the order shards were made in, on
-resuming, or on how many ranks shared the work.
+until the retry succeeds. Merging sorts rows by their keys, so the final tables do not depend on the order shards
+were made in, on resuming, or on how many ranks shared the work. Each training seed has its own folder of shards;
+the merged tables carry the seed in a trailing ``seed`` column.
 """
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Optional
 
 import pandas as pd
 
@@ -24,11 +26,13 @@ TABLE_COLUMNS = {
     "temporal": ["model", "method", "clip_id", "frame", "importance", "in_window"],
     "errors": ["model", "method", "clip_id", "stage", "error"],
 }
+#: the column the merged tables gain after TABLE_COLUMNS: the training seed of the model that was explained
+SEED_COLUMN = "seed"
 _SORT_KEYS = {
-    "scores": ["model", "method", "metric", "clip_id"],
-    "curves": ["model", "method", "metric", "clip_id", "fraction"],
-    "temporal": ["model", "method", "clip_id", "frame"],
-    "errors": ["model", "method", "clip_id", "stage"],
+    "scores": ["model", "method", "metric", "seed", "clip_id"],
+    "curves": ["model", "method", "metric", "seed", "clip_id", "fraction"],
+    "temporal": ["model", "method", "seed", "clip_id", "frame"],
+    "errors": ["model", "method", "seed", "clip_id", "stage"],
 }
 
 
@@ -53,10 +57,15 @@ class Shard:
 
 
 class ShardStore:
-    """Shards of one run under ``<run_dir>/.state/shards/<model>/<method>/batch-NNNNN.json``."""
+    """Shards of one run under ``<run_dir>/.state/shards/seed-<seed>/<model>/<method>/batch-NNNNN.json``.
 
-    def __init__(self, run_dir: Path):
-        self.root = Path(run_dir) / ".state" / "shards"
+    ``seed``: the training seed whose shards this store reads and writes; None (merging only) = every seed.
+    """
+
+    def __init__(self, run_dir: Path, seed: Optional[int] = None):
+        self.base = Path(run_dir) / ".state" / "shards"
+        self.seed = seed
+        self.root = self.base / f"seed-{seed}" if seed is not None else self.base
 
     def path(self, model: str, method: str, batch: int) -> Path:
         return self.root / _safe(model) / _safe(method) / f"batch-{batch:05d}.json"
@@ -92,7 +101,8 @@ class ShardStore:
     def _shard_files(self) -> list[Path]:
         """Finished shards, plus the failed ones whose unit has no finished shard (yet)."""
         files = []
-        for path in sorted(self.root.glob("*/*/batch-*.json")):
+        pattern = "*/*/batch-*.json" if self.seed is not None else "seed-*/*/*/batch-*.json"
+        for path in sorted(self.root.glob(pattern)):
             if path.name.endswith(".failed.json") and path.with_name(path.name.replace(".failed", "")).is_file():
                 continue
             files.append(path)
@@ -114,15 +124,17 @@ class ShardStore:
         return sorted(out)
 
     def merge(self) -> dict[str, pd.DataFrame]:
-        """Every shard's rows, one sorted DataFrame per table (an error listed twice is kept once)."""
+        """Every shard's rows (of this store's seed, or of every seed), one sorted DataFrame per table, with the
+        columns of TABLE_COLUMNS followed by ``seed`` (an error listed twice is kept once)."""
         collected: dict[str, list[list]] = {name: [] for name in TABLE_COLUMNS}
         for path in self._shard_files():
             rows = self._read(path)
+            seed = int(path.parents[2].name.removeprefix("seed-"))
             for name in TABLE_COLUMNS:
-                collected[name].extend(rows.get(name, []))
+                collected[name].extend([*row, seed] for row in rows.get(name, []))
         tables = {}
         for name, columns in TABLE_COLUMNS.items():
-            frame = pd.DataFrame(collected[name], columns=columns)
+            frame = pd.DataFrame(collected[name], columns=[*columns, SEED_COLUMN])
             if name == "errors":
                 frame = frame.drop_duplicates(ignore_index=True)
             tables[name] = frame.sort_values(_SORT_KEYS[name], kind="stable").reset_index(drop=True)

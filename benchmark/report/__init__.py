@@ -6,6 +6,7 @@ The runner writes the tables with :func:`write_table`, :func:`temporal_rows` and
 """
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Sequence
 
@@ -16,6 +17,7 @@ from ..runtime import atomic_write_text
 from .files import (
     MODEL_LEVEL_METHOD, Results, clip_to_frames, load_results, read_overlay, temporal_rows, write_overlay, write_table,
 )
+from .seeds import seed_summary_table, with_seed_in_clip_id
 from .summary import ReportSettings, build_blocks, format_terminal_summary, render_latex, render_markdown
 from .tables import summary_table
 
@@ -60,7 +62,10 @@ def write_figures(
     _check_selection(results, methods, metrics)
     settings = ReportSettings.from_config(results.config)
     if summary is None:
-        summary = summary_table(results.scores, settings.confidence, settings.n_resamples, settings.seed)
+        summary = seed_summary_table(results.scores, settings.confidence, settings.n_resamples, settings.seed)
+    # several seeds: each (clip, seed) is one sample of the curves and per-frame importances
+    results = replace(results, curves=with_seed_in_clip_id(results.curves),
+                      temporal=with_seed_in_clip_id(results.temporal))
     return draw_figures(results, summary, out_dir or results.run_dir / "figures", formats, methods, metrics,
                         settings.confidence, settings.n_resamples, settings.seed)
 
@@ -71,13 +76,14 @@ def write_report(
     methods: Sequence[str] | None = None,
     metrics: Sequence[str] | None = None,
 ) -> list[Path]:
-    """Read the result tables of ``run_dir`` and write ``summary.csv`` (mean, CI, n per model × method × metric),
+    """Read the result tables of ``run_dir`` and write ``summary.csv`` (mean, CI, n per model × method × metric,
+    then the spread across training seeds: :func:`~benchmark.report.seeds.seed_summary_table`),
     ``paired_tests.csv`` (Wilcoxon + Holm for every method pair, model and metric), ``summary.md``,
     ``summary.tex`` and every figure under ``figures/``. Returns the written paths."""
     results = load_results(run_dir)
     _check_selection(results, methods, metrics)
     settings = ReportSettings.from_config(results.config)
-    summary = summary_table(results.scores, settings.confidence, settings.n_resamples, settings.seed)
+    summary = seed_summary_table(results.scores, settings.confidence, settings.n_resamples, settings.seed)
     run_dir = results.run_dir
     written = [write_table(summary, run_dir / "summary.csv"),
                write_table(all_paired_tests(results.scores, MODEL_LEVEL_METHOD), run_dir / "paired_tests.csv")]

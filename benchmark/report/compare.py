@@ -12,7 +12,8 @@ from stabn_bench.metrics.statistics import higher_is_better
 
 from .files import Results, load_results
 from .summary import ReportSettings
-from .tables import Cell, Table, format_number, metric_header, summary_table, to_markdown, to_text
+from .seeds import seed_summary_table
+from .tables import SUMMARY_COLUMNS, Cell, Table, format_number, metric_header, to_markdown, to_text
 
 KEYS = ["model", "method", "metric"]
 ALPHA = 0.05
@@ -54,6 +55,7 @@ def config_differences(a: dict, b: dict) -> pd.DataFrame:
 
 def _paired_p(scores_a: pd.DataFrame, scores_b: pd.DataFrame) -> pd.DataFrame:
     """Wilcoxon p-value of B vs A per model × method × metric on the clip ids both runs scored."""
+    scores_a, scores_b = (_per_clip(s) for s in (scores_a, scores_b))  # several seeds: their mean per clip
     merged = scores_a.merge(scores_b, on=[*KEYS, "clip_id"], suffixes=("_a", "_b")).dropna(subset=["value_a", "value_b"])
     records = []
     for key, group in merged.groupby(KEYS, sort=False):
@@ -61,6 +63,13 @@ def _paired_p(scores_a: pd.DataFrame, scores_b: pd.DataFrame) -> pd.DataFrame:
         p = float(stats.wilcoxon(x, y).pvalue) if len(group) >= 2 and np.any(x != y) else 1.0
         records.append((*key, len(group), p))
     return pd.DataFrame.from_records(records, columns=[*KEYS, "n_shared", "p_value"])
+
+
+def _per_clip(scores: pd.DataFrame) -> pd.DataFrame:
+    """One value per model × method × metric × clip: the mean over training seeds where the table has a seed column."""
+    if "seed" not in scores.columns:
+        return scores
+    return scores.groupby([*KEYS, "clip_id"], sort=False, as_index=False)["value"].mean()
 
 
 def _verdict(row: pd.Series) -> str:
@@ -82,8 +91,8 @@ def compare_runs(run_a: str | Path | Results, run_b: str | Path | Results) -> Co
     a = run_a if isinstance(run_a, Results) else load_results(run_a)
     b = run_b if isinstance(run_b, Results) else load_results(run_b)
     settings_a, settings_b = ReportSettings.from_config(a.config), ReportSettings.from_config(b.config)
-    sa = summary_table(a.scores, settings_a.confidence, settings_a.n_resamples, settings_a.seed)
-    sb = summary_table(b.scores, settings_b.confidence, settings_b.n_resamples, settings_b.seed)
+    sa = seed_summary_table(a.scores, settings_a.confidence, settings_a.n_resamples, settings_a.seed)[SUMMARY_COLUMNS]
+    sb = seed_summary_table(b.scores, settings_b.confidence, settings_b.n_resamples, settings_b.seed)[SUMMARY_COLUMNS]
     scores = sa.merge(sb, on=KEYS, how="outer", suffixes=("_a", "_b"))
     scores["diff"] = scores["mean_b"] - scores["mean_a"]
     scores["cis_overlap"] = ~((scores["ci_low_b"] > scores["ci_high_a"]) | (scores["ci_low_a"] > scores["ci_high_b"]))

@@ -14,6 +14,7 @@ import pandas as pd
 from ..errors import StabnBenchError
 from ..runtime import atomic_write_text
 from .files import load_results
+from .seeds import summary_seeds
 from .summary import accuracy_table, explained_checkpoints_text, headline_table
 from .tables import to_markdown
 
@@ -50,8 +51,11 @@ def results_block(run_dir: Path, figure_link: str) -> str:
     ]
     headline = headline_table(summary)
     if headline is not None:
-        lines += ["**Main scores** (mean ± 95% bootstrap CI half-width over the explained test clips; "
-                  "bold = best per model and column; ↑/↓ = higher/lower is better)", "", to_markdown(headline), ""]
+        seeds = summary_seeds(summary)
+        what = (f"mean over {seeds} training seeds of the per-seed mean over the explained test clips ± SD across "
+                "seeds" if seeds > 1 else "mean ± 95% bootstrap CI half-width over the explained test clips")
+        lines += [f"**Main scores** ({what}; bold = best per model and column; ↑/↓ = higher/lower is better)", "",
+                  to_markdown(headline), ""]
     lines += [f"![Deletion curves of every method and model]({figure_link})", ""]
     return "\n".join(lines)
 

@@ -1,8 +1,10 @@
 """``summary.md`` / ``summary.tex`` and the terminal summary: one list of blocks, rendered as Markdown or LaTeX.
 
-Content: the accuracy table; per model the score tables (one per metric family; rows = methods), the model-level
+Content: the accuracy table; the attention alignment (the models' own attention vs the ground truth, per training
+seed); per model the score tables (one per metric family; rows = methods), the model-level
 metrics, average ranks and paired-test highlights (best method vs the others, Wilcoxon with Holm correction);
-then notes (clips, confidence level, resamples, errors).
+then notes (clips, confidence level, resamples, errors). With several training seeds every cell is the mean over
+seeds of the per-seed mean over clips ± the SD across seeds (:mod:`stabn_bench.benchmark.report.seeds`).
 """
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ from stabn_bench.metrics.statistics import average_ranks, method_means, paired_t
 
 from .files import MODEL_LEVEL_METHOD, Results
 from .groups import method_order
+from .seeds import read_seed_table, spread_view, summary_seeds
 from .tables import (
     Cell, Table, best_mask, estimate_table, format_estimate, format_number, latex_escape, metric_header, sort_metrics,
     split_variant, to_latex, to_markdown, to_text,
@@ -92,21 +95,106 @@ def metric_groups(metrics: Sequence[str]) -> list[tuple[str, str | None, list[st
     return [(family, granularity, groups[(family, granularity)]) for family, granularity in order]
 
 
+def _with_sd(value: float, sd) -> str:
+    """``"0.912 ± 0.013"`` (the SD across seeds) or just the value where there is no SD."""
+    if sd is None or not np.isfinite(sd):
+        return format_number(value)
+    return f"{format_number(value)} ± {format_number(sd)}"
+
+
 def accuracy_table(accuracy: pd.DataFrame) -> Table:
-    """Rows = model / head; top-1 and top-5 with the best bold; clip counts."""
+    """Rows = model / head; top-1 and top-5 with the best bold; clip counts. With several training seeds
+    (``n_seeds`` > 1) the cells are the mean ± SD across seeds."""
     acc = accuracy.sort_values(["model", "head"], kind="stable").reset_index(drop=True)
     bold = best_mask(acc[["top1", "top5"]], directions={"top1": True, "top5": True})
+    seeds = int(acc["n_seeds"].max()) if "n_seeds" in acc.columns and len(acc) else 1
     rows = []
     for i, r in acc.iterrows():
         clips = str(int(r["n_clips"])) if np.isfinite(r["n_clips"]) else "–"
-        rows.append([Cell(r["model"]), Cell(r["head"]),
-                     Cell(format_number(r["top1"]), bool(bold.loc[i, "top1"])),
-                     Cell(format_number(r["top5"]), bool(bold.loc[i, "top5"])), Cell(clips)])
-    return Table(["model", "head", "top-1 ↑", "top-5 ↑", "clips"], rows,
-                 caption="Top-1 / top-5 accuracy per model and head.")
+        top1 = _with_sd(r["top1"], r.get("top1_sd")) if seeds > 1 else format_number(r["top1"])
+        top5 = _with_sd(r["top5"], r.get("top5_sd")) if seeds > 1 else format_number(r["top5"])
+        rows.append([Cell(r["model"]), Cell(r["head"]), Cell(top1, bool(bold.loc[i, "top1"])),
+                     Cell(top5, bool(bold.loc[i, "top5"])), Cell(clips)])
+    caption = "Top-1 / top-5 accuracy per model and head."
+    if seeds > 1:
+        caption = (f"Top-1 / top-5 accuracy per model and head: mean ± SD across {seeds} training seeds "
+                   "(per-seed values in accuracy_seeds.csv).")
+    return Table(["model", "head", "top-1 ↑", "top-5 ↑", "clips"], rows, caption=caption)
+
+
+def estimate_text(settings: "ReportSettings", seeds: int) -> str:
+    """What a table cell ``mean ± x`` means, for captions."""
+    if seeds > 1:
+        return (f"mean over {seeds} training seeds of the per-seed mean over clips ± SD across seeds")
+    return f"mean ± half-width of the {int(settings.confidence * 100)}% bootstrap CI over clips"
+
+
+def alignment_blocks(run_dir: Path) -> list:
+    """The paper's question: rank correlation of each model's own attention with the ground truth, per seed and
+    mean ± SD across seeds, beside the perception head's top-1 (``attention_alignment.csv``, ``accuracy_seeds.csv``)."""
+    alignment = read_seed_table(run_dir, "attention_alignment")
+    if alignment is None or alignment.empty:
+        return []
+    accuracy = read_seed_table(run_dir, "accuracy_seeds")
+    top1 = {}
+    if accuracy is not None and not accuracy.empty:
+        perception = accuracy[accuracy["head"] == "perception"]
+        top1 = {(r.model, int(r.seed)): float(r.top1) for r in perception.itertuples(index=False)}
+    wide = alignment.pivot_table(index=["model", "seed"], columns="attention", values="spearman", aggfunc="mean")
+    share = alignment.pivot_table(index=["model", "seed"], columns="attention", values="positive_share", aggfunc="mean")
+    columns = ["model", "seed", "ρ(M_s, evidence) ↑", "clips ρ_s > 0", "ρ(M_t, window) ↑", "top-1 ↑"]
+    rows = []
+
+    def value(frame, key, column):
+        return frame.loc[key, column] if column in frame.columns and key in frame.index else np.nan
+
+    for model in sorted(set(alignment["model"])):
+        keys = sorted(k for k in wide.index if k[0] == model)
+        for key in keys:
+            rows.append([Cell(model), Cell(str(key[1])), Cell(format_number(value(wide, key, "spatial"))),
+                         Cell(format_number(value(share, key, "spatial"))),
+                         Cell(format_number(value(wide, key, "temporal"))),
+                         Cell(format_number(top1.get((model, int(key[1])), np.nan)))])
+        if len(keys) > 1:
+            def mean_sd(values):
+                values = np.asarray([v for v in values if np.isfinite(v)], dtype=float)
+                if len(values) == 0:
+                    return "–"
+                return _with_sd(values.mean(), values.std(ddof=1) if len(values) > 1 else np.nan)
+
+            rows.append([Cell(model), Cell("mean ± SD", True),
+                         Cell(mean_sd([value(wide, k, "spatial") for k in keys]), True),
+                         Cell(mean_sd([value(share, k, "spatial") for k in keys]), True),
+                         Cell(mean_sd([value(wide, k, "temporal") for k in keys]), True),
+                         Cell(mean_sd([top1.get((model, int(k[1])), np.nan) for k in keys]), True)])
+    n_clips = int(alignment["n_clips"].max())
+    blocks = [
+        Heading(2, "Attention alignment"),
+        Paragraph("Does the model's own attention point at the evidence, and weight the frames of the action? "
+                  "Spearman rank correlation per test clip at the attention's native resolution: the spatial "
+                  "attention M_s (frames × h × w) against the evidence mask area-pooled to the attention grid, over "
+                  "the frames of the action window; the temporal attention M_t against the action window. Mean over "
+                  f"up to {n_clips} test clips per training seed; 0 = no relation, 1 = same ranking, −1 = inverted. "
+                  "'clips ρ_s > 0': share of clips whose M_s correlates positively with the evidence; top-1: "
+                  "perception head on the test split."),
+        Table(columns, rows, caption="Rank correlation of each model's own attention with the ground truth, per "
+                                     "training seed (mean ± SD across seeds in bold)."),
+    ]
+    if top1:
+        acc = pd.DataFrame([(m, s, v) for (m, s), v in top1.items()], columns=["model", "seed", "top1"])
+        parts = []
+        for model in ("stabn", "abn", "baseline"):
+            values = acc.loc[acc["model"] == model, "top1"].to_numpy(float)
+            if len(values):
+                sd = f" ± {values.std(ddof=1):.3f}" if len(values) > 1 else ""
+                parts.append(f"{model} {values.mean():.3f}{sd}")
+        if parts:
+            blocks.append(Paragraph("Test top-1 (perception head, mean ± SD across seeds): " + ", ".join(parts) + "."))
+    return blocks
 
 
 def model_level_table(summary: pd.DataFrame, model: str) -> Table | None:
+    """``summary``: as displayed (with several seeds, :func:`~benchmark.report.seeds.spread_view`)."""
     rows = summary[(summary["model"] == model) & (summary["method"] == MODEL_LEVEL_METHOD)]
     if rows.empty:
         return None
@@ -175,14 +263,17 @@ def build_blocks(results: Results, summary: pd.DataFrame, settings: ReportSettin
     if methods is not None:
         scores = scores[scores["method"].isin([*methods, MODEL_LEVEL_METHOD])]
         summary = summary[summary["method"].isin([*methods, MODEL_LEVEL_METHOD])]
-    level = int(settings.confidence * 100)
+    seeds = summary_seeds(summary)
+    estimate = estimate_text(settings, seeds)
+    summary = spread_view(summary)  # several seeds: cells show the SD across seeds
     blocks: list[Block] = [
         Heading(1, f"stabn-bench results: {results.name}"),
-        Paragraph(f"Mean ± half-width of the {level}% bootstrap confidence interval over clips; "
-                  "best value per column in bold (↑ higher is better, ↓ lower is better)."),
+        Paragraph(f"{estimate[0].upper()}{estimate[1:]}; best value per column in bold (↑ higher is better, "
+                  "↓ lower is better)."),
     ]
     if not results.accuracy.empty:
         blocks += [Heading(2, "Accuracy"), accuracy_table(results.accuracy)]
+    blocks += alignment_blocks(results.run_dir)
     metric_names = method_metrics(scores, metrics)
     for model in sorted(set(scores["model"].unique())):
         blocks.append(Heading(2, f"Model: {model}"))
@@ -197,8 +288,7 @@ def build_blocks(results: Results, summary: pd.DataFrame, settings: ReportSettin
                 title += f" ({granularity or settings.granularity} granularity)"
             blocks += [Heading(3, title),
                        estimate_table(summary, model, names, model_methods,
-                                      caption=f"{title} of {model}: mean ± half-width of the {level}% bootstrap CI; "
-                                              "best per column in bold.")]
+                                      caption=f"{title} of {model}: {estimate}; best per column in bold.")]
         level_table = model_level_table(summary, model)
         if level_table is not None:
             blocks += [Heading(3, "Model-level metrics"), level_table]
@@ -222,19 +312,32 @@ def explained_checkpoints_text(run_dir: Path) -> str:
     table = pd.read_csv(path)
     if table.empty or not {"model", "checkpoint", "epoch"} <= set(table.columns):
         return ""
-    parts = []
+    texts: dict[str, list[tuple[str, str]]] = {}
     for row in table.itertuples(index=False):
-        text = f"{row.model} {row.checkpoint}.pt, epoch {int(row.epoch)}"
+        text = f"{row.checkpoint}.pt, epoch {int(row.epoch)}"
         if "epochs" in table.columns and pd.notna(row.epochs):
             text += f" of {int(row.epochs)}"
         if "best_epoch" in table.columns and pd.notna(row.best_epoch) and int(row.best_epoch) != int(row.epoch):
             text += f" (best validation top-1 at epoch {int(row.best_epoch)})"
-        parts.append(text)
+        seed = str(int(row.seed)) if "seed" in table.columns and pd.notna(row.seed) else ""
+        texts.setdefault(str(row.model), []).append((seed, text))
+    parts = []
+    for model, rows in texts.items():  # several training seeds: one text when they agree
+        if len({text for _, text in rows}) == 1:
+            parts.append(f"{model} {rows[0][1]}" + (f" ({len(rows)} seeds)" if len(rows) > 1 else ""))
+        else:
+            parts.append(f"{model} " + ", ".join(f"seed {seed}: {text}" for seed, text in rows))
     return "Explained checkpoints: " + "; ".join(parts) + "."
 
 
 def notes(results: Results, summary: pd.DataFrame, settings: ReportSettings) -> list[str]:
     items = []
+    seeds = summary_seeds(summary)
+    if seeds > 1:
+        items.append(f"Training seeds: {seeds}; every model was trained, explained and scored once per seed. Cells: "
+                     "mean over seeds of the per-seed mean over clips ± SD across seeds (ddof 1); summary.csv keeps the "
+                     "bootstrap CI over clips of the per-clip means over seeds (ci_low, ci_high) and the seed spread "
+                     "(seed_sd, seed_min, seed_max).")
     for model, group in summary.groupby("model"):
         n_min, n_max = int(group["n"].min()), int(group["n"].max())
         counts = f"{n_min}" if n_min == n_max else f"{n_min}–{n_max}"
@@ -242,7 +345,8 @@ def notes(results: Results, summary: pd.DataFrame, settings: ReportSettings) -> 
     items.append(f"Confidence intervals: {int(settings.confidence * 100)}% bootstrap (BCa; percentile where BCa is "
                  f"undefined), {settings.n_resamples} resamples, seed {settings.seed}.")
     items.append("Paired tests: Wilcoxon signed-rank (scipy.stats.wilcoxon) on the clips both methods scored, "
-                 "Holm-adjusted over all method pairs of a model and metric.")
+                 "Holm-adjusted over all method pairs of a model and metric"
+                 + (" (per clip, the mean over seeds)." if seeds > 1 else "."))
     explained = explained_checkpoints_text(results.run_dir)
     if explained:
         items.append(explained)
@@ -297,6 +401,7 @@ def headline_table(summary: pd.DataFrame, metrics: Sequence[str] = HEADLINE_METR
     present = [m for m in metrics if m in set(summary["metric"].unique())]
     if not present:
         return None
+    summary = spread_view(summary)  # several seeds: ± the SD across seeds
     rows = []
     for model in sorted(set(summary["model"].unique())):
         part = summary[(summary["model"] == model) & (summary["method"] != MODEL_LEVEL_METHOD)]
@@ -313,23 +418,26 @@ def format_terminal_summary(run_dir: str | Path, summary: pd.DataFrame | None = 
     with the run's settings; ``summary.csv`` is reused when present).
     """
     from .files import load_results
-    from .tables import summary_table
+    from .seeds import seed_summary_table
 
     results = load_results(run_dir)
     if summary is None:
         cached = Path(run_dir) / "summary.csv"
         if cached.exists():
             summary = pd.read_csv(cached, dtype={"model": str, "method": str, "metric": str}, keep_default_na=False,
-                                  na_values={c: ["", "nan", "NaN"] for c in ("mean", "ci_low", "ci_high")})
+                                  na_values={c: ["", "nan", "NaN"] for c in ("mean", "ci_low", "ci_high", "seed_sd",
+                                                                               "seed_min", "seed_max")})
         else:
             settings = ReportSettings.from_config(results.config)
-            summary = summary_table(results.scores, settings.confidence, settings.n_resamples, settings.seed)
+            summary = seed_summary_table(results.scores, settings.confidence, settings.n_resamples, settings.seed)
     parts = [f"stabn-bench results: {results.name}"]
     if not results.accuracy.empty:
         parts += ["", "Accuracy", to_text(accuracy_table(results.accuracy))]
     headline = headline_table(summary)
     if headline is not None:
-        parts += ["", "Scores (mean ± 95% CI half-width; * = best per model)", to_text(headline)]
+        seeds = summary_seeds(summary)
+        what = f"mean ± SD across {seeds} seeds" if seeds > 1 else "mean ± 95% CI half-width"
+        parts += ["", f"Scores ({what}; * = best per model)", to_text(headline)]
     if not results.errors.empty:
         parts += ["", f"{len(results.errors)} method/clip evaluations failed: see {Path(run_dir) / 'errors.csv'}"]
     report = Path(run_dir) / "summary.md"
