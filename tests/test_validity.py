@@ -242,3 +242,70 @@ def test_fully_deleted_check_flags_probabilities_above_two_over_k(rng, end, stat
         assert "fully deleted" in table.loc["deletion_auc", "reasons"]
     # a metric that substitutes nothing is not judged by the end point
     assert table.loc["pointing_game", "status"] == "pass" and np.isnan(table.loc["pointing_game", "deleted_probability"])
+
+
+# ---------------------------------------------------------------- the report: dagger, footnote, no bold, CSV column
+
+
+def _column_cells(markdown: str, header: str) -> list[str]:
+    """The cells under ``header`` in the first Markdown table whose header row holds it."""
+    lines = markdown.splitlines()
+    for i, line in enumerate(lines):
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if line.startswith("|") and header in cells:
+            j = cells.index(header)
+            body = []
+            for row in lines[i + 2:]:
+                if not row.startswith("|"):
+                    break
+                body.append([c.strip() for c in row.strip().strip("|").split("|")][j])
+            return body
+    raise AssertionError(f"no table with column {header!r}")
+
+
+def test_report_flags_a_failed_metric_everywhere(tmp_path):
+    from report_fixtures import MODELS, make_results_dir
+
+    from stabn_bench.benchmark.report import format_terminal_summary, load_results, write_report, write_table
+
+    methods = ("gradcam", "random", "stabn-attention", "oracle", "inverse-oracle")
+    offsets = {}
+    for model in MODELS:
+        offsets[(model, "oracle", "insertion_auc")] = 0.5      # oracle > random > inverse: insertion passes
+        offsets[(model, "inverse-oracle", "insertion_auc")] = -0.5
+        offsets[(model, "oracle", "deletion_auc")] = 0.4       # the oracle deletes worse than random: fails
+    run = make_results_dir(tmp_path / "run", methods=methods, metrics=("deletion_auc", "insertion_auc"), n_clips=8,
+                           offsets=offsets, overlay=False)
+    validity = metric_validity(load_results(run).scores)
+    assert set(validity.set_index(["model", "metric"])["status"].items()) == {
+        ((m, k), "fail" if k == "deletion_auc" else "pass") for m in MODELS for k in ("deletion_auc", "insertion_auc")}
+    write_table(validity, run / "metric_validity.csv")
+    write_report(run, formats=())
+
+    md = (run / "summary.md").read_text()
+    assert "## Metric validity" in md and "one-sided Wilcoxon" in md and "Validity: stabn" in md
+    assert "failed the metric-validity check" in md  # the footnote
+    deletion = _column_cells(md.split("## Model: stabn")[1], "deletion_auc ↓ †")
+    assert deletion and not any(cell.startswith("**") for cell in deletion), "a failed metric was ranked (bold)"
+    insertion = _column_cells(md.split("## Model: stabn")[1], "insertion_auc ↑")
+    assert any(cell.startswith("**") for cell in insertion)
+    assert "Left out (failed the metric-validity check): deletion_auc" in md  # average ranks
+    tex = (run / "summary.tex").read_text()
+    assert "deletion\\_auc $\\downarrow$ \\textsuperscript{\\dag}" in tex
+    summary = pd.read_csv(run / "summary.csv")
+    valid = summary.drop_duplicates(["model", "metric"]).set_index(["model", "metric"])["valid"]
+    assert not valid[("stabn", "deletion_auc")] and valid[("stabn", "insertion_auc")]
+    terminal = format_terminal_summary(run)
+    assert "deletion_auc ↓ †" in terminal and "insertion_auc ↑ †" not in terminal
+
+
+def test_report_without_validity_file_is_unchanged(tmp_path):
+    from report_fixtures import make_results_dir
+
+    from stabn_bench.benchmark.report import write_report
+
+    run = make_results_dir(tmp_path / "run", overlay=False)
+    write_report(run, formats=())
+    md = (run / "summary.md").read_text()
+    assert "Metric validity" not in md and "†" not in md
+    assert pd.read_csv(run / "summary.csv")["valid"].isna().all()

@@ -26,11 +26,12 @@ from ..provenance import collect_provenance
 from ..runtime import atomic_write_text, seed_everything, select_device
 from .scoring import ClipBatches, OverlayMaps, explain_and_score_model
 from .shards import ShardStore
+from .validity import write_metric_validity
 
 log = logging.getLogger("stabn_bench.pipeline")
 
 #: result tables written from the shards (``accuracy.csv`` is written by its own stage)
-MERGED_TABLES = ("scores", "curves", "temporal", "errors")
+MERGED_TABLES = ("scores", "curves", "temporal", "errors", "tie_scores")
 
 
 def run_dir_of(cfg: RunConfig) -> Path:
@@ -112,6 +113,7 @@ def run_benchmark(cfg: RunConfig, restart: bool = False, progress: bool = True) 
     """Run (or resume) the benchmark ``cfg`` describes; returns the run folder ``results/<run-name>``."""
     from ..data import build_dataset
     from ..training import checkpoint_folder, load_model, train_model
+    from ..training.in_domain import in_domain_config, is_in_domain
 
     device = select_device(cfg.device)
     if distributed.init_from_env(device) and device.type == "cuda":
@@ -137,6 +139,8 @@ def run_benchmark(cfg: RunConfig, restart: bool = False, progress: bool = True) 
             result = train_model(cfg, name, folder, resume=True, progress=progress)
             checkpoints[name] = result.best_path if result.best_path.is_file() else result.last_path
             stages.add_seconds(f"train:{name}", result.wall_time_s)
+        if cfg.metrics.in_domain.enabled:
+            checkpoints.update(_in_domain_stage(cfg, checkpoints, stages, progress))
 
     models = {name: load_model(path, device)[0] for name, path in checkpoints.items()}
 
@@ -151,14 +155,18 @@ def run_benchmark(cfg: RunConfig, restart: bool = False, progress: bool = True) 
     if not stages.done("explain"):
         with stages.stage("explain"):
             for name, model in models.items():
-                seconds = explain_and_score_model(cfg, name, model, clip_batches, store, overlays, device, progress)
+                if is_in_domain(name):  # fine-tuned copies: their own methods and metrics, no overlays
+                    seconds = explain_and_score_model(in_domain_config(cfg), name, model, clip_batches, store,
+                                                      OverlayMaps(run_dir, []), device, progress)
+                else:
+                    seconds = explain_and_score_model(cfg, name, model, clip_batches, store, overlays, device, progress)
                 for method, s in seconds.items():
                     stages.add_seconds(f"explain:{name}:{method}", s)
             distributed.barrier()
 
     if distributed.is_main():
         with stages.stage("tables", mark_done=False):
-            _write_tables(run_dir, store, overlays, test_set, overlay_ids, models, device)
+            _write_tables(run_dir, store, overlays, test_set, overlay_ids, models, device, cfg)
         with stages.stage("report", mark_done=False):
             from ..report import write_report
 
@@ -170,6 +178,18 @@ def run_benchmark(cfg: RunConfig, restart: bool = False, progress: bool = True) 
         atomic_write_text(run_dir / "provenance.json", json.dumps(provenance, indent=2))
     distributed.barrier()
     return run_dir
+
+
+def _in_domain_stage(cfg: RunConfig, checkpoints: dict[str, Path], stages: StageLog, progress: bool) -> dict[str, Path]:
+    """Fine-tune every trained model on random tube deletions (``metrics.in_domain``); {``<model>+indomain``: path}."""
+    from ..training.in_domain import fine_tune_in_domain
+
+    tuned = {}
+    for name, path in checkpoints.items():
+        result = fine_tune_in_domain(cfg, name, path, progress=progress)
+        tuned[result.model_name] = result.path
+        stages.add_seconds(f"train:{result.model_name}", result.wall_time_s)
+    return tuned
 
 
 def _accuracy_stage(cfg: RunConfig, models: dict, test_set, device: torch.device, run_dir: Path) -> None:
@@ -189,12 +209,13 @@ def _accuracy_stage(cfg: RunConfig, models: dict, test_set, device: torch.device
 
 
 def _write_tables(run_dir: Path, store: ShardStore, overlays: OverlayMaps, test_set, overlay_ids, models,
-                  device) -> None:
+                  device, cfg: RunConfig) -> None:
     from ..report import clip_to_frames, write_overlay, write_table
 
     tables = store.merge()
     for name in MERGED_TABLES:
         write_table(tables[name], run_dir / f"{name}.csv")
+    write_metric_validity(run_dir, cfg, tables, num_classes=len(test_set.classes))
     index_of = {clip_id: i for i, clip_id in enumerate(test_set.clip_ids)}
     for clip_id in overlay_ids:
         maps = overlays.load(clip_id)

@@ -27,6 +27,7 @@ from ..config import RunConfig
 from ..data import collate_clips
 from ..errors import StabnBenchError
 from .shards import Shard, ShardStore
+from .validity import tie_rescores, wants_tie_rescore
 
 log = logging.getLogger("stabn_bench.pipeline")
 
@@ -75,6 +76,13 @@ def _add_values(shard: Shard, model: str, method: str, clip_ids: Sequence[str], 
     for metric, per_clip in values.items():
         for clip_id, value in zip(clip_ids, per_clip.tolist()):
             shard.add("scores", model, method, metric, clip_id, float(value))
+
+
+def _add_tie_values(shard: Shard, model: str, method: str, clip_ids: Sequence[str], tie_seed: int,
+                    values: dict[str, torch.Tensor]) -> None:
+    for metric, per_clip in values.items():
+        for clip_id, value in zip(clip_ids, per_clip.tolist()):
+            shard.add("tie_scores", model, method, metric, clip_id, int(tie_seed), float(value))
 
 
 def _add_curves(shard: Shard, model: str, method: str, clip_ids: Sequence[str], curves: dict) -> None:
@@ -188,6 +196,16 @@ def explain_and_score_model(
                         method=name, clip_ids=clip_ids,
                     )
                     _add_values(shard, model_name, name, clip_ids, result.values)
+                    if wants_tie_rescore(cfg, name, clips.indices[batch_index][0]):
+                        def rescore(tie_seed: int) -> dict[str, torch.Tensor]:
+                            return score_explanations(
+                                reference.engine, x, explanation.spatiotemporal, explanation.temporal, targets,
+                                labels, cfg.metrics, evidence=evidence, window=window, seed=tie_seed,
+                                random_curves=reference, method=name, clip_ids=clip_ids,
+                            ).values
+
+                        for k, values in tie_rescores(rescore, result.values, seed, cfg.metrics.validity.tie_seeds):
+                            _add_tie_values(shard, model_name, name, clip_ids, k, values)
                     if sanity and batch_index == 0:
                         n = min(cfg.metrics.sanity_clips, len(clip_ids))
                         score = _sanity(model, name, x[:n], targets[:n], cfg, seed, options.get(name, {}))

@@ -21,12 +21,15 @@ TABLE_COLUMNS = {
     "curves": ["model", "method", "metric", "clip_id", "fraction", "score"],
     "temporal": ["model", "method", "clip_id", "frame", "importance", "in_window"],
     "errors": ["model", "method", "clip_id", "stage", "error"],
+    # metric validity: the same metrics under several tie-break seeds (benchmark/pipeline/validity.py)
+    "tie_scores": ["model", "method", "metric", "clip_id", "tie_seed", "value"],
 }
 _SORT_KEYS = {
     "scores": ["model", "method", "metric", "clip_id"],
     "curves": ["model", "method", "metric", "clip_id", "fraction"],
     "temporal": ["model", "method", "clip_id", "frame"],
     "errors": ["model", "method", "clip_id", "stage"],
+    "tie_scores": ["model", "method", "metric", "tie_seed", "clip_id"],
 }
 
 
