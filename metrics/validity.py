@@ -20,7 +20,7 @@ A metric **passes** (see :class:`ValidityThresholds`) when the oracle beats rand
 oracle, each at one-sided p < ``alpha`` with an effect of at least ``min_effect``; its tie-break spread is at most
 ``max_tie_spread`` (where measured); and, for metrics scored on substituted inputs, the fully deleted probability is
 at most ``max_deleted_vs_chance / K``. Split-half reliability is reported, not required. Status per row:
-``pass``, ``fail``, ``unchecked`` (a control is missing, or the direction is unknown) or ``n/a`` (sanity and
+``pass``, ``fail``, ``unchecked`` (a control is missing, or the direction is unknown) or ``exempt`` (sanity and
 model-level metrics, which the oracle controls cannot bound).
 
 Inputs are the long tables of a run folder: ``scores.csv`` (``model, method, metric, clip_id, value``),
@@ -53,7 +53,7 @@ VALIDITY_COLUMNS = [
 ]
 #: columns of ``tie_scores.csv``
 TIE_COLUMNS = ["model", "method", "metric", "clip_id", "tie_seed", "value"]
-STATUSES = ("pass", "fail", "unchecked", "n/a")
+STATUSES = ("pass", "fail", "unchecked", "exempt")
 
 #: curve whose fully substituted end point a metric's inputs reach (``None``: the metric substitutes nothing)
 _FRAME_METRICS = (
@@ -294,7 +294,7 @@ def metric_validity(
         if curve is not None and ends is not None and (model, curve) in ends.index:
             row["deleted_probability"] = float(ends.loc[(model, curve), "deleted_probability"])
         if info is not None and info.family in ("sanity", "model"):
-            row.update(status="n/a", reasons="the oracle controls do not depend on the model")
+            row.update(status="exempt", reasons="the oracle controls do not depend on the model")
         elif higher is None:
             row.update(status="unchecked", reasons="direction unknown")
         elif not {ORACLE, RANDOM, INVERSE_ORACLE} <= set(wide.columns):
@@ -328,7 +328,7 @@ def metric_validity(
 
 
 def validity_flags(validity: pd.DataFrame) -> dict[tuple[str, str], bool]:
-    """``{(model, metric): passed}`` for every checked row (status ``pass`` or ``fail``); unchecked and n/a rows
+    """``{(model, metric): passed}`` for every checked row (status ``pass`` or ``fail``); unchecked and exempt rows
     are absent. A False entry means: flag the metric (dagger, footnote, no bold) wherever it is shown."""
     if validity is None or validity.empty:
         return {}

@@ -78,3 +78,25 @@ def test_in_domain_config_restricts_methods_and_metrics():
     scored = in_domain_config(cfg)
     assert scored.explain.methods == ["gradcam", "random"] and scored.metrics.metrics == ["deletion_auc"]
     assert cfg.explain.methods == ["all"]  # the run's own config is untouched
+
+
+@pytest.mark.slow
+def test_the_run_scores_the_fine_tuned_models_beside_the_plain_ones(tmp_path):
+    import pandas as pd
+
+    from stabn_bench.benchmark.pipeline.run import run_benchmark
+    from test_pipeline import smoke_config
+
+    cfg = smoke_config(tmp_path, "train.models=[abn]", "explain.methods=[gradcam,random]", "report.formats=[]",
+                       "metrics.in_domain.enabled=true", "metrics.in_domain.methods=[random]",
+                       "metrics.in_domain.metrics=[deletion_auc]")
+    run_dir = run_benchmark(cfg, progress=False)
+    scores = pd.read_csv(run_dir / "scores.csv", dtype={"clip_id": str})
+    tuned = scores[scores["model"] == "abn+indomain"]
+    assert set(tuned["method"]) == {"random"} and set(tuned["metric"]) == {"deletion_auc"}
+    assert len(tuned) == cfg.explain.num_clips and tuned["value"].between(0, 1).all()
+    assert set(scores.loc[scores["model"] == "abn", "method"]) >= {"gradcam", "random"}
+    accuracy = pd.read_csv(run_dir / "accuracy.csv")
+    assert "abn+indomain" in set(accuracy["model"])
+    assert (in_domain_folder(cfg, "abn") / "last.pt").is_file()
+    assert "### In-domain deletion" in (run_dir / "summary.md").read_text()

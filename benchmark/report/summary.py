@@ -15,15 +15,16 @@ import pandas as pd
 
 from stabn_bench.metrics.catalog import METRICS
 from stabn_bench.metrics.statistics import average_ranks, method_means, paired_tests
+from stabn_bench.metrics.validity import STATUSES
 
 from .files import MODEL_LEVEL_METHOD, Results
 from .groups import method_order
-from .validity import FOOTNOTE as VALIDITY_FOOTNOTE, failed_in_summary, mark, threshold_text, thresholds_from_config
-from .validity import validity_table
 from .tables import (
     Cell, Table, best_mask, estimate_table, format_estimate, format_number, latex_escape, metric_header, sort_metrics,
     split_variant, to_latex, to_markdown, to_text,
 )
+from .validity import FOOTNOTE as VALIDITY_FOOTNOTE, failed_in_summary, in_domain_table, mark, threshold_text
+from .validity import thresholds_from_config, validity_table
 
 FAMILIES = ("faithfulness", "temporal", "localisation", "sanity")
 #: the score columns of the terminal summary (those present are shown)
@@ -203,6 +204,9 @@ def build_blocks(results: Results, summary: pd.DataFrame, settings: ReportSettin
     metric_names = method_metrics(scores, metrics)
     for model in sorted(set(scores["model"].unique())):
         blocks.append(Heading(2, f"Model: {model}"))
+        in_domain = in_domain_table(summary, model)
+        if in_domain is not None:
+            blocks += [Heading(3, "In-domain deletion"), in_domain]
         model_scores = scores[scores["model"] == model]
         model_methods = method_order(set(model_scores["method"].unique()) - {MODEL_LEVEL_METHOD})
         model_metrics = [m for m in metric_names if m in set(model_scores["metric"].unique())]
@@ -240,7 +244,7 @@ def validity_blocks(validity: pd.DataFrame, config: dict, models: Sequence[str])
         if table is not None:
             blocks += [Heading(3, f"Validity: {model}"), table]
     counts = validity["status"].value_counts()
-    summary_text = ", ".join(f"{int(counts[s])} {s}" for s in ("pass", "fail", "unchecked", "n/a") if s in counts)
+    summary_text = ", ".join(f"{int(counts[s])} {s}" for s in STATUSES if s in counts)
     blocks.append(Paragraph(f"Model × metric checks: {summary_text}. {VALIDITY_FOOTNOTE}"))
     return blocks
 

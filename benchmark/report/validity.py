@@ -130,3 +130,36 @@ def validity_table(validity: pd.DataFrame, model: str) -> Table | None:
                  "(one-sided Wilcoxon p, rank-biserial r), range of the mean over tie-break seeds, split-half "
                  "reliability of the method ranking, mean target probability of fully deleted clips."),
     )
+
+
+def in_domain_table(summary: pd.DataFrame, model: str, suffix: str = "+indomain") -> Table | None:
+    """Plain vs in-domain scores of ``model`` side by side: rows = methods scored on both, two columns per metric
+    scored on the fine-tuned model (``<metric>`` and ``<metric> in-domain``); None without a fine-tuned copy."""
+    from .groups import method_order
+    from .tables import format_estimate
+
+    tuned = summary[summary["model"] == model + suffix]
+    plain = summary[summary["model"] == model]
+    if tuned.empty or plain.empty:
+        return None
+    metrics = sort_metrics(set(tuned["metric"]) & set(plain["metric"]))
+    methods = method_order(set(tuned["method"]) & set(plain["method"]) - {"-"})
+    if not metrics or not methods:
+        return None
+
+    def cell(part: pd.DataFrame, method: str, metric: str) -> Cell:
+        hit = part[(part["method"] == method) & (part["metric"] == metric)]
+        if hit.empty:
+            return Cell("–")
+        r = hit.iloc[0]
+        return Cell(format_estimate(r["mean"], r["ci_low"], r["ci_high"]))
+
+    failed = failed_in_summary(summary, model + suffix)
+    columns = ["method"]
+    for metric in metrics:
+        columns += [metric_header(metric), mark(f"{metric} in-domain", metric in failed)]
+    rows = [[Cell(method)] + [c for metric in metrics for c in (cell(plain, method, metric), cell(tuned, method, metric))]
+            for method in methods]
+    return Table(columns, rows, caption=(
+        f"In-domain deletion: {model} and {model}{suffix} (fine-tuned on random tube deletions with the metric's "
+        "substrate), mean ± CI half-width on the same clips."))
