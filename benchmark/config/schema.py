@@ -281,9 +281,12 @@ class MetricsConfig:
     #: size (t, h, w) of a tube cell
     tube_size: list[int] = field(default_factory=lambda: [2, 8, 8])
     #: what deleted voxels become (clips are ImageNet-normalised: zero = the ImageNet mean colour)
-    substrate: Literal["zero", "mean", "blur"] = "blur"
+    substrate: Literal["zero", "mean", "blur", "road"] = "blur"
     #: sigma of the per-frame Gaussian blur substrate, in pixels
     blur_sigma: float = 5.0
+    #: road substrate (3-D noisy linear imputation, ROAD): noise std added to imputed voxels, in normalised units
+    #: (0.05 is about 0.01 of the pixel range, as in ROAD)
+    road_noise: float = 0.05
     #: what deleted frames become in the temporal tests
     temporal_substrate: Literal["mean_frame", "zero", "frozen"] = "mean_frame"
     #: keep-top-k test: k = round(keep_fraction * frames), at least 1
@@ -326,6 +329,8 @@ class MetricsConfig:
             raise ConfigError(f"config key 'metrics.tube_size' = {self.tube_size}; need three positive integers (t, h, w)")
         if not 0 < self.keep_fraction <= 1:
             raise ConfigError(f"config key 'metrics.keep_fraction' = {self.keep_fraction}; must be in (0, 1]")
+        if self.road_noise < 0:
+            raise ConfigError(f"config key 'metrics.road_noise' = {self.road_noise}; must be >= 0")
         if self.blur_sigma < 0 or self.pointing_tolerance < 0:
             raise ConfigError(
                 f"config keys 'metrics.blur_sigma/pointing_tolerance' = {self.blur_sigma}/{self.pointing_tolerance}; must be >= 0"

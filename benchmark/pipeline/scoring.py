@@ -147,6 +147,12 @@ def explain_and_score_model(
     """
     model = model.to(device).eval()
     methods = methods_for(model, cfg.explain.methods)
+    if not getattr(clips.dataset, "has_ground_truth", False):
+        blind = [m for m in methods if baselines.get_method(m).needs]
+        if blind:
+            log.info("skipping %s: they need ground truth, which this data set does not have", ", ".join(blind))
+            methods = [m for m in methods if m not in blind]
+    prior = _window_prior(cfg)
     wanted = set(selected_metrics(cfg.metrics))
     sanity = "randomisation_spearman" in wanted and cfg.metrics.sanity_clips > 0
     options = cfg.explain.options
@@ -188,12 +194,15 @@ def explain_and_score_model(
                 try:
                     explanation = baselines.explain(
                         name, model, x, targets, target_kind=cfg.explain.target, seed=seed,
-                        batch_size=cfg.explain.batch_size, **options.get(name, {}),
+                        batch_size=cfg.explain.batch_size,
+                        ground_truth={"evidence": evidence, "action_window": window, "window_prior": prior},
+                        **options.get(name, {}),
                     )
                     result = score_explanations(
                         reference.engine, x, explanation.spatiotemporal, explanation.temporal, targets, labels,
                         cfg.metrics, evidence=evidence, window=window, seed=seed, random_curves=reference,
-                        method=name, clip_ids=clip_ids,
+                        method=name, clip_ids=clip_ids, native_shape=explanation.native_shape,
+                        window_prior=prior if window is not None else None,
                     )
                     _add_values(shard, model_name, name, clip_ids, result.values)
                     if wants_tie_rescore(cfg, name, clips.indices[batch_index][0]):
@@ -222,6 +231,16 @@ def explain_and_score_model(
             bar.update(1)
     bar.close()
     return seconds
+
+
+def _window_prior(cfg: RunConfig) -> Optional[torch.Tensor]:
+    """(T,) placement prior of the synthetic data's action windows at the evaluated frames; None for other data."""
+    if cfg.data.source != "synthetic":
+        return None
+    from ..data.synthetic import window_prior
+
+    prior = window_prior(cfg.data.synthetic, cfg.data.num_frames, cfg.data.sampling, cfg.data.stride)
+    return torch.from_numpy(prior).float()
 
 
 def _sanity(model: nn.Module, method: str, clips: torch.Tensor, targets: torch.Tensor, cfg: RunConfig, seed: int,
