@@ -21,7 +21,7 @@ oracle, each at one-sided p < ``alpha`` with an effect of at least ``min_effect`
 ``max_tie_spread`` (where measured); and, for metrics scored on substituted inputs, the fully deleted probability is
 at most ``max_deleted_vs_chance / K``. Split-half reliability is reported, not required. Status per row:
 ``pass``, ``fail``, ``unchecked`` (a control is missing, or the direction is unknown) or ``exempt`` (sanity and
-model-level metrics, which the oracle controls cannot bound).
+model-level metrics, which the oracle controls cannot bound, and the localisation ceilings).
 
 Inputs are the long tables of a run folder: ``scores.csv`` (``model, method, metric, clip_id, value``),
 ``tie_scores.csv`` (``model, method, metric, clip_id, tie_seed, value``) and ``curves.csv``
@@ -37,7 +37,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from .catalog import METRICS, PER_GRANULARITY, granularity_variant
+from .catalog import CEILINGS, METRICS, PER_GRANULARITY, ceiling_name, granularity_variant
 
 ORACLE = "oracle"
 INVERSE_ORACLE = "inverse-oracle"
@@ -60,6 +60,8 @@ _FRAME_METRICS = (
     "frame_deletion_auc", "frame_insertion_auc", "frame_deletion_auc_vs_random", "frame_insertion_auc_vs_random",
     "keep_top_k_accuracy", "keep_top_k_probability",
 )
+
+_CEILING_NAMES = frozenset(ceiling_name(name) for name in CEILINGS)
 
 
 @dataclass(frozen=True)
@@ -295,6 +297,8 @@ def metric_validity(
             row["deleted_probability"] = float(ends.loc[(model, curve), "deleted_probability"])
         if info is not None and info.family in ("sanity", "model"):
             row.update(status="exempt", reasons="the oracle controls do not depend on the model")
+        elif metric in _CEILING_NAMES:
+            row.update(status="exempt", reasons="a ceiling (a perfect map at the method's resolution), not a score")
         elif higher is None:
             row.update(status="unchecked", reasons="direction unknown")
         elif not {ORACLE, RANDOM, INVERSE_ORACLE} <= set(wide.columns):

@@ -27,6 +27,19 @@ def test_no_deletion_and_full_deletion_are_the_clip_and_the_substrate():
     assert torch.equal(gone, fixed_substrate(x, "blur", 2.0)) and torch.all(share == 1)
 
 
+def test_road_substrate_imputes_the_deleted_tubes_from_the_kept_ones():
+    x = clips(n=2)
+    out, share = random_tube_deletion(x, (0.5, 0.5), (2, 8, 8), "road", 0.0, torch.Generator().manual_seed(0),
+                                      road_noise=0.0)
+    changed = (out != x).any(dim=1)  # (N, T, H, W)
+    assert torch.all(share == 0.5)
+    assert changed.float().mean() > 0.4  # the deleted half is imputed (almost every voxel moves) ...
+    kept = ~changed
+    assert torch.equal(out.permute(0, 2, 3, 4, 1)[kept], x.permute(0, 2, 3, 4, 1)[kept])  # ... the rest is untouched
+    # imputed values lie within the range of the kept ones (a harmonic interpolation, no noise)
+    assert out.max() <= x.max() + 1e-5 and out.min() >= x.min() - 1e-5
+
+
 def test_deletions_are_whole_tubes_of_the_drawn_share():
     x = clips(n=4)
     out, share = random_tube_deletion(x, (0.5, 0.5), (2, 8, 8), "zero", 0.0, torch.Generator().manual_seed(3))

@@ -7,6 +7,7 @@ under ``torchrun`` the clip batches are dealt out across the ranks. A method tha
 """
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from dataclasses import dataclass, field
@@ -198,22 +199,19 @@ def explain_and_score_model(
                         ground_truth={"evidence": evidence, "action_window": window, "window_prior": prior},
                         **options.get(name, {}),
                     )
-                    result = score_explanations(
+                    score = functools.partial(  # everything but the tie-break seed
+                        score_explanations,
                         reference.engine, x, explanation.spatiotemporal, explanation.temporal, targets, labels,
-                        cfg.metrics, evidence=evidence, window=window, seed=seed, random_curves=reference,
+                        cfg.metrics, evidence=evidence, window=window, random_curves=reference,
                         method=name, clip_ids=clip_ids, native_shape=explanation.native_shape,
                         window_prior=prior if window is not None else None,
                     )
+                    result = score(seed=seed)
                     _add_values(shard, model_name, name, clip_ids, result.values)
                     if wants_tie_rescore(cfg, name, clips.indices[batch_index][0]):
-                        def rescore(tie_seed: int) -> dict[str, torch.Tensor]:
-                            return score_explanations(
-                                reference.engine, x, explanation.spatiotemporal, explanation.temporal, targets,
-                                labels, cfg.metrics, evidence=evidence, window=window, seed=tie_seed,
-                                random_curves=reference, method=name, clip_ids=clip_ids,
-                            ).values
-
-                        for k, values in tie_rescores(rescore, result.values, seed, cfg.metrics.validity.tie_seeds):
+                        rescored = tie_rescores(lambda s: score(seed=s).values, result.values, seed,
+                                                cfg.metrics.validity.tie_seeds)
+                        for k, values in rescored:
                             _add_tie_values(shard, model_name, name, clip_ids, k, values)
                     if sanity and batch_index == 0:
                         n = min(cfg.metrics.sanity_clips, len(clip_ids))

@@ -27,7 +27,7 @@ from torch.utils.data import Dataset
 from tqdm import tqdm
 
 from stabn_bench.metrics.ordering import map_ranks
-from stabn_bench.metrics.substrates import fixed_substrate
+from stabn_bench.metrics.substrates import fixed_substrate, noisy_linear_imputation
 
 from .. import distributed
 from ..config import RunConfig, to_dict
@@ -71,7 +71,8 @@ def in_domain_folder(cfg: RunConfig, model_name: str) -> Path:
     m = cfg.metrics
     keyed = {"base": checkpoint_folder(cfg, model_name).name, "in_domain": {
         k: v for k, v in to_dict(m.in_domain).items() if k in ("epochs", "fraction", "lr_scale")},
-        "substrate": m.substrate, "blur_sigma": m.blur_sigma, "tube_size": list(m.tube_size)}
+        "substrate": m.substrate, "blur_sigma": m.blur_sigma, "tube_size": list(m.tube_size),
+        "road_noise": m.road_noise}
     digest = hashlib.sha256(json.dumps(keyed, sort_keys=True).encode()).hexdigest()[:10]
     return Path(cfg.checkpoint_dir) / f"{in_domain_name(model_name)}-{digest}"
 
@@ -83,6 +84,7 @@ def random_tube_deletion(
     substrate: str,
     blur_sigma: float,
     generator: torch.Generator,
+    road_noise: float = 0.05,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Replace a random share of each clip's tubes by the substrate.
 
@@ -93,8 +95,9 @@ def random_tube_deletion(
         clips: (N, C, T, H, W) normalised clips.
         fraction: (low, high) share of the tubes deleted.
         tube_size: (t, h, w) of a tube.
-        substrate: a fixed substrate name (``zero``, ``mean``, ``blur``).
-        generator: CPU generator for the shares and the orders (seeded by the caller).
+        substrate: ``zero``, ``mean``, ``blur`` or ``road`` (noisy linear imputation of the deleted voxels from the
+            kept ones, noise std ``road_noise``; the noise is drawn afresh for every call).
+        generator: CPU generator for the shares, the orders and the road noise (seeded by the caller).
     Returns:
         ((N, C, T, H, W) clips with the deletions, (N,) share of the voxels deleted).
     """
@@ -104,8 +107,11 @@ def random_tube_deletion(
     shares = low + (high - low) * torch.rand(n, generator=generator)
     cells = torch.round(shares * ranks.num_cells).to(torch.int32)
     deleted = (ranks.ranks < cells.view(n, 1, 1, 1)).to(clips.device)  # (N, T, H, W)
-    base = fixed_substrate(clips, substrate, blur_sigma)
-    out = torch.where(deleted.unsqueeze(1), base, clips)
+    if substrate == "road":
+        noise = (torch.randn(clips.shape, generator=generator) * road_noise).to(clips.device, clips.dtype)
+        out = noisy_linear_imputation(clips, ~deleted, noise)
+    else:
+        out = torch.where(deleted.unsqueeze(1), fixed_substrate(clips, substrate, blur_sigma), clips)
     return out, deleted.reshape(n, -1).float().mean(dim=1).cpu()
 
 
@@ -179,7 +185,7 @@ def _fine_tune(cfg: RunConfig, model_name: str, base_checkpoint: Path, out_dir: 
                 labels = batch["label"].to(device)
                 with torch.no_grad():
                     clips, shares = random_tube_deletion(clips, icfg.fraction, mcfg.tube_size, mcfg.substrate,
-                                                         mcfg.blur_sigma, generator)
+                                                         mcfg.blur_sigma, generator, mcfg.road_noise)
                 with autocast(device, tcfg.amp):
                     out = model(clips)
                 loss = sum(head_losses(out, labels).values())
@@ -210,7 +216,7 @@ def _fine_tune(cfg: RunConfig, model_name: str, base_checkpoint: Path, out_dir: 
         metrics_log.close()
     meta = {**base_meta, "epoch": icfg.epochs, "history": history, "base_checkpoint": str(base_checkpoint),
             "in_domain": {**to_dict(icfg), "substrate": mcfg.substrate, "blur_sigma": mcfg.blur_sigma,
-                          "tube_size": list(mcfg.tube_size)}}
+                          "road_noise": mcfg.road_noise, "tube_size": list(mcfg.tube_size)}}
     save_checkpoint(out_dir / "last.pt", model.eval(), meta)
     return history
 
