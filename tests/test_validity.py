@@ -298,6 +298,7 @@ def test_report_flags_a_failed_metric_everywhere(tmp_path):
     assert not valid[("stabn", "deletion_auc")] and valid[("stabn", "insertion_auc")]
     terminal = format_terminal_summary(run)
     assert "deletion_auc ↓ †" in terminal and "insertion_auc ↑ †" not in terminal
+    assert "Metric validity (model × metric): 2 pass, 2 fail" in terminal
 
 
 def test_report_without_validity_file_is_unchanged(tmp_path):

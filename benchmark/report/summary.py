@@ -346,6 +346,13 @@ def format_terminal_summary(run_dir: str | Path, summary: pd.DataFrame | None = 
     headline = headline_table(summary)
     if headline is not None:
         parts += ["", "Scores (mean ± 95% CI half-width; * = best per model)", to_text(headline)]
+    validity_path = Path(run_dir) / "metric_validity.csv"
+    if validity_path.is_file():
+        from .validity import DAGGER, read_validity
+
+        counts = read_validity(run_dir)["status"].value_counts()
+        text = ", ".join(f"{int(counts[s])} {s}" for s in STATUSES if s in counts)
+        parts += ["", f"Metric validity (model × metric): {text}; {DAGGER} = failed, not ranked: see {validity_path}"]
     if not results.errors.empty:
         parts += ["", f"{len(results.errors)} method/clip evaluations failed: see {Path(run_dir) / 'errors.csv'}"]
     report = Path(run_dir) / "summary.md"
