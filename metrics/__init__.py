@@ -10,6 +10,7 @@
 - :mod:`stabn_bench.metrics.sanity` — cascading model-parameter randomisation;
 - :mod:`stabn_bench.metrics.scoring` — the high-level scorer the runner calls;
 - :mod:`stabn_bench.metrics.catalog` — metric names and directions; :mod:`stabn_bench.metrics.statistics` — CIs and paired tests.
+- :mod:`stabn_bench.metrics.validity` — can a metric tell the oracle from random on this data (pass / fail per model).
 """
 
 if __name__ != "stabn_bench.metrics":  # the repository folder imported under its bare name (e.g. from the repo root)
