@@ -223,10 +223,13 @@ def window_placement(num_frames: int, window_min: int, window_max: int) -> Windo
     profile scores a temporal AUROC above chance by favouring the frames where windows usually lie. Uniform
     starts inside the clip do not do this (they cover the middle frames far more often than the ends), and
     windows kept wholly inside the clip can only cover frame 0 by starting there. So windows may run past the
-    clip's ends with at least :func:`min_visible_frames` frames inside, and among the placements with flat
-    coverage the one of largest entropy (windows spread over as many (length, start) pairs as possible) is
-    found by minimising ``FLATNESS_WEIGHT * sum_t (c_t - mean c)^2 - entropy`` with L-BFGS over softmax weights.
-    Deterministic (no random draw).
+    clip's ends with at least :func:`min_visible_frames` frames inside. Flat coverage alone still lets a fixed
+    centre profile reach an AUROC of about 0.47 (the per-clip AUROC weighs a frame pair by 1 / (n_in * n_out),
+    and short visible windows lie at the ends), so the placement also balances every frame pair: the expected
+    weight of "i in the window, j not" equals that of "j in, i not", which makes the expected AUROC of *every*
+    fixed profile exactly 0.5. Among such placements the one of largest entropy (windows spread over as many
+    (length, start) pairs as possible) is found by minimising ``FLATNESS_WEIGHT * (coverage deviation^2 + pair
+    imbalance^2) - entropy`` with L-BFGS over softmax weights. Deterministic (no random draw).
     """
     from scipy.optimize import minimize  # late import: only the generator needs it
 
@@ -238,15 +241,21 @@ def window_placement(num_frames: int, window_min: int, window_max: int) -> Windo
     lengths = np.array([length for length, _ in pairs])
     starts = np.array([start for _, start in pairs])
     cover = WindowPlacement(num_frames, lengths, starts, np.zeros(len(pairs))).covers().astype(np.float64)
+    # pair balance: a clip's AUROC weighs each (in, out) frame pair by 1 / (n_in * n_out); the expected weight of
+    # "i in, j out" must equal that of "j in, i out", or a fixed profile could still beat chance
+    inside, outside = cover.sum(axis=1), num_frames - cover.sum(axis=1)
+    pair_weight = cover[:, :, None] * (1 - cover[:, None, :]) / np.maximum(inside * outside, 1)[:, None, None]
+    asymmetry = (pair_weight - pair_weight.transpose(0, 2, 1)).reshape(len(pairs), -1)  # (K, T*T)
 
     def objective(theta: np.ndarray) -> tuple[float, np.ndarray]:
         p = np.exp(theta - theta.max())
         p /= p.sum()
         deviation = p @ cover
         deviation = deviation - deviation.mean()
+        imbalance = p @ asymmetry
         log_p = np.log(np.maximum(p, 1e-300))
-        value = FLATNESS_WEIGHT * float(deviation @ deviation) + float(p @ log_p)
-        grad_p = 2 * FLATNESS_WEIGHT * (cover @ deviation) + log_p + 1  # d value / d p
+        value = FLATNESS_WEIGHT * float(deviation @ deviation + imbalance @ imbalance) + float(p @ log_p)
+        grad_p = 2 * FLATNESS_WEIGHT * (cover @ deviation + asymmetry @ imbalance) + log_p + 1  # d value / d p
         return value, p * (grad_p - p @ grad_p)  # through the softmax
 
     result = minimize(objective, np.zeros(len(pairs)), jac=True, method="L-BFGS-B",

@@ -146,11 +146,12 @@ def render_clip(action: Action, cfg: SyntheticConfig, rng: np.random.Generator) 
 
 def window_prior(cfg: SyntheticConfig, num_frames: int, sampling: str = "uniform", stride: int = 1) -> np.ndarray:
     """(num_frames,) probability that each evaluated frame of a clip lies in the action window (the placement
-    prior of temporal metrics): the placement's frame coverage at the frames evaluation samples."""
+    prior of temporal metrics): the placement's frame coverage at the frames evaluation samples, rounded to 3
+    decimals (so that the optimiser's round-off in a flat coverage does not rank frames)."""
     from .sampling import sample_indices  # the data package's sampling, as the evaluation reads clips
 
     coverage = window_placement(cfg.num_frames, cfg.window_min, cfg.window_max).coverage()
-    return coverage[sample_indices(sampling, cfg.num_frames, num_frames, stride, train=False)]
+    return np.round(coverage[sample_indices(sampling, cfg.num_frames, num_frames, stride, train=False)], 3)
 
 
 def clip_rng(seed: int, index: int) -> np.random.Generator:
