@@ -6,7 +6,7 @@
 - :mod:`stabn_bench.metrics.engine` — :class:`PerturbationEngine`, batched forward passes of perturbed clips;
 - :mod:`stabn_bench.metrics.faithfulness` — deletion / insertion (MoRF, LeRF, random) and derived scores;
 - :mod:`stabn_bench.metrics.temporal` — frame deletion / insertion, keep-top-k, frame-order sensitivity;
-- :mod:`stabn_bench.metrics.localisation` — pointing games, relevance rank accuracy, temporal AUROC;
+- :mod:`stabn_bench.metrics.localisation` — per-frame pointing games (and at the native grid), relevance rank accuracy, temporal AUROC, ceilings;
 - :mod:`stabn_bench.metrics.sanity` — cascading model-parameter randomisation;
 - :mod:`stabn_bench.metrics.scoring` — the high-level scorer the runner calls;
 - :mod:`stabn_bench.metrics.catalog` — metric names and directions; :mod:`stabn_bench.metrics.statistics` — CIs and paired tests.

@@ -184,11 +184,10 @@ def explain_and_score_model(
                 _add_values(shard, model_name, MODEL_LEVEL, clip_ids, values)
             else:
                 try:
+                    truth = {"evidence": evidence, "action_window": window, "window_prior": prior}
                     explanation = baselines.explain(
                         name, model, x, targets, target_kind=cfg.explain.target, seed=seed,
-                        batch_size=cfg.explain.batch_size,
-                        ground_truth={"evidence": evidence, "action_window": window, "window_prior": prior},
-                        **options.get(name, {}),
+                        batch_size=cfg.explain.batch_size, ground_truth=truth, **options.get(name, {}),
                     )
                     result = score_explanations(
                         reference.engine, x, explanation.spatiotemporal, explanation.temporal, targets, labels,
@@ -199,7 +198,8 @@ def explain_and_score_model(
                     _add_values(shard, model_name, name, clip_ids, result.values)
                     if sanity and batch_index == 0:
                         n = min(cfg.metrics.sanity_clips, len(clip_ids))
-                        score = _sanity(model, name, x[:n], targets[:n], cfg, seed, options.get(name, {}))
+                        first = {k: (v if k == "window_prior" or v is None else v[:n]) for k, v in truth.items()}
+                        score = _sanity(model, name, x[:n], targets[:n], cfg, seed, options.get(name, {}), first)
                         _add_values(shard, model_name, name, clip_ids[:n], {"randomisation_spearman": score})
                     _add_curves(shard, model_name, name, clip_ids, result.curves)
                     _add_temporal(shard, model_name, name, clip_ids, explanation.temporal, window)
@@ -226,11 +226,11 @@ def _window_prior(cfg: RunConfig) -> Optional[torch.Tensor]:
 
 
 def _sanity(model: nn.Module, method: str, clips: torch.Tensor, targets: torch.Tensor, cfg: RunConfig, seed: int,
-            options: dict) -> torch.Tensor:
+            options: dict, ground_truth: Optional[dict] = None) -> torch.Tensor:
     """``randomisation_spearman`` (N,) of ``method`` on ``clips`` (cascading randomisation of a model copy)."""
 
     def explain_fn(m: nn.Module, c: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         return baselines.explain(method, m, c, t, target_kind=cfg.explain.target, seed=seed,
-                                 batch_size=cfg.explain.batch_size, **options).spatiotemporal
+                                 batch_size=cfg.explain.batch_size, ground_truth=ground_truth, **options).spatiotemporal
 
     return cascading_randomisation(model, explain_fn, clips, targets, seed=seed).score
