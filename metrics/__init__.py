@@ -1,7 +1,7 @@
 """Metrics: pure functions over tensors scoring explanations, plus one batched perturbation engine.
 
 - :mod:`stabn_bench.metrics.ordering` — ranks of cells (voxel / tube / frame), seeded tie-breaks, NaN checks;
-- :mod:`stabn_bench.metrics.substrates` — zero, mean, blur, mean frame, frozen frame;
+- :mod:`stabn_bench.metrics.substrates` — zero, mean, blur, mean frame, frozen frame, road (3-D noisy linear imputation);
 - :mod:`stabn_bench.metrics.auc` — trapezoid AUC over the fraction actually changed;
 - :mod:`stabn_bench.metrics.engine` — :class:`PerturbationEngine`, batched forward passes of perturbed clips;
 - :mod:`stabn_bench.metrics.faithfulness` — deletion / insertion (MoRF, LeRF, random) and derived scores;
