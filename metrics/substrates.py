@@ -95,7 +95,7 @@ def freeze_removed_frames(clips: torch.Tensor, kept: torch.Tensor) -> torch.Tens
 
 
 def noisy_linear_imputation(clips: torch.Tensor, kept: torch.Tensor, noise: torch.Tensor | None = None,
-                            smoothing_iterations: int = 8) -> torch.Tensor:
+                            smoothing_iterations: int = 2) -> torch.Tensor:
     """ROAD's noisy linear imputation in 3-D: removed voxels become the mean of their neighbours, plus noise.
 
     The exact imputation solves the sparse linear system ``x_i = mean_{j ~ i} x_j`` for the removed voxels i
@@ -115,7 +115,7 @@ def noisy_linear_imputation(clips: torch.Tensor, kept: torch.Tensor, noise: torc
     b, c, t, h, w = clips.shape
     known = kept.expand(b, t, h, w).unsqueeze(1).to(clips.dtype)  # (B, 1, T, H, W)
     prior = clips.mean(dim=(2, 3, 4), keepdim=True)
-    filled = _pyramid_fill(clips * known, known, prior)
+    filled = _pyramid_fill(clips * known, known, prior, values=clips)
     removed = known == 0
     if smoothing_iterations > 0 and bool(removed.any()):
         neighbours = _neighbour_count(t, h, w, clips.device, clips.dtype)
@@ -126,9 +126,12 @@ def noisy_linear_imputation(clips: torch.Tensor, kept: torch.Tensor, noise: torc
     return torch.where(removed, filled, clips)
 
 
-def _pyramid_fill(weighted: torch.Tensor, weight: torch.Tensor, prior: torch.Tensor) -> torch.Tensor:
-    """Fill voxels of zero ``weight`` from a coarser level; ``weighted`` = values * weight, (B, C, T, H, W)."""
-    values = weighted / weight.clamp(min=1e-12)
+def _pyramid_fill(weighted: torch.Tensor, weight: torch.Tensor, prior: torch.Tensor,
+                  values: torch.Tensor | None = None) -> torch.Tensor:
+    """Fill voxels of zero ``weight`` from a coarser level; ``weighted`` = values * weight, (B, C, T, H, W)
+    (``values`` may be given where they are known, to skip the division)."""
+    if values is None:
+        values = weighted / weight.clamp(min=1e-12)
     holes = weight <= 0
     if not bool(holes.any()):
         return values

@@ -284,7 +284,7 @@ class MetricsConfig:
     #: size (t, h, w) of a tube cell
     tube_size: list[int] = field(default_factory=lambda: [2, 8, 8])
     #: what deleted voxels become (clips are ImageNet-normalised: zero = the ImageNet mean colour)
-    substrate: Literal["zero", "mean", "blur", "road"] = "blur"
+    substrate: Literal["zero", "mean", "blur", "road"] = "road"
     #: sigma of the per-frame Gaussian blur substrate, in pixels
     blur_sigma: float = 5.0
     #: road substrate (3-D noisy linear imputation, ROAD): noise std added to imputed voxels, in normalised units

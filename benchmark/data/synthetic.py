@@ -3,8 +3,7 @@
 A clip shows a textured, low-contrast, static background, a few decoy discs of other colours that wander
 randomly for the whole clip, and one target disc (warm red) that is still except inside a random action window,
 where it performs its class's action (benchmark/data/actions.py). Windows are placed so that every frame is
-equally likely to lie inside one (:func:`~stabn_bench.benchmark.data.actions.window_placement`); an action may
-be cut by the clip's ends. The data set is written as real video files
+equally likely to lie inside one (:func:`~stabn_bench.benchmark.data.actions.window_placement`). The data set is written as real video files
 in the SSv2 layout (benchmark/data/ssv2.py) with per-clip ground truth (benchmark/data/ground_truth.py), so the
 benchmark decodes it exactly like real data.
 
@@ -114,7 +113,7 @@ def render_clip(action: Action, cfg: SyntheticConfig, rng: np.random.Generator) 
     """Draw one clip of ``action`` with the sizes, noise, window lengths and decoys of ``cfg``."""
     T, H, W = cfg.num_frames, cfg.height, cfg.width
     xs, ys = _pixel_grid(H, W)
-    # the full window may run past the clip's ends (flat frame coverage, see actions.window_placement)
+    # every frame equally likely to be in the window (see actions.window_placement)
     start, end = window_placement(T, cfg.window_min, cfg.window_max).sample(rng)
     size = cfg.target_size * float(rng.uniform(0.85, 1.15))
     path = action.sample_path(rng, H, W, size)
@@ -141,16 +140,17 @@ def render_clip(action: Action, cfg: SyntheticConfig, rng: np.random.Generator) 
         frames[t] = np.round(np.clip(image, 0, 1) * 255).astype(np.uint8)
         if state.alpha > 0:  # the target's pixels on every frame it is visible in, inside the window or not
             evidence[t] = disc_coverage(xs, ys, state.x, state.y, state.size) >= 0.5
-    return SyntheticClip(frames, GroundTruth(evidence, max(start, 0), min(end, T)), states)
+    return SyntheticClip(frames, GroundTruth(evidence, start, end), states)
 
 
 def window_prior(cfg: SyntheticConfig, num_frames: int, sampling: str = "uniform", stride: int = 1) -> np.ndarray:
     """(num_frames,) probability that each evaluated frame of a clip lies in the action window (the placement
-    prior of temporal metrics): the placement's frame coverage at the frames evaluation samples."""
+    prior of temporal metrics): the placement's frame coverage at the frames evaluation samples, rounded to 3
+    decimals (so that the optimiser's round-off in a flat coverage does not rank frames)."""
     from .sampling import sample_indices  # the data package's sampling, as the evaluation reads clips
 
     coverage = window_placement(cfg.num_frames, cfg.window_min, cfg.window_max).coverage()
-    return coverage[sample_indices(sampling, cfg.num_frames, num_frames, stride, train=False)]
+    return np.round(coverage[sample_indices(sampling, cfg.num_frames, num_frames, stride, train=False)], 3)
 
 
 def clip_rng(seed: int, index: int) -> np.random.Generator:

@@ -193,11 +193,10 @@ def explain_and_score_model(
                 _add_values(shard, model_name, MODEL_LEVEL, clip_ids, values)
             else:
                 try:
+                    truth = {"evidence": evidence, "action_window": window, "window_prior": prior}
                     explanation = baselines.explain(
                         name, model, x, targets, target_kind=cfg.explain.target, seed=seed,
-                        batch_size=cfg.explain.batch_size,
-                        ground_truth={"evidence": evidence, "action_window": window, "window_prior": prior},
-                        **options.get(name, {}),
+                        batch_size=cfg.explain.batch_size, ground_truth=truth, **options.get(name, {}),
                     )
                     score = functools.partial(  # everything but the tie-break seed
                         score_explanations,
@@ -216,7 +215,8 @@ def explain_and_score_model(
                     # an oracle map is built from the ground truth, not the model: randomising the model cannot move it
                     if sanity and batch_index == 0 and baselines.get_method(name).kind != "oracle":
                         n = min(cfg.metrics.sanity_clips, len(clip_ids))
-                        score = _sanity(model, name, x[:n], targets[:n], cfg, seed, options.get(name, {}))
+                        first = {k: (v if k == "window_prior" or v is None else v[:n]) for k, v in truth.items()}
+                        score = _sanity(model, name, x[:n], targets[:n], cfg, seed, options.get(name, {}), first)
                         _add_values(shard, model_name, name, clip_ids[:n], {"randomisation_spearman": score})
                     _add_curves(shard, model_name, name, clip_ids, result.curves)
                     _add_temporal(shard, model_name, name, clip_ids, explanation.temporal, window)
@@ -243,11 +243,11 @@ def _window_prior(cfg: RunConfig) -> Optional[torch.Tensor]:
 
 
 def _sanity(model: nn.Module, method: str, clips: torch.Tensor, targets: torch.Tensor, cfg: RunConfig, seed: int,
-            options: dict) -> torch.Tensor:
+            options: dict, ground_truth: Optional[dict] = None) -> torch.Tensor:
     """``randomisation_spearman`` (N,) of ``method`` on ``clips`` (cascading randomisation of a model copy)."""
 
     def explain_fn(m: nn.Module, c: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         return baselines.explain(method, m, c, t, target_kind=cfg.explain.target, seed=seed,
-                                 batch_size=cfg.explain.batch_size, **options).spatiotemporal
+                                 batch_size=cfg.explain.batch_size, ground_truth=ground_truth, **options).spatiotemporal
 
     return cascading_randomisation(model, explain_fn, clips, targets, seed=seed).score
