@@ -212,8 +212,7 @@ def explain_and_score_model(
                                                 cfg.metrics.validity.tie_seeds)
                         for k, values in rescored:
                             _add_tie_values(shard, model_name, name, clip_ids, k, values)
-                    # an oracle map is built from the ground truth, not the model: randomising the model cannot move it
-                    if sanity and batch_index == 0 and baselines.get_method(name).kind != "oracle":
+                    if sanity and batch_index == 0:
                         n = min(cfg.metrics.sanity_clips, len(clip_ids))
                         first = {k: (v if k == "window_prior" or v is None else v[:n]) for k, v in truth.items()}
                         score = _sanity(model, name, x[:n], targets[:n], cfg, seed, options.get(name, {}), first)
