@@ -36,17 +36,17 @@ from .errors import MethodError
 from .explanation import Explanation
 from .plugins import ENTRY_POINT_GROUP, load_entry_point_methods, load_methods_module
 from .registry import (
-    ALL, COSTS, KINDS, MethodSpec, RawAttribution, available_methods, get_method, method_specs, register_method,
+    ALL, COSTS, GROUND_TRUTH_INPUTS, KINDS, MethodSpec, RawAttribution, available_methods, get_method, method_specs, register_method,
     select_methods, unregister_method,
 )
 from .runner import DEFAULT_BATCH_SIZE, ExplainBatchResult, explain, explain_all
 from .targets import predicted_classes, resolve_targets
 
 # the built-in methods register themselves on import
-from . import attention, cam, gradients, perturbation, controls  # noqa: E402,F401  isort: skip
+from . import attention, cam, gradients, perturbation, controls, oracles  # noqa: E402,F401  isort: skip
 
 __all__ = [
-    "ALL", "COSTS", "DEFAULT_BATCH_SIZE", "KINDS", "ENTRY_POINT_GROUP", "ExplainBatchResult", "Explanation", "MethodError",
+    "ALL", "COSTS", "DEFAULT_BATCH_SIZE", "GROUND_TRUTH_INPUTS", "KINDS", "ENTRY_POINT_GROUP", "ExplainBatchResult", "Explanation", "MethodError",
     "MethodSpec", "RawAttribution", "available_methods", "explain", "explain_all", "get_method",
     "load_entry_point_methods", "load_methods_module", "method_specs", "predicted_classes", "register_method",
     "resolve_targets", "select_methods", "unregister_method",

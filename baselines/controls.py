@@ -15,15 +15,22 @@ def random_map(model: nn.Module, clips: torch.Tensor, targets: torch.Tensor) -> 
 
 
 @register_method("centre-prior", cost="free", kind="control")
-def centre_prior(model: nn.Module, clips: torch.Tensor, targets: torch.Tensor, sigma: float = 0.25) -> torch.Tensor:
-    """A Gaussian centred in every frame, equal across frames; ``sigma`` is a fraction of the frame's height
-    and width. Returns (N, T, H, W).
+def centre_prior(model: nn.Module, clips: torch.Tensor, targets: torch.Tensor, sigma: float = 0.25,
+                 window_prior: torch.Tensor | None = None) -> torch.Tensor:
+    """The priors of the data, nothing of the clip: a Gaussian centred in every frame (``sigma`` is a fraction of
+    the frame's height and width), scaled per frame by the window-placement prior (the probability that a frame
+    lies in the action window) where the data has one, else equal across frames. Returns (N, T, H, W).
     """
     n, _, t, h, w = clips.shape
     ys = (torch.arange(h, device=clips.device, dtype=torch.float32) + 0.5) / h - 0.5
     xs = (torch.arange(w, device=clips.device, dtype=torch.float32) + 0.5) / w - 0.5
     frame = torch.exp(-(ys[:, None] ** 2 + xs[None, :] ** 2) / (2 * sigma**2))
-    return frame.expand(n, t, h, w)
+    if window_prior is None:
+        return frame.expand(n, t, h, w)
+    profile = window_prior.to(device=clips.device, dtype=torch.float32).reshape(-1)
+    if profile.shape[0] != t:
+        raise ValueError(f"window_prior has {profile.shape[0]} frames; the clips have {t}")
+    return (profile[:, None, None] * frame).expand(n, t, h, w)
 
 
 @register_method("motion", cost="free", kind="control")

@@ -25,6 +25,8 @@ class Explanation:
         cost: the method's declared cost class: ``free``, ``one-backward`` or ``many-forwards``.
         seconds: wall time of the whole call (all chunks), device synchronised.
         options: the method options actually used (defaults filled in), for provenance.
+        native_shape: (T', h, w) of the method's raw map before upsampling ((T, 1, 1) for a per-frame profile),
+            for localisation scores at the method's own resolution and their ceilings.
     """
 
     method: str
@@ -37,6 +39,7 @@ class Explanation:
     cost: str
     seconds: float
     options: dict[str, Any] = field(default_factory=dict)
+    native_shape: tuple[int, int, int] | None = None
 
     @property
     def num_clips(self) -> int:

@@ -33,6 +33,12 @@ KINDS = ("attention", "cam", "gradient", "perturbation", "control", "oracle")
 #: Options every method may accept by naming them in its signature; :func:`baselines.explain` fills them in.
 SHARED_OPTIONS = ("batch_size",)
 
+#: Ground truth a method may ask for by naming it as a keyword parameter (oracle controls, placement priors):
+#: ``evidence`` (N, T, H, W) in {0, 1}, ``action_window`` (N, T) in {0, 1}, ``window_prior`` (T,) the probability that
+#: a frame lies in the action window. A parameter without a default is required (the method is skipped on data
+#: without ground truth); one defaulting to None is passed when the data has it.
+GROUND_TRUTH_INPUTS = ("evidence", "action_window", "window_prior")
+
 MethodFn = Callable[..., Union[torch.Tensor, "RawAttribution"]]
 
 
@@ -62,6 +68,10 @@ class MethodSpec:
     description: str
     defaults: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
     accepts_any_option: bool = False
+    #: ground truth the method requires (see :data:`GROUND_TRUTH_INPUTS`)
+    needs: tuple[str, ...] = ()
+    #: ground truth the method uses when the data has it
+    uses: tuple[str, ...] = ()
 
     def applies_to(self, model_arch: str | None) -> bool:
         return model_arch is None or self.models == ALL or model_arch in self.models
@@ -77,9 +87,19 @@ _REGISTRY: dict[str, MethodSpec] = {}
 def _option_defaults(signature: inspect.Signature, skip: int) -> tuple[dict[str, Any], bool]:
     params = list(signature.parameters.values())[skip:]
     defaults = {p.name: p.default for p in params
-                if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD) and p.default is not p.empty}
+                if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD) and p.default is not p.empty
+                and p.name not in GROUND_TRUTH_INPUTS}
     accepts_any = any(p.kind is p.VAR_KEYWORD for p in params)
     return defaults, accepts_any
+
+
+def _ground_truth_inputs(obj: Any) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(required, optional) ground-truth parameters named in the signature of a method (or its ``attribute``)."""
+    target = obj.attribute if inspect.isclass(obj) else obj
+    params = inspect.signature(target).parameters.values()
+    named = [p for p in params if p.name in GROUND_TRUTH_INPUTS]
+    return (tuple(p.name for p in named if p.default is p.empty),
+            tuple(p.name for p in named if p.default is not p.empty))
 
 
 def _as_function(obj: Any) -> tuple[MethodFn, dict[str, Any], bool]:
@@ -127,9 +147,11 @@ def register_method(
         if existing is not None and existing.source != source:
             raise ValueError(f"method name '{name}' is already registered by {existing.source}")
         doc = inspect.getdoc(obj) or ""
+        needs, uses = _ground_truth_inputs(obj)
         _REGISTRY[name] = MethodSpec(
             name=name, fn=fn, models=models_value, cost=cost, kind=kind, source=source,
             description=doc.splitlines()[0] if doc else "", defaults=defaults, accepts_any_option=accepts_any,
+            needs=needs, uses=uses,
         )
         return obj
 

@@ -52,27 +52,29 @@ def _sync(device: torch.device) -> None:
 
 
 def _checked_maps(name: str, raw: torch.Tensor | RawAttribution,
-                  input_shape: torch.Size) -> tuple[torch.Tensor, torch.Tensor, str, str]:
+                  input_shape: torch.Size) -> tuple[torch.Tensor, torch.Tensor, str, str, tuple[int, int, int]]:
     """A method's raw output for clips of ``input_shape`` (N, C, T, H, W) -> (N, T, H, W) map, (N, T) per-frame
-    importance, reduction and upsampling; MethodError on a wrong shape, NaN or inf."""
+    importance, reduction, upsampling and the raw map's native (T', h, w); MethodError on a wrong shape, NaN or inf."""
     native_temporal = None
     if isinstance(raw, RawAttribution):
         raw, native_temporal = raw.map, raw.temporal
     maps, reduction, upsampling = to_input_resolution(name, raw, input_shape)
+    native_shape = (input_shape[2], 1, 1) if raw.dim() == 2 else tuple(int(v) for v in raw.shape[-3:])
     check_finite(name, "map", maps)
     if native_temporal is None:
-        return maps, frame_importance(maps), reduction, upsampling
+        return maps, frame_importance(maps), reduction, upsampling, native_shape
     temporal = native_temporal.detach().float()
     expected = (input_shape[0], input_shape[2])
     if tuple(temporal.shape) != expected:
         raise MethodError(name, f"returned a temporal importance of shape {tuple(temporal.shape)}; expected {expected}")
     check_finite(name, "temporal importance", temporal)
-    return maps, temporal, reduction, upsampling
+    return maps, temporal, reduction, upsampling, native_shape
 
 
 def explain(name: str, model: nn.Module, clips: torch.Tensor, targets: torch.Tensor | None = None,
             target_kind: TargetKind = "predicted", seed: int = 0, batch_size: int = DEFAULT_BATCH_SIZE,
-            memory_budget_mb: float | None = None, **options: Any) -> Explanation:
+            memory_budget_mb: float | None = None, ground_truth: Mapping[str, torch.Tensor] | None = None,
+            **options: Any) -> Explanation:
     """Explain ``model``'s decision on ``clips`` with the registered method ``name``.
 
     Args:
@@ -87,6 +89,10 @@ def explain(name: str, model: nn.Module, clips: torch.Tensor, targets: torch.Ten
             internal batches (perturbations, integration steps, noise samples).
         memory_budget_mb: lowers ``batch_size`` so that one pass fits this budget, from the activation memory of
             one clip (:mod:`stabn_bench.baselines.memory`); None: 80% of the free memory on CUDA, no bound on the CPU.
+        ground_truth: the batch's ground truth by name (``evidence`` (N, T, H, W), ``action_window`` (N, T),
+            ``window_prior`` (T,)), passed to the methods that name it in their signature (oracle controls,
+            placement priors; ``registry.GROUND_TRUTH_INPUTS``). A method that requires one that is missing
+            raises :class:`MethodError`.
         **options: method-specific options (see ``stabn-bench methods``); unknown ones raise.
 
     Returns:
@@ -111,6 +117,10 @@ def explain(name: str, model: nn.Module, clips: torch.Tensor, targets: torch.Ten
     if targets is not None:
         targets = torch.as_tensor(targets).long().reshape(-1)
     _check_inputs(name, clips, targets)
+    ground_truth = {k: v for k, v in (ground_truth or {}).items() if v is not None}
+    missing = [k for k in spec.needs if k not in ground_truth]
+    if missing:
+        raise MethodError(name, f"needs ground truth ({', '.join(missing)}); this data has none")
     if targets is None:
         if target_kind == "label":
             raise MethodError(name, "target kind 'label' needs targets (the labels); none were given")
@@ -127,8 +137,10 @@ def explain(name: str, model: nn.Module, clips: torch.Tensor, targets: torch.Ten
     if "batch_size" in spec.defaults or spec.accepts_any_option:
         call_options["batch_size"] = used["batch_size"] = batch_size
     n = clips.shape[0]
+    truth = {k: torch.as_tensor(ground_truth[k]) for k in (*spec.needs, *spec.uses) if k in ground_truth}
     maps_out, temporal_out = [], []
     reduction = upsampling = ""
+    native_shape = None
     with eval_mode(model), torch.enable_grad(), warnings.catch_warnings(), torch.random.fork_rng(
         devices=[device] if device.type == "cuda" else []
     ):
@@ -140,13 +152,15 @@ def explain(name: str, model: nn.Module, clips: torch.Tensor, targets: torch.Ten
         for begin in range(0, n, batch_size):
             chunk = clips[begin:begin + batch_size].to(device)
             chunk_targets = targets[begin:begin + batch_size].to(device)
+            chunk_truth = {k: (v[begin:begin + batch_size] if k != "window_prior" else v).to(device)
+                           for k, v in truth.items()}
             try:
-                raw = spec.fn(model, chunk, chunk_targets, **call_options)
+                raw = spec.fn(model, chunk, chunk_targets, **call_options, **chunk_truth)
             except MethodError:
                 raise
             except Exception as err:
                 raise MethodError(name, f"raised {_first_line(err)}") from err
-            maps, temporal, reduction, upsampling = _checked_maps(name, raw, chunk.shape)
+            maps, temporal, reduction, upsampling, native_shape = _checked_maps(name, raw, chunk.shape)
             maps_out.append(maps.cpu())
             temporal_out.append(temporal.cpu())
         _sync(device)
@@ -154,7 +168,7 @@ def explain(name: str, model: nn.Module, clips: torch.Tensor, targets: torch.Ten
     return Explanation(
         method=name, spatiotemporal=torch.cat(maps_out), temporal=torch.cat(temporal_out), targets=targets.cpu(),
         target_kind=target_kind, reduction=reduction, upsampling=upsampling, cost=spec.cost, seconds=seconds,
-        options=used,
+        options=used, native_shape=native_shape,
     )
 
 
@@ -169,7 +183,8 @@ class ExplainBatchResult:
 def explain_all(names: Iterable[str], model: nn.Module, clips: torch.Tensor, targets: torch.Tensor | None = None,
                 target_kind: TargetKind = "predicted", seed: int = 0, batch_size: int = DEFAULT_BATCH_SIZE,
                 options: Mapping[str, Mapping[str, Any]] | None = None,
-                memory_budget_mb: float | None = None) -> ExplainBatchResult:
+                memory_budget_mb: float | None = None,
+                ground_truth: Mapping[str, torch.Tensor] | None = None) -> ExplainBatchResult:
     """Run several methods on the same clips; a method that fails is reported (logged, and in ``failures``)
     and the others go on. Targets are resolved once and shared by all methods.
 
@@ -184,7 +199,7 @@ def explain_all(names: Iterable[str], model: nn.Module, clips: torch.Tensor, tar
         try:
             result.explanations[name] = explain(name, model, clips, targets, target_kind=target_kind, seed=seed,
                                                 batch_size=batch_size, memory_budget_mb=memory_budget_mb,
-                                                **dict(options.get(name, {})))
+                                                ground_truth=ground_truth, **dict(options.get(name, {})))
         except MethodError as err:
             log.warning("%s; going on with the other methods", err)
             result.failures[name] = err.reason

@@ -1,15 +1,16 @@
 """Metrics: pure functions over tensors scoring explanations, plus one batched perturbation engine.
 
 - :mod:`stabn_bench.metrics.ordering` — ranks of cells (voxel / tube / frame), seeded tie-breaks, NaN checks;
-- :mod:`stabn_bench.metrics.substrates` — zero, mean, blur, mean frame, frozen frame;
+- :mod:`stabn_bench.metrics.substrates` — zero, mean, blur, mean frame, frozen frame, road (3-D noisy linear imputation);
 - :mod:`stabn_bench.metrics.auc` — trapezoid AUC over the fraction actually changed;
 - :mod:`stabn_bench.metrics.engine` — :class:`PerturbationEngine`, batched forward passes of perturbed clips;
 - :mod:`stabn_bench.metrics.faithfulness` — deletion / insertion (MoRF, LeRF, random) and derived scores;
 - :mod:`stabn_bench.metrics.temporal` — frame deletion / insertion, keep-top-k, frame-order sensitivity;
-- :mod:`stabn_bench.metrics.localisation` — pointing games, relevance rank accuracy, temporal AUROC;
+- :mod:`stabn_bench.metrics.localisation` — per-frame pointing games (and at the native grid), relevance rank accuracy, temporal AUROC, ceilings;
 - :mod:`stabn_bench.metrics.sanity` — cascading model-parameter randomisation;
 - :mod:`stabn_bench.metrics.scoring` — the high-level scorer the runner calls;
 - :mod:`stabn_bench.metrics.catalog` — metric names and directions; :mod:`stabn_bench.metrics.statistics` — CIs and paired tests.
+- :mod:`stabn_bench.metrics.validity` — can a metric tell the oracle from random on this data (pass / fail per model).
 """
 
 if __name__ != "stabn_bench.metrics":  # the repository folder imported under its bare name (e.g. from the repo root)

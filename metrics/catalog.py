@@ -54,15 +54,34 @@ for _name, _higher, _family, _text in [
     ("frame_insertion_auc_vs_random", True, "temporal", "frame insertion AUC minus the random-frame-order AUC of the same clip"),
     ("keep_top_k_accuracy", True, "temporal", "accuracy when only the k most important frames are kept"),
     ("keep_top_k_probability", True, "temporal", "target probability when only the k most important frames are kept"),
-    ("pointing_game", True, "localisation", "1 if the map's maximum (with tolerance) falls inside the evidence mask"),
-    ("energy_pointing_game", True, "localisation", "share of the map's positive mass inside the evidence mask"),
-    ("relevance_rank_accuracy", True, "localisation", "share of the top-|mask| voxels that lie inside the evidence mask"),
+    ("pointing_game", True, "localisation", "share of the frames showing the target whose maximum (with tolerance) falls on it"),
+    ("pointing_game_native", True, "localisation", "pointing game per frame at the method's native grid (block means; a hit = the best cell holds target pixels)"),
+    ("energy_pointing_game", True, "localisation", "share of each frame's positive mass on the target, mean over the frames showing it"),
+    ("relevance_rank_accuracy", True, "localisation", "share of the top-|mask| voxels that lie inside the evidence mask (ties by expectation)"),
     ("temporal_auroc", True, "localisation", "AUROC of the per-frame importance against the ground-truth action window"),
+    ("temporal_auroc_vs_prior", True, "localisation", "temporal AUROC minus that of the window-placement prior on the same clip"),
     ("randomisation_spearman", False, "sanity", "mean over cascade stages of |Spearman correlation| of the map before / after randomising the model's parameters from the top layer"),
     ("shuffle_prediction_change", True, "model", "share of clips whose prediction changes when the frames are shuffled"),
     ("reverse_prediction_change", True, "model", "share of clips whose prediction changes when the frames are reversed"),
 ]:
     register_metric_info(_name, _higher, _family, _text)
+
+
+#: Localisation scores that get a ceiling: ``<name>_ceiling`` = the score of a perfect map at the method's native
+#: resolution (the evidence pooled to its grid), printed beside the score; not a score of the method itself.
+CEILINGS = ("pointing_game", "pointing_game_native", "energy_pointing_game", "relevance_rank_accuracy", "temporal_auroc")
+
+
+def ceiling_name(name: str) -> str:
+    """Name of the ceiling of localisation score ``name``."""
+    return f"{name}_ceiling"
+
+
+for _name in CEILINGS:
+    register_metric_info(
+        ceiling_name(_name), True, "localisation",
+        f"ceiling of {_name}: its value for a perfect map at the method's native resolution (not a score of the method)",
+    )
 
 
 def granularity_variant(name: str, granularity: str) -> str:

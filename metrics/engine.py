@@ -18,6 +18,7 @@ Results do not depend on the batch size (up to the floating-point effects of the
 from __future__ import annotations
 
 import logging
+import math
 import time
 from dataclasses import dataclass
 from typing import Callable, Literal, NamedTuple, Optional, Union
@@ -30,7 +31,7 @@ from stabn_bench.benchmark.runtime import autocast as autocast_context
 from .auc import trapezoid_auc
 from .memory import LiveTensorMemory
 from .ordering import CellRanks
-from .substrates import FIXED_SUBSTRATES, SUBSTRATES, fixed_substrate, freeze_removed_frames
+from .substrates import FIXED_SUBSTRATES, SUBSTRATES, fixed_substrate, freeze_removed_frames, noisy_linear_imputation
 
 log = logging.getLogger("stabn_bench.metrics")
 
@@ -96,6 +97,8 @@ class PerturbationEngine:
             bound (:class:`BatchSizeTuner`; the work is kept) and goes on with the fastest.
         use_autocast: bf16 autocast on CUDA.
         blur_sigma: sigma in pixels of the ``blur`` substrate.
+        road_noise: standard deviation of the noise the ``road`` substrate adds to imputed voxels (in the
+            clips' normalised units); the noise of a clip is the same at every step (seeded by its index).
     """
 
     #: fixed substrates kept (one per clip batch and substrate name)
@@ -110,6 +113,7 @@ class PerturbationEngine:
         max_batch_size: int = 256,
         use_autocast: bool = True,
         blur_sigma: float = 5.0,
+        road_noise: float = 0.05,
     ) -> None:
         if getattr(forward_fn, "training", False):
             raise ValueError("the model given to the perturbation engine is in training mode; call model.eval() first")
@@ -122,6 +126,7 @@ class PerturbationEngine:
         self.max_batch_size = max(1, int(max_batch_size))
         self.use_autocast = use_autocast
         self.blur_sigma = blur_sigma
+        self.road_noise = road_noise
         self._activation_bytes: dict[tuple, tuple[float, float]] = {}
         self._oom_cap: Optional[int] = None
         self._tuners: dict[tuple, BatchSizeTuner] = {}
@@ -146,7 +151,11 @@ class PerturbationEngine:
         """Probabilities of the clean clips and of the clips fully replaced by ``substrate``."""
         _check_substrate(substrate)
         clips = clips.to(self._device_for(clips))
-        base = self._substrate(clips, "mean_frame" if substrate == "frozen" else substrate)
+        if substrate == "road":
+            nothing_kept = torch.zeros(clips.shape[0], *clips.shape[2:], dtype=torch.bool, device=clips.device)
+            base = noisy_linear_imputation(clips, nothing_kept, self._road_noise_fields(clips))
+        else:
+            base = self._substrate(clips, "mean_frame" if substrate == "frozen" else substrate)
         both = torch.cat([clips, base])
         preds = self.predict(both, torch.cat([targets, targets]))
         n = clips.shape[0]
@@ -164,8 +173,12 @@ class PerturbationEngine:
     ) -> Curves:
         """Deletion or insertion curves.
 
-        Step k of ``S = min(steps, num_cells)`` changes the ``round(k * num_cells / S)`` cells of lowest rank:
-        deletion replaces them by the substrate in the clip, insertion puts them back into the substrate.
+        Step k of ``S = min(steps, num_cells)`` changes the ``round(k * num_cells / S)`` cells of lowest rank,
+        moved to the nearest end of the tie group that count falls in (cells of equal relevance are changed
+        together, never split), so that the curve, and its AUC, do not depend on the tie-break order: a tie
+        group spanning several steps is crossed by one straight segment, as a ROC curve crosses tied scores.
+        Deletion replaces the changed cells by the substrate in the clip, insertion puts them back into the
+        substrate. Steps that fall on the same count are evaluated once.
 
         Args:
             clips: (N, C, T, H, W).
@@ -185,22 +198,27 @@ class PerturbationEngine:
             raise ValueError(f"steps must be >= 1, got {steps}")
         n = clips.shape[0]
         num_steps = min(steps, ranks.num_cells)
-        changed = _cells_changed(ranks.num_cells, num_steps)  # (S+1,)
+        changed = ranks.snap_to_tie_groups(_cells_changed(ranks.num_cells, num_steps))  # (N, S+1)
         fractions = _fractions_changed(ranks.voxels_per_rank, changed)  # (N, S+1)
-        scores = torch.empty(n, num_steps + 1, dtype=torch.float32)
-        step_index = torch.arange(num_steps + 1)
+        scores = torch.full((n, num_steps + 1), math.nan, dtype=torch.float32)
+        todo = torch.ones(n, num_steps + 1, dtype=torch.bool)
         if endpoints is not None:
             if endpoints.substrate != substrate or endpoints.clean.shape[0] != n:
                 raise ValueError("endpoints were computed for other clips or another substrate")
             first, last = (endpoints.clean, endpoints.substituted) if mode == "deletion" else (endpoints.substituted, endpoints.clean)
-            scores[:, 0] = first.float().cpu()
-            scores[:, -1] = last.float().cpu()
-            step_index = step_index[1:-1]
-        job_clip = torch.arange(n).repeat_interleave(len(step_index))
-        job_changed = changed[step_index].repeat(n)
-        if len(job_clip):
+            at_start, at_end = changed == 0, changed == ranks.num_cells
+            scores = torch.where(at_start, first.float().cpu()[:, None], scores)
+            scores = torch.where(at_end, last.float().cpu()[:, None], scores)
+            todo &= ~(at_start | at_end)
+        clip_of = torch.arange(n)[:, None].expand_as(changed)
+        # one job per distinct (clip, count), clip by clip
+        keys = clip_of[todo] * (ranks.num_cells + 1) + changed[todo]
+        unique_keys, inverse = torch.unique(keys, return_inverse=True)
+        if len(unique_keys):
+            job_clip = unique_keys // (ranks.num_cells + 1)
+            job_changed = unique_keys % (ranks.num_cells + 1)
             result = self.masked(clips, ranks, targets, mode, substrate, job_clip, job_changed)
-            scores[job_clip, step_index.repeat(n)] = result.probability
+            scores[todo] = result.probability[inverse]
         return Curves(fractions, scores)
 
     def masked(
@@ -232,9 +250,11 @@ class PerturbationEngine:
         job_clip = job_clip.to(device)
         job_changed = job_changed.to(device=device, dtype=torch.int32)
         frozen = substrate == "frozen"
+        road = substrate == "road"
         if frozen and rank_map.shape[2:] != (1, 1):
             raise ValueError("the 'frozen' substrate needs frame ranks (whole frames are removed)")
-        base = None if frozen else self._substrate(clips, substrate)
+        base = None if frozen or road else self._substrate(clips, substrate)
+        noise = self._road_noise_fields(clips) if road else None
         deletion = mode == "deletion"
 
         def build(index: torch.Tensor) -> torch.Tensor:
@@ -243,6 +263,9 @@ class PerturbationEngine:
                 changed = rank_map[clip_index] < job_changed[index].view(-1, 1, 1, 1)  # (B, T, 1, 1)
                 kept = ~changed[:, :, 0, 0] if deletion else changed[:, :, 0, 0]
                 return freeze_removed_frames(clips[clip_index], kept)
+            if road:
+                changed = rank_map[clip_index] < job_changed[index].view(-1, 1, 1, 1)  # (B, T, H|1, W|1)
+                return noisy_linear_imputation(clips[clip_index], ~changed if deletion else changed, noise[clip_index])
             # jobs come clip by clip: per run of one clip, broadcast that clip and its substrate instead of
             # gathering copies, so the batch is written once
             out = torch.empty((len(index), *clips.shape[1:]), dtype=clips.dtype, device=device)
@@ -257,7 +280,8 @@ class PerturbationEngine:
             return out
 
         resident = _nbytes(clips) * (1 if frozen or substrate in ("mean", "mean_frame") else 2) + _nbytes(rank_map)
-        return self._evaluate(len(job_clip), build, targets[job_clip], clips.shape[1:], resident_bytes=resident, inputs_per_job=1 if not frozen else 3)
+        per_job = 3 if frozen else 6 if road else 1  # road: the clip, its noise, and the pyramid's levels and sweeps
+        return self._evaluate(len(job_clip), build, targets[job_clip], clips.shape[1:], resident_bytes=resident, inputs_per_job=per_job)
 
     def batch_size_for(
         self, input_shape: tuple[int, ...], resident_bytes: int = 0, inputs_per_job: int = 1, device: Optional[torch.device] = None,
@@ -307,6 +331,13 @@ class PerturbationEngine:
             substrate = fixed_substrate(clips, name, self.blur_sigma)
         self._substrate_cache = [(clips, _version(clips), name, self.blur_sigma, substrate)] + self._substrate_cache[: self.SUBSTRATE_CACHE_SIZE - 1]
         return substrate
+
+    def _road_noise_fields(self, clips: torch.Tensor) -> torch.Tensor:
+        """(N, C, T, H, W) noise of the ``road`` substrate: clip i's field is drawn from a generator seeded with i,
+        so it is the same at every step and for every batch size."""
+        shape = clips.shape[1:]
+        fields = [torch.randn(shape, generator=torch.Generator().manual_seed(i)) for i in range(clips.shape[0])]
+        return (torch.stack(fields) * self.road_noise).to(device=clips.device, dtype=clips.dtype)
 
     def _logits(self, inputs: torch.Tensor) -> torch.Tensor:
         out = self.forward_fn(inputs)
@@ -422,10 +453,11 @@ def _cells_changed(num_cells: int, num_steps: int) -> torch.Tensor:
 
 
 def _fractions_changed(voxels_per_rank: torch.Tensor, changed: torch.Tensor) -> torch.Tensor:
-    """(N, S+1) float64 fraction of voxels in the cells of rank < changed[k]."""
+    """(N, S+1) float64 fraction of voxels in the cells of rank < changed[i, k] ((S+1,) counts: the same for all)."""
     counts = voxels_per_rank.double().cpu()
     cumulative = torch.cat([torch.zeros(counts.shape[0], 1, dtype=torch.float64), counts.cumsum(dim=1)], dim=1)
-    return cumulative[:, changed] / cumulative[:, -1:]
+    index = changed.cpu().expand(counts.shape[0], -1) if changed.dim() == 1 else changed.cpu()
+    return cumulative.gather(1, index) / cumulative[:, -1:]
 
 
 def _version(tensor: torch.Tensor) -> int:

@@ -10,9 +10,11 @@ Granularities (``T, H, W`` = clip length and frame size):
   (cells at the border are smaller when the size does not divide the clip);
 - ``frame``: whole frames; a frame's relevance is the map's mean over (H, W).
 
-**Ties** (equal relevance, e.g. flat maps or a constant control method) are broken by a random order drawn
-from a ``torch.Generator`` seeded by the caller: the same seed always gives the same ranks, and tied cells
-are never ordered by their position (which would favour one corner of the clip).
+**Ties** (equal relevance, e.g. flat maps, a constant control method, or the flat blocks of an upsampled
+coarse map) are broken by a random order drawn from a ``torch.Generator`` seeded by the caller: the same seed
+always gives the same ranks, and tied cells are never ordered by their position (which would favour one corner
+of the clip). The ranks also record where each *tie group* (cells of equal relevance) begins, so that curves
+can change whole tie groups at once (:meth:`CellRanks.snap_to_tie_groups`): then no score depends on the seed.
 """
 from __future__ import annotations
 
@@ -40,15 +42,40 @@ class CellRanks:
         num_cells: number of cells per clip (the largest rank + 1).
         voxels_per_rank: (N, num_cells) int64 number of voxels in the cell of each rank (for the
             fraction of the clip actually changed after ``k`` cells).
+        tie_boundaries: (N, num_cells + 1) bool, True at ``k`` when the cells of rank < k form whole tie groups
+            (always at 0 and num_cells); None when no two cells are tied (e.g. a random order).
     """
 
     ranks: torch.Tensor
     num_cells: int
     voxels_per_rank: torch.Tensor
+    tie_boundaries: Optional[torch.Tensor] = None
 
     def select(self, index: torch.Tensor) -> "CellRanks":
         """The ranks of the clips ``index`` (a 1-D index or boolean tensor)."""
-        return CellRanks(self.ranks[index], self.num_cells, self.voxels_per_rank[index])
+        boundaries = None if self.tie_boundaries is None else self.tie_boundaries[index]
+        return CellRanks(self.ranks[index], self.num_cells, self.voxels_per_rank[index], boundaries)
+
+    def snap_to_tie_groups(self, changed: torch.Tensor) -> torch.Tensor:
+        """Move each count of changed cells to the nearest tie-group boundary (the lower one when both are
+        equally near), so that no step changes part of a tie group.
+
+        Args:
+            changed: (S,) int64 counts in [0, num_cells].
+        Returns:
+            (N, S) int64 counts per clip.
+        """
+        n = self.voxels_per_rank.shape[0]
+        changed = changed.long().cpu().expand(n, -1)
+        if self.tie_boundaries is None:
+            return changed.clone()
+        boundaries = self.tie_boundaries.cpu()
+        position = torch.arange(self.num_cells + 1).expand_as(boundaries)
+        below = torch.where(boundaries, position, torch.full_like(position, -1)).cummax(dim=1).values
+        above = torch.where(boundaries, position, torch.full_like(position, self.num_cells + 1))
+        above = above.flip(1).cummin(dim=1).values.flip(1)
+        lower, upper = below.gather(1, changed), above.gather(1, changed)
+        return torch.where(changed - lower <= upper - changed, lower, upper)
 
 
 def check_finite(maps: torch.Tensor, method: str = "explanation", clip_ids: Optional[Sequence[str]] = None) -> None:
@@ -102,6 +129,16 @@ def rank_scores(scores: torch.Tensor, order: Order, generator: torch.Generator) 
     Returns:
         (N, M) int64 ranks, a permutation of 0..M-1 per clip.
     """
+    return rank_scores_with_ties(scores, order, generator)[0]
+
+
+def rank_scores_with_ties(scores: torch.Tensor, order: Order, generator: torch.Generator) -> tuple[torch.Tensor, Optional[torch.Tensor]]:
+    """:func:`rank_scores` plus the tie-group boundaries of the ranking.
+
+    Returns:
+        ranks (N, M) int64, and boundaries (N, M + 1) bool: True at k when the cells of rank < k form whole
+        groups of equal score (None for the ``random`` order, which has no ties).
+    """
     n, m = scores.shape
     tie_break = torch.rand(n, m, generator=generator).argsort(dim=1).to(scores.device)
     if order == "random":
@@ -111,11 +148,14 @@ def rank_scores(scores: torch.Tensor, order: Order, generator: torch.Generator) 
         # a stable sort of the randomly permuted cells: equal scores keep the random order
         sorted_pos = shuffled.argsort(dim=1, descending=(order == "morf"), stable=True)
         order_index = tie_break.gather(1, sorted_pos)
+        ordered = shuffled.gather(1, sorted_pos)
+        edge = torch.ones(n, 1, dtype=torch.bool, device=scores.device)
+        boundaries = torch.cat([edge, ordered[:, 1:] != ordered[:, :-1], edge], dim=1)
     else:
         raise ValueError(f"unknown order {order!r}; valid: {', '.join(ORDERS)}")
     ranks = torch.empty_like(order_index)
     ranks.scatter_(1, order_index, torch.arange(m, device=scores.device).expand(n, m))
-    return ranks
+    return ranks, (boundaries if order != "random" else None)
 
 
 def map_ranks(
@@ -132,7 +172,8 @@ def map_ranks(
     """
     n, t, h, w = maps.shape
     cells = cell_relevance(maps, granularity, tube_size)
-    ranks = rank_scores(cells.reshape(n, -1), order, generator).reshape(cells.shape)
+    ranks, boundaries = rank_scores_with_ties(cells.reshape(n, -1), order, generator)
+    ranks = ranks.reshape(cells.shape)
     if granularity == "voxel":
         voxel_ranks = ranks
     elif granularity == "frame":
@@ -142,7 +183,7 @@ def map_ranks(
         voxel_ranks = (
             ranks.repeat_interleave(kt, 1).repeat_interleave(kh, 2).repeat_interleave(kw, 3)[:, :t, :h, :w]
         )
-    return _cell_ranks(voxel_ranks.contiguous(), (t, h, w))
+    return _cell_ranks(voxel_ranks.contiguous(), (t, h, w), boundaries)
 
 
 def frame_ranks(temporal: torch.Tensor, order: Order, generator: torch.Generator) -> CellRanks:
@@ -156,17 +197,17 @@ def frame_ranks(temporal: torch.Tensor, order: Order, generator: torch.Generator
     if temporal.dim() != 2:
         raise ValueError(f"temporal importance must have shape (N, T), got {tuple(temporal.shape)}")
     n, t = temporal.shape
-    ranks = rank_scores(temporal.float(), order, generator)
-    return _cell_ranks(ranks.view(n, t, 1, 1), (t, 1, 1))
+    ranks, boundaries = rank_scores_with_ties(temporal.float(), order, generator)
+    return _cell_ranks(ranks.view(n, t, 1, 1), (t, 1, 1), boundaries)
 
 
-def _cell_ranks(voxel_ranks: torch.Tensor, shape: tuple[int, int, int]) -> CellRanks:
+def _cell_ranks(voxel_ranks: torch.Tensor, shape: tuple[int, int, int], boundaries: Optional[torch.Tensor] = None) -> CellRanks:
     n = voxel_ranks.shape[0]
     num_cells = int(voxel_ranks.reshape(n, -1).max()) + 1 if voxel_ranks.numel() else 0
     full = voxel_ranks.expand(n, *shape).reshape(n, -1)
     counts = torch.zeros(n, num_cells, dtype=torch.int64, device=voxel_ranks.device)
     counts.scatter_add_(1, full.long(), torch.ones_like(full, dtype=torch.int64))
-    return CellRanks(voxel_ranks.to(torch.int32), num_cells, counts)
+    return CellRanks(voxel_ranks.to(torch.int32), num_cells, counts, None if boundaries is None else boundaries.cpu())
 
 
 def _tube_kernel(shape: Sequence[int], tube_size: Sequence[int]) -> tuple[int, int, int]:

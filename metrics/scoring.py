@@ -27,7 +27,7 @@ import torch
 from stabn_bench.benchmark.config.schema import MetricsConfig
 
 from . import faithfulness, localisation, temporal as temporal_tests
-from .catalog import METRICS, PER_GRANULARITY, granularity_variant, selectable_metric_names
+from .catalog import METRICS, PER_GRANULARITY, ceiling_name, granularity_variant, selectable_metric_names
 from .engine import Curves, Endpoints, ForwardFn, PerturbationEngine
 from .ordering import check_finite
 
@@ -85,6 +85,7 @@ def make_engine(forward_fn: Union[ForwardFn, PerturbationEngine], cfg: MetricsCo
     return PerturbationEngine(
         forward_fn, device=device, memory_budget_mb=cfg.memory_budget_mb,
         batch_size=cfg.batch_size, max_batch_size=cfg.max_batch_size, blur_sigma=cfg.blur_sigma,
+        road_noise=cfg.road_noise,
     )
 
 
@@ -141,6 +142,8 @@ def score_explanations(
     random_curves: Optional[ReferenceCurves] = None,
     method: str = "explanation",
     clip_ids: Optional[Sequence[str]] = None,
+    native_shape: Optional[Sequence[int]] = None,
+    window_prior: Optional[torch.Tensor] = None,
 ) -> ScoreResult:
     """Every selected explanation metric of one method on N clips.
 
@@ -154,6 +157,10 @@ def score_explanations(
         random_curves: the model's :class:`ReferenceCurves` on the same clips and targets (computed if None);
             its engine is reused unless ``forward_fn`` is itself an engine.
         method, clip_ids: only for error messages (a NaN or inf in a map names both).
+        native_shape: (T', h, w) of the method's raw map before upsampling (``Explanation.native_shape``), for the
+            native pointing game and the localisation ceilings; None = the input's (T, H, W).
+        window_prior: (T,) or (N, T) placement prior (probability that a frame lies in the window), for
+            ``temporal_auroc_vs_prior``; None skips that metric.
     Raises:
         DataError: a map holds NaN or inf.
     """
@@ -180,14 +187,28 @@ def score_explanations(
 
     if evidence is not None:
         evidence = evidence.detach().float().cpu()
-        if "pointing_game" in wanted:
-            result.values["pointing_game"] = localisation.pointing_game(maps, evidence, cfg.pointing_tolerance)
-        if "energy_pointing_game" in wanted:
-            result.values["energy_pointing_game"] = localisation.energy_pointing_game(maps, evidence)
-        if "relevance_rank_accuracy" in wanted:
-            result.values["relevance_rank_accuracy"] = localisation.relevance_rank_accuracy(maps, evidence, seed)
-    if window is not None and "temporal_auroc" in wanted:
-        result.values["temporal_auroc"] = localisation.temporal_auroc(temporal, window.detach().cpu())
+        spatial = {
+            "pointing_game": lambda m: localisation.pointing_game(m, evidence, cfg.pointing_tolerance),
+            "pointing_game_native": lambda m: localisation.pointing_game_native(m, evidence, native_shape),
+            "energy_pointing_game": lambda m: localisation.energy_pointing_game(m, evidence),
+            "relevance_rank_accuracy": lambda m: localisation.relevance_rank_accuracy(m, evidence),
+        }
+        oracle = None
+        for name, score in spatial.items():
+            if name in wanted:
+                result.values[name] = score(maps)
+            if ceiling_name(name) in wanted:
+                oracle = localisation.native_oracle_map(evidence, native_shape) if oracle is None else oracle
+                result.values[ceiling_name(name)] = score(oracle)
+    if window is not None:
+        window = window.detach().float().cpu()
+        if "temporal_auroc" in wanted:
+            result.values["temporal_auroc"] = localisation.temporal_auroc(temporal, window)
+        if ceiling_name("temporal_auroc") in wanted:
+            profile = localisation.native_temporal_profile(window, None if native_shape is None else native_shape[0])
+            result.values[ceiling_name("temporal_auroc")] = localisation.temporal_auroc(profile, window)
+        if window_prior is not None and "temporal_auroc_vs_prior" in wanted:
+            result.values["temporal_auroc_vs_prior"] = localisation.temporal_auroc_vs_prior(temporal, window, window_prior)
 
     result.values = {name: value.double().cpu() for name, value in result.values.items()}
     unknown = set(result.values) - set(METRICS)

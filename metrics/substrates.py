@@ -7,10 +7,15 @@ Clips are ImageNet-normalised, so every substrate is built in that space:
 - ``blur``: the clip with every frame blurred by a Gaussian (``torchvision`` ``gaussian_blur``), as in RISE;
 - ``mean_frame``: the clip's mean frame (per pixel, over T), for whole-frame tests;
 - ``frozen``: every removed frame shows the last kept frame before it (a frozen video); removed frames before
-  the first kept one show the first kept frame, and a clip with no kept frame shows its mean frame.
+  the first kept one show the first kept frame, and a clip with no kept frame shows its mean frame;
+- ``road``: noisy linear imputation in space and time, a 3-D version of ROAD (Rong et al., ICML 2022): every
+  removed voxel becomes the weighted mean of its kept neighbours (the harmonic interpolation of the kept voxels
+  over the 6-connected (t, h, w) grid) plus Gaussian noise, so that the shape of the removed region does not
+  tell the model what was there. A clip with nothing kept becomes its mean colour plus the noise.
 
-The fixed substrates (all but ``frozen``) are one tensor per clip; ``frozen`` depends on which frames are kept
-and is applied by :func:`freeze_removed_frames`.
+The fixed substrates (``zero``, ``mean``, ``blur``, ``mean_frame``) are one tensor per clip; ``frozen`` and
+``road`` depend on which voxels are kept and are applied per perturbed input by :func:`freeze_removed_frames`
+and :func:`noisy_linear_imputation`.
 """
 from __future__ import annotations
 
@@ -18,10 +23,13 @@ import math
 from typing import Literal
 
 import torch
+import torch.nn.functional as F
 from torchvision.transforms.v2 import functional as TF
 
-Substrate = Literal["zero", "mean", "blur", "mean_frame", "frozen"]
-SUBSTRATES: tuple[str, ...] = ("zero", "mean", "blur", "mean_frame", "frozen")
+Substrate = Literal["zero", "mean", "blur", "mean_frame", "frozen", "road"]
+SUBSTRATES: tuple[str, ...] = ("zero", "mean", "blur", "mean_frame", "frozen", "road")
+#: substrates that depend on the mask of each perturbed input (not one tensor per clip)
+MASK_DEPENDENT: tuple[str, ...] = ("frozen", "road")
 FIXED_SUBSTRATES: tuple[str, ...] = ("zero", "mean", "blur", "mean_frame")
 
 
@@ -84,3 +92,67 @@ def freeze_removed_frames(clips: torch.Tensor, kept: torch.Tensor) -> torch.Tens
         mean_frame = clips.mean(dim=2, keepdim=True).expand_as(clips)
         frozen = torch.where(any_kept.view(b, 1, 1, 1, 1), frozen, mean_frame)
     return frozen
+
+
+def noisy_linear_imputation(clips: torch.Tensor, kept: torch.Tensor, noise: torch.Tensor | None = None,
+                            smoothing_iterations: int = 2) -> torch.Tensor:
+    """ROAD's noisy linear imputation in 3-D: removed voxels become the mean of their neighbours, plus noise.
+
+    The exact imputation solves the sparse linear system ``x_i = mean_{j ~ i} x_j`` for the removed voxels i
+    (6-neighbours j in t, h and w; kept voxels fixed). This solves it with a vectorised multigrid scheme instead
+    of a sparse solver, batched over clips and channels on the clips' device: a mask-weighted pyramid (each level
+    halves T, H and W; holes are filled from the coarser level, trilinearly upsampled), then
+    ``smoothing_iterations`` Jacobi sweeps of the neighbour mean on the removed voxels. Voxels with no kept voxel
+    anywhere in the clip take the clip's mean colour.
+
+    Args:
+        clips: (B, C, T, H, W).
+        kept: (B, T, H, W) or broadcastable (B, T, 1, 1) bool, True for voxels that stay.
+        noise: (B, C, T, H, W) noise added to the imputed voxels only (None: no noise).
+    Returns:
+        (B, C, T, H, W): kept voxels unchanged, removed voxels imputed.
+    """
+    b, c, t, h, w = clips.shape
+    known = kept.expand(b, t, h, w).unsqueeze(1).to(clips.dtype)  # (B, 1, T, H, W)
+    prior = clips.mean(dim=(2, 3, 4), keepdim=True)
+    filled = _pyramid_fill(clips * known, known, prior, values=clips)
+    removed = known == 0
+    if smoothing_iterations > 0 and bool(removed.any()):
+        neighbours = _neighbour_count(t, h, w, clips.device, clips.dtype)
+        for _ in range(smoothing_iterations):
+            filled = torch.where(removed, _neighbour_sum(filled) / neighbours, filled)
+    if noise is not None:
+        filled = torch.where(removed, filled + noise, filled)
+    return torch.where(removed, filled, clips)
+
+
+def _pyramid_fill(weighted: torch.Tensor, weight: torch.Tensor, prior: torch.Tensor,
+                  values: torch.Tensor | None = None) -> torch.Tensor:
+    """Fill voxels of zero ``weight`` from a coarser level; ``weighted`` = values * weight, (B, C, T, H, W)
+    (``values`` may be given where they are known, to skip the division)."""
+    if values is None:
+        values = weighted / weight.clamp(min=1e-12)
+    holes = weight <= 0
+    if not bool(holes.any()):
+        return values
+    shape = weighted.shape[2:]
+    if all(size == 1 for size in shape):
+        return torch.where(holes, prior.expand_as(values), values)
+    kernel = tuple(2 if size > 1 else 1 for size in shape)
+    coarse_weighted = F.avg_pool3d(weighted, kernel, stride=kernel, ceil_mode=True)
+    coarse_weight = F.avg_pool3d(weight, kernel, stride=kernel, ceil_mode=True)
+    coarse = _pyramid_fill(coarse_weighted, coarse_weight, prior)
+    up = F.interpolate(coarse, size=shape, mode="trilinear", align_corners=False)
+    return torch.where(holes, up, values)
+
+
+def _neighbour_sum(x: torch.Tensor) -> torch.Tensor:
+    """Sum over the 6-neighbours (in t, h, w) of every voxel of (B, C, T, H, W); outside the clip counts 0."""
+    padded = F.pad(x, (1, 1, 1, 1, 1, 1))
+    return (padded[:, :, :-2, 1:-1, 1:-1] + padded[:, :, 2:, 1:-1, 1:-1] + padded[:, :, 1:-1, :-2, 1:-1]
+            + padded[:, :, 1:-1, 2:, 1:-1] + padded[:, :, 1:-1, 1:-1, :-2] + padded[:, :, 1:-1, 1:-1, 2:])
+
+
+def _neighbour_count(t: int, h: int, w: int, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
+    """(1, 1, T, H, W) number of in-clip 6-neighbours of every voxel (at least 1)."""
+    return _neighbour_sum(torch.ones(1, 1, t, h, w, device=device, dtype=dtype)).clamp(min=1)

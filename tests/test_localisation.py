@@ -41,10 +41,13 @@ def test_pointing_game_tolerance_and_ties():
     assert pointing_game(maps, evidence, tolerance=0).item() == 0.0
     assert pointing_game(maps, evidence, tolerance=2).item() == 0.0
     assert pointing_game(maps, evidence, tolerance=3).item() == 1.0
-    maps[0, 1, 4, 8] = 1.0  # a second maximum in a frame without evidence: half of the maxima hit
-    assert pointing_game(maps, evidence, tolerance=3).item() == 0.5
+    maps[0, 1, 0, 0] = 1.0  # a frame without the target is not scored
+    assert pointing_game(maps, evidence, tolerance=3).item() == 1.0
+    evidence[0, 1, 0:2, 0:2] = 1.0  # now it shows the target: frames are scored separately and averaged
+    maps[0, 1, 0, 0], maps[0, 1, 9, 9] = 1.0, 1.0  # two maxima, one hits
+    assert pointing_game(maps, evidence, tolerance=0).item() == 0.25
     flat = torch.ones(1, 2, 10, 10)
-    assert math.isclose(pointing_game(flat, evidence).item(), 4 / 200)
+    assert math.isclose(pointing_game(flat, evidence).item(), 4 / 100)
 
 
 def test_energy_and_rank_accuracy_known_values():

@@ -49,7 +49,8 @@ def test_score_explanations_gives_every_selected_metric_per_clip():
     clips, maps, temporal, evidence, window = inputs()
     targets = torch.tensor([0, 1, 2])
     cfg = small_cfg(granularities=["tube", "voxel"])
-    result = score_explanations(model, clips, maps, temporal, targets, targets, cfg, evidence=evidence, window=window)
+    result = score_explanations(model, clips, maps, temporal, targets, targets, cfg, evidence=evidence, window=window,
+                                window_prior=torch.full((T,), 0.5))
     expected = set(selected_metrics(cfg)) - {"randomisation_spearman", "shuffle_prediction_change", "reverse_prediction_change"}
     assert set(result.values) == expected
     assert "deletion_auc_voxel" in result.values and "deletion_voxel" in result.curves

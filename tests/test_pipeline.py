@@ -372,3 +372,25 @@ def test_shard_store_keeps_failed_units_apart_and_lists_each_error_once(tmp_path
     assert store.done("stabn", "gradcam", 0) and store.failed_units() == []
     tables = store.merge()
     assert list(tables["errors"]["stage"]) == ["decode"] and list(tables["scores"]["value"]) == [0.5]
+
+
+def test_metric_validity_and_tie_scores_are_written(smoke_run):
+    cfg, run_dir = smoke_run
+    scores = pd.read_csv(run_dir / "scores.csv", dtype={"clip_id": str})
+    validity = pd.read_csv(run_dir / "metric_validity.csv")
+    method_level = scores[scores["method"] != "-"].drop_duplicates(["model", "metric"])
+    assert len(validity) == len(method_level)
+    assert set(validity["status"]) <= {"pass", "fail", "unchecked", "exempt"}
+    # every curve metric has the fully deleted end point and chance 1 / K
+    deletion = validity[validity["metric"] == "deletion_auc"]
+    assert deletion["deleted_probability"].between(0, 1).all()
+    assert (deletion["chance"] == 1 / len(cfg.data.synthetic.actions)).all()
+    ties = pd.read_csv(run_dir / "tie_scores.csv", dtype={"clip_id": str})
+    assert set(ties["method"]) == {"gradcam"} | ({"oracle"} & set(scores["method"]))
+    assert sorted(ties["tie_seed"].unique()) == [0, 1, 2]
+    # seed 0 is the run's own value
+    own = ties[ties["tie_seed"] == 0].merge(scores, on=["model", "method", "metric", "clip_id"], suffixes=("", "_run"))
+    assert len(own) and (own["value"] - own["value_run"]).abs().max() < 1e-12
+    assert validity["tie_spread"].notna().any()
+    assert "valid" in pd.read_csv(run_dir / "summary.csv").columns
+    assert "## Metric validity" in (run_dir / "summary.md").read_text()

@@ -40,8 +40,11 @@ def test_frame_deletion_by_true_importance_beats_reverse_importance():
     insertion_good = frame_curves(engine, clips, good, targets, mode="insertion", **kwargs)
     insertion_bad = frame_curves(engine, clips, -good, targets, mode="insertion", **kwargs)
     assert (insertion_good.auc() > insertion_bad.auc()).all()
-    # fractions are the share of frames changed
-    torch.testing.assert_close(deletion_good.fractions[0], torch.arange(T + 1, dtype=torch.float64) / T)
+    # fractions are the share of frames changed; the T - 1 tied frames are changed together (never split), so
+    # the steps that would split them move to the nearest end of their tie group
+    torch.testing.assert_close(deletion_good.fractions[0], torch.tensor([0, 1, 1, 1, 6, 6, 6], dtype=torch.float64) / 6)
+    untied = frame_curves(engine, clips, torch.arange(T, dtype=torch.float32).expand(2, T), targets, mode="deletion", **kwargs)
+    torch.testing.assert_close(untied.fractions[0], torch.arange(T + 1, dtype=torch.float64) / T)
 
 
 def test_frame_steps_are_capped_at_the_number_of_frames():

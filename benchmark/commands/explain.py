@@ -103,8 +103,10 @@ def run(args: argparse.Namespace) -> int:
     if target_kind == "label" and item["label"] < 0:
         raise DataError(f"clip '{args.clip}' of the {split} split has no label; use --target predicted")
     targets = baselines.resolve_targets(model, clips, label, target_kind)
+    truth = {"evidence": item["evidence"][None], "action_window": item["window"][None]} if "evidence" in item else None
     explanation = baselines.explain(args.method, model, clips, targets, target_kind=target_kind, seed=cfg.seed,
-                                    batch_size=cfg.explain.batch_size, **cfg.explain.options.get(args.method, {}))
+                                    batch_size=cfg.explain.batch_size, ground_truth=truth,
+                                    **cfg.explain.options.get(args.method, {}))
 
     classes = meta.get("classes") or dataset.classes
     name = lambda k: classes[k] if 0 <= k < len(classes) else str(k)  # noqa: E731

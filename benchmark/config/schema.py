@@ -239,6 +239,81 @@ class ExplainConfig:
 
 
 @dataclass
+class ValidityConfig:
+    """Metric validity, checked in every run (``metric_validity.csv``; see ``metrics/validity.py``)."""
+
+    #: one-sided significance level of the oracle > random and random > inverse-oracle Wilcoxon tests
+    alpha: float = 0.05
+    #: smallest matched-pairs rank-biserial effect (in the right direction) of those two comparisons
+    min_effect: float = 0.3
+    #: largest range over tie-break seeds of a method's mean score
+    max_tie_spread: float = 0.005
+    #: the fully deleted clip's mean target probability may be at most this many times chance (1 / K)
+    max_deleted_vs_chance: float = 2.0
+    #: tie-break seeds of the spread check (the run's own seed is the first; 1 = no rescoring)
+    tie_seeds: int = 3
+    #: methods rescored under the extra seeds (those that run on a model; coarse or flat maps have the most ties)
+    tie_methods: list[str] = field(default_factory=lambda: ["gradcam", "oracle"])
+    #: rescore the first this many explained clips (whole clip batches); the spread of a mean over fewer clips is
+    #: larger, so the check is conservative
+    tie_clips: int = 16
+    #: random halvings of the clips for the split-half reliability of the method ranking
+    split_half_splits: int = 20
+
+    def validate(self) -> None:
+        if not 0 < self.alpha < 1 or not -1 <= self.min_effect <= 1:
+            raise ConfigError(f"config keys 'metrics.validity.alpha/min_effect' = {self.alpha}/{self.min_effect}; "
+                              "need 0 < alpha < 1 and -1 <= min_effect <= 1")
+        if self.max_tie_spread < 0 or self.max_deleted_vs_chance <= 0:
+            raise ConfigError(
+                f"config keys 'metrics.validity.max_tie_spread/max_deleted_vs_chance' = {self.max_tie_spread}/"
+                f"{self.max_deleted_vs_chance}; need max_tie_spread >= 0 and max_deleted_vs_chance > 0")
+        if self.tie_seeds < 1 or self.tie_clips < 0 or self.split_half_splits < 1:
+            raise ConfigError(
+                f"config keys 'metrics.validity.tie_seeds/tie_clips/split_half_splits' = {self.tie_seeds}/"
+                f"{self.tie_clips}/{self.split_half_splits}; need tie_seeds >= 1, tie_clips >= 0, split_half_splits >= 1")
+
+
+@dataclass
+class InDomainConfig:
+    """In-domain deletion (ROAR / ROAD / Hesse et al. 2024): each trained model is fine-tuned briefly on clips with
+    random tube deletions (the deletion metric's substrate and tube size), cached like the other checkpoints, and
+    scored as model ``<model>+indomain`` beside the plain one."""
+
+    enabled: bool = False
+    #: fine-tuning epochs over the training split
+    epochs: int = 1
+    #: each training clip loses a share of its tubes drawn uniformly from [low, high]
+    fraction: list[float] = field(default_factory=lambda: [0.0, 1.0])
+    #: fine-tuning learning rate = lr_scale x the training recipe's (batch-scaled) base lr, constant
+    lr_scale: float = 0.1
+    #: methods explained on the fine-tuned models (names or [all]; those that do not apply to a model are skipped).
+    #: The default keeps the option cheap (estimated 1.5 min more on the default run): the models' own attention, two
+    #: one-pass methods and the three controls that bound the metric
+    methods: list[str] = field(default_factory=lambda: [
+        "stabn-attention", "stabn-spatial", "gradcam", "saliency", "random", "oracle", "inverse-oracle"])
+    #: metrics scored on the fine-tuned models (their granularity variants follow metrics.granularities)
+    metrics: list[str] = field(default_factory=lambda: ["deletion_auc", "insertion_auc"])
+
+    def validate(self) -> None:
+        from stabn_bench.metrics.catalog import selectable_metric_names  # late import: metrics imports the config
+
+        if self.epochs < 1 or self.lr_scale <= 0:
+            raise ConfigError(f"config keys 'metrics.in_domain.epochs/lr_scale' = {self.epochs}/{self.lr_scale}; "
+                              "need epochs >= 1 and lr_scale > 0")
+        if len(self.fraction) != 2 or not 0 <= self.fraction[0] <= self.fraction[1] <= 1:
+            raise ConfigError(f"config key 'metrics.in_domain.fraction' = {self.fraction}; need [low, high] with "
+                              "0 <= low <= high <= 1")
+        valid = selectable_metric_names()
+        unknown = [name for name in self.metrics if name != "all" and name not in valid]
+        if unknown:
+            raise ConfigError(f"config key 'metrics.in_domain.metrics' names unknown metric {unknown[0]!r}; "
+                              f"valid: all, {', '.join(valid)}")
+        if not self.methods:
+            raise ConfigError("config key 'metrics.in_domain.methods' is empty; give method names or [all]")
+
+
+@dataclass
 class MetricsConfig:
     """Which scores are computed and with which perturbation settings (see ``metrics/``)."""
 
@@ -251,9 +326,12 @@ class MetricsConfig:
     #: size (t, h, w) of a tube cell
     tube_size: list[int] = field(default_factory=lambda: [2, 8, 8])
     #: what deleted voxels become (clips are ImageNet-normalised: zero = the ImageNet mean colour)
-    substrate: Literal["zero", "mean", "blur"] = "blur"
+    substrate: Literal["zero", "mean", "blur", "road"] = "road"
     #: sigma of the per-frame Gaussian blur substrate, in pixels
     blur_sigma: float = 5.0
+    #: road substrate (3-D noisy linear imputation, ROAD): noise std added to imputed voxels, in normalised units
+    #: (0.05 is about 0.01 of the pixel range, as in ROAD)
+    road_noise: float = 0.05
     #: what deleted frames become in the temporal tests
     temporal_substrate: Literal["mean_frame", "zero", "frozen"] = "mean_frame"
     #: keep-top-k test: k = round(keep_fraction * frames), at least 1
@@ -270,6 +348,10 @@ class MetricsConfig:
     #: clips (of the first batch) that get the cascading parameter-randomisation sanity check, per method
     sanity_clips: int = 2
     bootstrap_resamples: int = 1000
+    #: metric validity checks of every run (metric_validity.csv)
+    validity: ValidityConfig = field(default_factory=ValidityConfig)
+    #: in-domain deletion: fine-tuned models scored beside the plain ones (off by default)
+    in_domain: InDomainConfig = field(default_factory=InDomainConfig)
 
     def validate(self) -> None:
         from stabn_bench.metrics.catalog import selectable_metric_names  # late import: metrics imports the config
@@ -294,6 +376,8 @@ class MetricsConfig:
             raise ConfigError(f"config key 'metrics.tube_size' = {self.tube_size}; need three positive integers (t, h, w)")
         if not 0 < self.keep_fraction <= 1:
             raise ConfigError(f"config key 'metrics.keep_fraction' = {self.keep_fraction}; must be in (0, 1]")
+        if self.road_noise < 0:
+            raise ConfigError(f"config key 'metrics.road_noise' = {self.road_noise}; must be >= 0")
         if self.blur_sigma < 0 or self.pointing_tolerance < 0:
             raise ConfigError(
                 f"config keys 'metrics.blur_sigma/pointing_tolerance' = {self.blur_sigma}/{self.pointing_tolerance}; must be >= 0"

@@ -9,6 +9,7 @@ Positions are in pixels (x to the right, y downwards), sizes are disc diameters 
 """
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from typing import Callable
@@ -165,3 +166,88 @@ def action_progress(num_frames: int, start: int, end: int) -> np.ndarray:
     t = np.arange(num_frames, dtype=np.float64)
     length = end - start
     return np.clip((t - start + 1) / (length + 1), 0.0, 1.0)
+
+
+
+
+@dataclass(frozen=True)
+class WindowPlacement:
+    """Where action windows go: K (length, start) pairs and their probabilities (windows lie inside the clip).
+
+    Attributes:
+        num_frames: T.
+        lengths: (K,) window lengths in frames.
+        starts: (K,) first frame of each window.
+        probability: (K,) float64, summing to 1.
+    """
+
+    num_frames: int
+    lengths: np.ndarray
+    starts: np.ndarray
+    probability: np.ndarray
+
+    def covers(self) -> np.ndarray:
+        """(K, T) bool: frame t lies inside window k."""
+        frames = np.arange(self.num_frames)
+        return (frames >= self.starts[:, None]) & (frames < (self.starts + self.lengths)[:, None])
+
+    def coverage(self) -> np.ndarray:
+        """(T,) probability that each frame lies inside the window (the *placement prior* of temporal metrics)."""
+        return self.probability @ self.covers()
+
+    def sample(self, rng: np.random.Generator) -> tuple[int, int]:
+        """One window ``(start, end)`` drawn with one uniform draw from ``rng``."""
+        cumulative = np.cumsum(self.probability)
+        k = min(int(np.searchsorted(cumulative, rng.uniform(0, cumulative[-1]), side="right")), len(cumulative) - 1)
+        return int(self.starts[k]), int(self.starts[k] + self.lengths[k])
+
+
+#: weight of the coverage flatness against the entropy of the placement (see :func:`window_placement`)
+FLATNESS_WEIGHT = 1e5
+
+
+@functools.lru_cache(maxsize=32)
+def window_placement(num_frames: int, window_min: int, window_max: int) -> WindowPlacement:
+    """The placement of action windows of ``window_min..window_max`` frames in clips of ``num_frames``.
+
+    Every frame is equally likely to lie inside the window (flat coverage), so that no fixed per-frame profile
+    scores a temporal AUROC above chance by favouring the frames where windows usually lie. Uniform starts do not
+    do this: they cover the middle frames far more often than the ends. A window that lies inside the clip covers
+    frame 0 only by starting there, so flat coverage makes about E[L] / T of the windows start at frame 0 and as
+    many end at the last frame; the rest tile the middle. Flat coverage alone would still let a fixed centre
+    profile reach an AUROC away from 0.5 (a clip's AUROC weighs a frame pair by 1 / (n_in * n_out), which differs
+    between window lengths), so the placement also balances every frame pair: the expected weight of "i in the
+    window, j not" equals that of "j in, i not", which makes the expected AUROC of *every* fixed profile 0.5.
+    Among such placements the one of largest entropy (windows spread over as many (length, start) pairs as
+    possible) is found by minimising ``FLATNESS_WEIGHT * (coverage deviation^2 + pair imbalance^2) - entropy``
+    with L-BFGS over softmax weights. Deterministic (no random draw).
+    """
+    from scipy.optimize import minimize  # late import: only the generator needs it
+
+    if not 1 <= window_min <= window_max <= num_frames:
+        raise ValueError(f"need 1 <= window_min <= window_max <= num_frames, got {window_min}, {window_max}, {num_frames}")
+    pairs = [(length, start) for length in range(window_min, window_max + 1) for start in range(num_frames - length + 1)]
+    lengths = np.array([length for length, _ in pairs])
+    starts = np.array([start for _, start in pairs])
+    cover = WindowPlacement(num_frames, lengths, starts, np.zeros(len(pairs))).covers().astype(np.float64)
+    # pair balance: a clip's AUROC weighs each (in, out) frame pair by 1 / (n_in * n_out); the expected weight of
+    # "i in, j out" must equal that of "j in, i out", or a fixed profile could still beat chance
+    inside, outside = cover.sum(axis=1), num_frames - cover.sum(axis=1)
+    pair_weight = cover[:, :, None] * (1 - cover[:, None, :]) / np.maximum(inside * outside, 1)[:, None, None]
+    asymmetry = (pair_weight - pair_weight.transpose(0, 2, 1)).reshape(len(pairs), -1)  # (K, T*T)
+
+    def objective(theta: np.ndarray) -> tuple[float, np.ndarray]:
+        p = np.exp(theta - theta.max())
+        p /= p.sum()
+        deviation = p @ cover
+        deviation = deviation - deviation.mean()
+        imbalance = p @ asymmetry
+        log_p = np.log(np.maximum(p, 1e-300))
+        value = FLATNESS_WEIGHT * float(deviation @ deviation + imbalance @ imbalance) + float(p @ log_p)
+        grad_p = 2 * FLATNESS_WEIGHT * (cover @ deviation + asymmetry @ imbalance) + log_p + 1  # d value / d p
+        return value, p * (grad_p - p @ grad_p)  # through the softmax
+
+    result = minimize(objective, np.zeros(len(pairs)), jac=True, method="L-BFGS-B",
+                      options={"maxiter": 5000, "gtol": 1e-12, "ftol": 1e-16})
+    p = np.exp(result.x - result.x.max())
+    return WindowPlacement(num_frames, lengths, starts, p / p.sum())

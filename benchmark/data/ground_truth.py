@@ -1,8 +1,9 @@
 """Per-clip ground truth of the synthetic data set: the evidence mask and the action window.
 
 Stored as ``<dataset>/ground_truth/<clip_id>.npz`` with arrays ``evidence`` (T, H, W) uint8 in {0, 1} (the
-target's pixels on the frames of the action window, at the generated resolution) and ``window`` (2,) int64
-``[start, end)``. The zip entries carry a fixed date, so equal contents give byte-identical files.
+target's pixels on every frame where it is visible, inside the action window or not, at the generated
+resolution: spatial localisation is scored per frame) and ``window`` (2,) int64 ``[start, end)``, the frames of
+the action inside the clip (temporal metrics). The zip entries carry a fixed date, so equal contents give byte-identical files.
 """
 from __future__ import annotations
 
@@ -23,7 +24,8 @@ _FIXED_ZIP_DATE = (1980, 1, 1, 0, 0, 0)
 
 @dataclass
 class GroundTruth:
-    """``evidence`` (T, H, W) bool and the action window ``[start, end)`` in frames of the stored video."""
+    """``evidence`` (T, H, W) bool (the target on every frame it is visible in) and the action window
+    ``[start, end)`` in frames of the stored video."""
 
     evidence: np.ndarray
     start: int

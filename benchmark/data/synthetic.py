@@ -2,7 +2,8 @@
 
 A clip shows a textured, low-contrast, static background, a few decoy discs of other colours that wander
 randomly for the whole clip, and one target disc (warm red) that is still except inside a random action window,
-where it performs its class's action (benchmark/data/actions.py). The data set is written as real video files
+where it performs its class's action (benchmark/data/actions.py). Windows are placed so that every frame is
+equally likely to lie inside one (:func:`~stabn_bench.benchmark.data.actions.window_placement`). The data set is written as real video files
 in the SSv2 layout (benchmark/data/ssv2.py) with per-clip ground truth (benchmark/data/ground_truth.py), so the
 benchmark decodes it exactly like real data.
 
@@ -26,12 +27,12 @@ from ..config.loader import to_dict
 from ..config.schema import SyntheticConfig
 from ..errors import DataError
 from . import ssv2
-from .actions import Action, TargetState, action_progress, resolve_actions
+from .actions import Action, TargetState, action_progress, resolve_actions, window_placement
 from .ground_truth import GROUND_TRUTH_DIR, GroundTruth, ground_truth_path, save_ground_truth
 from .video_io import write_video
 
 #: Bumped whenever the drawing changes, so cached data sets made by older code are not reused.
-GENERATOR_VERSION = 2
+GENERATOR_VERSION = 3
 MANIFEST_FILE = "synthetic.json"
 SPLITS = ("train", "validation", "test")
 
@@ -112,9 +113,8 @@ def render_clip(action: Action, cfg: SyntheticConfig, rng: np.random.Generator) 
     """Draw one clip of ``action`` with the sizes, noise, window lengths and decoys of ``cfg``."""
     T, H, W = cfg.num_frames, cfg.height, cfg.width
     xs, ys = _pixel_grid(H, W)
-    length = int(rng.integers(cfg.window_min, cfg.window_max + 1))
-    start = int(rng.integers(0, T - length + 1))
-    end = start + length
+    # every frame equally likely to be in the window (see actions.window_placement)
+    start, end = window_placement(T, cfg.window_min, cfg.window_max).sample(rng)
     size = cfg.target_size * float(rng.uniform(0.85, 1.15))
     path = action.sample_path(rng, H, W, size)
     progress = action_progress(T, start, end)
@@ -138,9 +138,19 @@ def render_clip(action: Action, cfg: SyntheticConfig, rng: np.random.Generator) 
         if cfg.noise > 0:
             image = image + rng.normal(0, cfg.noise, size=image.shape)
         frames[t] = np.round(np.clip(image, 0, 1) * 255).astype(np.uint8)
-        if start <= t < end:
+        if state.alpha > 0:  # the target's pixels on every frame it is visible in, inside the window or not
             evidence[t] = disc_coverage(xs, ys, state.x, state.y, state.size) >= 0.5
     return SyntheticClip(frames, GroundTruth(evidence, start, end), states)
+
+
+def window_prior(cfg: SyntheticConfig, num_frames: int, sampling: str = "uniform", stride: int = 1) -> np.ndarray:
+    """(num_frames,) probability that each evaluated frame of a clip lies in the action window (the placement
+    prior of temporal metrics): the placement's frame coverage at the frames evaluation samples, rounded to 3
+    decimals (so that the optimiser's round-off in a flat coverage does not rank frames)."""
+    from .sampling import sample_indices  # the data package's sampling, as the evaluation reads clips
+
+    coverage = window_placement(cfg.num_frames, cfg.window_min, cfg.window_max).coverage()
+    return np.round(coverage[sample_indices(sampling, cfg.num_frames, num_frames, stride, train=False)], 3)
 
 
 def clip_rng(seed: int, index: int) -> np.random.Generator:

@@ -30,11 +30,12 @@ from ..provenance import collect_provenance
 from ..runtime import atomic_write_text, ensure_writable_dir, seed_everything, select_device
 from .scoring import ClipBatches, OverlayMaps, explain_and_score_model
 from .shards import ShardStore
+from .validity import write_metric_validity
 
 log = logging.getLogger("stabn_bench.pipeline")
 
 #: result tables written from the shards (``accuracy.csv`` is written by its own stage)
-MERGED_TABLES = ("scores", "curves", "temporal", "errors")
+MERGED_TABLES = ("scores", "curves", "temporal", "errors", "tie_scores")
 
 
 def seed_config(cfg: RunConfig, seed: int) -> RunConfig:
@@ -243,6 +244,7 @@ def _run_locked(cfg: RunConfig, device: torch.device, restart: bool, progress: b
     from ..report import write_table
     from ..training import checkpoint_folder, explained_checkpoint_row, load_model, train_model
     from ..training.checkpoint import EXPLAINED_COLUMNS
+    from ..training.in_domain import in_domain_config, is_in_domain
 
     run_dir = prepare_run_dir(cfg, restart)
     stages = StageLog(run_dir)
@@ -266,6 +268,8 @@ def _run_locked(cfg: RunConfig, device: torch.device, restart: bool, progress: b
                 result = train_model(seed_config(cfg, seed), name, folder, resume=True, progress=progress)
                 checkpoints[seed, name] = result.checkpoint(cfg.explain.checkpoint)
                 stages.add_seconds(f"train:{name}", result.wall_time_s)
+        if cfg.metrics.in_domain.enabled:
+            checkpoints.update(_in_domain_stage(cfg, checkpoints, stages, progress))
 
     loaded = {key: load_model(path, device) for key, path in checkpoints.items()}
     models = {key: model for key, (model, _) in loaded.items()}
@@ -288,13 +292,18 @@ def _run_locked(cfg: RunConfig, device: torch.device, restart: bool, progress: b
 
     clip_batches = ClipBatches.first(test_set, cfg.explain.num_clips, cfg.explain.batch_size)
     overlay_ids = [test_set.clip_ids[i] for i in range(min(cfg.explain.overlay_clips, len(test_set)))]
-    overlays = OverlayMaps(run_dir, overlay_ids)  # maps of the first seed's models only
+    overlays = OverlayMaps(run_dir, overlay_ids)  # maps of the first seed's plain models only
     if not stages.done("explain"):  # a unit that failed is not done: the next run retries it
         with stages.stage("explain", mark_done=False):
             for (seed, name), model in models.items():
-                seconds = explain_and_score_model(
-                    seed_config(cfg, seed), name, model, clip_batches, ShardStore(run_dir, seed),
-                    overlays if seed == seeds[0] else OverlayMaps(run_dir, []), device, progress)
+                seed_cfg, seed_store = seed_config(cfg, seed), ShardStore(run_dir, seed)
+                if is_in_domain(name):  # fine-tuned copies: their own methods and metrics, no overlays
+                    seconds = explain_and_score_model(in_domain_config(seed_cfg), name, model, clip_batches,
+                                                      seed_store, OverlayMaps(run_dir, []), device, progress)
+                else:
+                    seconds = explain_and_score_model(
+                        seed_cfg, name, model, clip_batches, seed_store,
+                        overlays if seed == seeds[0] else OverlayMaps(run_dir, []), device, progress)
                 for method, s in seconds.items():
                     stages.add_seconds(f"explain:{name}:{method}", s)
             distributed.barrier()
@@ -303,8 +312,9 @@ def _run_locked(cfg: RunConfig, device: torch.device, restart: bool, progress: b
 
     if distributed.is_main():
         with stages.stage("tables", mark_done=False):
-            first_models = {name: model for (seed, name), model in models.items() if seed == seeds[0]}
-            _write_tables(run_dir, store, overlays, test_set, overlay_ids, first_models, device)
+            first_models = {name: model for (seed, name), model in models.items()
+                            if seed == seeds[0] and not is_in_domain(name)}
+            _write_tables(run_dir, store, overlays, test_set, overlay_ids, first_models, device, cfg)
         with stages.stage("report", mark_done=False):
             from ..report import write_report
 
@@ -320,6 +330,20 @@ def _run_locked(cfg: RunConfig, device: torch.device, restart: bool, progress: b
         atomic_write_text(run_dir / "provenance.json", json.dumps(provenance, indent=2))
     distributed.barrier()
     return run_dir
+
+
+def _in_domain_stage(cfg: RunConfig, checkpoints: dict[tuple[int, str], Path], stages: StageLog,
+                     progress: bool) -> dict[tuple[int, str], Path]:
+    """Fine-tune every trained model on random tube deletions (``metrics.in_domain``);
+    {(seed, ``<model>+indomain``): path}."""
+    from ..training.in_domain import fine_tune_in_domain
+
+    tuned = {}
+    for (seed, name), path in checkpoints.items():
+        result = fine_tune_in_domain(seed_config(cfg, seed), name, path, progress=progress)
+        tuned[seed, result.model_name] = result.path
+        stages.add_seconds(f"train:{result.model_name}", result.wall_time_s)
+    return tuned
 
 
 def _accuracy_stage(cfg: RunConfig, models: dict[tuple[int, str], torch.nn.Module], test_set, device: torch.device, run_dir: Path) -> None:
@@ -342,12 +366,13 @@ def _accuracy_stage(cfg: RunConfig, models: dict[tuple[int, str], torch.nn.Modul
 
 
 def _write_tables(run_dir: Path, store: ShardStore, overlays: OverlayMaps, test_set, overlay_ids, models,
-                  device) -> None:
+                  device, cfg: RunConfig) -> None:
     from ..report import clip_to_frames, write_overlay, write_table
 
     tables = store.merge()
     for name in MERGED_TABLES:
         write_table(tables[name], run_dir / f"{name}.csv")
+    write_metric_validity(run_dir, cfg, tables, num_classes=len(test_set.classes))
     index_of = {clip_id: i for i, clip_id in enumerate(test_set.clip_ids)}
     for clip_id in overlay_ids:
         maps = overlays.load(clip_id)

@@ -7,6 +7,7 @@ under ``torchrun`` the clip batches are dealt out across the ranks. A method tha
 """
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from dataclasses import dataclass, field
@@ -27,6 +28,7 @@ from ..config import RunConfig
 from ..data import collate_clips
 from ..errors import StabnBenchError
 from .shards import Shard, ShardStore
+from .validity import tie_rescores, wants_tie_rescore
 
 log = logging.getLogger("stabn_bench.pipeline")
 
@@ -75,6 +77,13 @@ def _add_values(shard: Shard, model: str, method: str, clip_ids: Sequence[str], 
     for metric, per_clip in values.items():
         for clip_id, value in zip(clip_ids, per_clip.tolist()):
             shard.add("scores", model, method, metric, clip_id, float(value))
+
+
+def _add_tie_values(shard: Shard, model: str, method: str, clip_ids: Sequence[str], tie_seed: int,
+                    values: dict[str, torch.Tensor]) -> None:
+    for metric, per_clip in values.items():
+        for clip_id, value in zip(clip_ids, per_clip.tolist()):
+            shard.add("tie_scores", model, method, metric, clip_id, int(tie_seed), float(value))
 
 
 def _add_curves(shard: Shard, model: str, method: str, clip_ids: Sequence[str], curves: dict) -> None:
@@ -139,6 +148,12 @@ def explain_and_score_model(
     """
     model = model.to(device).eval()
     methods = methods_for(model, cfg.explain.methods)
+    if not getattr(clips.dataset, "has_ground_truth", False):
+        blind = [m for m in methods if baselines.get_method(m).needs]
+        if blind:
+            log.info("skipping %s: they need ground truth, which this data set does not have", ", ".join(blind))
+            methods = [m for m in methods if m not in blind]
+    prior = _window_prior(cfg)
     wanted = set(selected_metrics(cfg.metrics))
     sanity = "randomisation_spearman" in wanted and cfg.metrics.sanity_clips > 0
     options = cfg.explain.options
@@ -179,19 +194,29 @@ def explain_and_score_model(
                 _add_values(shard, model_name, MODEL_LEVEL, clip_ids, values)
             else:
                 try:
+                    truth = {"evidence": evidence, "action_window": window, "window_prior": prior}
                     explanation = baselines.explain(
                         name, model, x, targets, target_kind=cfg.explain.target, seed=seed,
-                        batch_size=cfg.explain.batch_size, **options.get(name, {}),
+                        batch_size=cfg.explain.batch_size, ground_truth=truth, **options.get(name, {}),
                     )
-                    result = score_explanations(
+                    score = functools.partial(  # everything but the tie-break seed
+                        score_explanations,
                         reference.engine, x, explanation.spatiotemporal, explanation.temporal, targets, labels,
-                        cfg.metrics, evidence=evidence, window=window, seed=seed, random_curves=reference,
-                        method=name, clip_ids=clip_ids,
+                        cfg.metrics, evidence=evidence, window=window, random_curves=reference,
+                        method=name, clip_ids=clip_ids, native_shape=explanation.native_shape,
+                        window_prior=prior if window is not None else None,
                     )
+                    result = score(seed=seed)
                     _add_values(shard, model_name, name, clip_ids, result.values)
+                    if wants_tie_rescore(cfg, name, clips.indices[batch_index][0]):
+                        rescored = tie_rescores(lambda s: score(seed=s).values, result.values, seed,
+                                                cfg.metrics.validity.tie_seeds)
+                        for k, values in rescored:
+                            _add_tie_values(shard, model_name, name, clip_ids, k, values)
                     if sanity and batch_index == 0:
                         n = min(cfg.metrics.sanity_clips, len(clip_ids))
-                        score = _sanity(model, name, x[:n], targets[:n], cfg, seed, options.get(name, {}))
+                        first = {k: (v if k == "window_prior" or v is None else v[:n]) for k, v in truth.items()}
+                        score = _sanity(model, name, x[:n], targets[:n], cfg, seed, options.get(name, {}), first)
                         _add_values(shard, model_name, name, clip_ids[:n], {"randomisation_spearman": score})
                     _add_curves(shard, model_name, name, clip_ids, result.curves)
                     _add_temporal(shard, model_name, name, clip_ids, explanation.temporal, window)
@@ -207,12 +232,22 @@ def explain_and_score_model(
     return seconds
 
 
+def _window_prior(cfg: RunConfig) -> Optional[torch.Tensor]:
+    """(T,) placement prior of the synthetic data's action windows at the evaluated frames; None for other data."""
+    if cfg.data.source != "synthetic":
+        return None
+    from ..data.synthetic import window_prior
+
+    prior = window_prior(cfg.data.synthetic, cfg.data.num_frames, cfg.data.sampling, cfg.data.stride)
+    return torch.from_numpy(prior).float()
+
+
 def _sanity(model: nn.Module, method: str, clips: torch.Tensor, targets: torch.Tensor, cfg: RunConfig, seed: int,
-            options: dict) -> torch.Tensor:
+            options: dict, ground_truth: Optional[dict] = None) -> torch.Tensor:
     """``randomisation_spearman`` (N,) of ``method`` on ``clips`` (cascading randomisation of a model copy)."""
 
     def explain_fn(m: nn.Module, c: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         return baselines.explain(method, m, c, t, target_kind=cfg.explain.target, seed=seed,
-                                 batch_size=cfg.explain.batch_size, **options).spatiotemporal
+                                 batch_size=cfg.explain.batch_size, ground_truth=ground_truth, **options).spatiotemporal
 
     return cascading_randomisation(model, explain_fn, clips, targets, seed=seed).score

@@ -25,6 +25,8 @@ TABLE_COLUMNS = {
     "curves": ["model", "method", "metric", "clip_id", "fraction", "score"],
     "temporal": ["model", "method", "clip_id", "frame", "importance", "in_window"],
     "errors": ["model", "method", "clip_id", "stage", "error"],
+    # metric validity: the same metrics under several tie-break seeds (benchmark/pipeline/validity.py)
+    "tie_scores": ["model", "method", "metric", "clip_id", "tie_seed", "value"],
 }
 #: the column the merged tables gain after TABLE_COLUMNS: the training seed of the model that was explained
 SEED_COLUMN = "seed"
@@ -33,6 +35,7 @@ _SORT_KEYS = {
     "curves": ["model", "method", "metric", "seed", "clip_id", "fraction"],
     "temporal": ["model", "method", "seed", "clip_id", "frame"],
     "errors": ["model", "method", "seed", "clip_id", "stage"],
+    "tie_scores": ["model", "method", "metric", "seed", "tie_seed", "clip_id"],
 }
 
 

@@ -20,6 +20,7 @@ from .files import (
 from .seeds import seed_summary_table, with_seed_in_clip_id
 from .summary import ReportSettings, build_blocks, format_terminal_summary, render_latex, render_markdown
 from .tables import summary_table
+from .validity import read_validity, validity_flags, with_valid_column
 
 __all__ = [
     "Results", "load_results", "write_table", "temporal_rows", "write_overlay", "read_overlay", "clip_to_frames",
@@ -77,7 +78,8 @@ def write_report(
     metrics: Sequence[str] | None = None,
 ) -> list[Path]:
     """Read the result tables of ``run_dir`` and write ``summary.csv`` (mean, CI, n per model × method × metric,
-    then the spread across training seeds: :func:`~benchmark.report.seeds.seed_summary_table`),
+    then the spread across training seeds: :func:`~benchmark.report.seeds.seed_summary_table`; ``valid``: the
+    metric-validity verdict of ``metric_validity.csv``, True / False / empty when unchecked),
     ``paired_tests.csv`` (Wilcoxon + Holm for every method pair, model and metric), ``summary.md``,
     ``summary.tex`` and every figure under ``figures/``. Returns the written paths."""
     results = load_results(run_dir)
@@ -85,9 +87,11 @@ def write_report(
     settings = ReportSettings.from_config(results.config)
     summary = seed_summary_table(results.scores, settings.confidence, settings.n_resamples, settings.seed)
     run_dir = results.run_dir
+    validity = read_validity(run_dir)
+    summary = with_valid_column(summary, validity_flags(validity))
     written = [write_table(summary, run_dir / "summary.csv"),
                write_table(all_paired_tests(results.scores, MODEL_LEVEL_METHOD), run_dir / "paired_tests.csv")]
-    blocks = build_blocks(results, summary, settings, methods, metrics)
+    blocks = build_blocks(results, summary, settings, methods, metrics, validity=validity)
     atomic_write_text(run_dir / "summary.md", render_markdown(blocks))
     atomic_write_text(run_dir / "summary.tex", render_latex(blocks))
     written += [run_dir / "summary.md", run_dir / "summary.tex"]

@@ -17,6 +17,7 @@ import pandas as pd
 
 from stabn_bench.metrics.catalog import METRICS
 from stabn_bench.metrics.statistics import average_ranks, method_means, paired_tests
+from stabn_bench.metrics.validity import STATUSES
 
 from .files import MODEL_LEVEL_METHOD, Results
 from .groups import method_order
@@ -25,6 +26,8 @@ from .tables import (
     Cell, Table, best_mask, estimate_table, format_estimate, format_number, latex_escape, metric_header, sort_metrics,
     split_variant, to_latex, to_markdown, to_text,
 )
+from .validity import FOOTNOTE as VALIDITY_FOOTNOTE, failed_in_summary, in_domain_table, mark, threshold_text
+from .validity import thresholds_from_config, validity_table
 
 FAMILIES = ("faithfulness", "temporal", "localisation", "sanity")
 #: the score columns of the terminal summary (those present are shown)
@@ -204,8 +207,12 @@ def model_level_table(summary: pd.DataFrame, model: str) -> Table | None:
                  caption=f"Model-level metrics of {model} (frame-order sensitivity).")
 
 
-def rank_table(scores: pd.DataFrame, model: str, metrics: Sequence[str], methods: Sequence[str]) -> Table | None:
-    """Average rank of each method over the metrics (1 = best), overall and per family."""
+def rank_table(scores: pd.DataFrame, model: str, metrics: Sequence[str], methods: Sequence[str],
+               invalid: Sequence[str] = ()) -> Table | None:
+    """Average rank of each method over the metrics (1 = best), overall and per family; ``invalid`` metrics
+    (failed the validity check) are left out."""
+    left_out = sorted(set(invalid) & set(metrics))
+    metrics = [m for m in metrics if m not in set(invalid)]
     ranks = average_ranks(method_means(scores, model, metrics).reindex(index=list(methods)))
     if ranks.empty or len(methods) < 2:
         return None
@@ -220,10 +227,14 @@ def rank_table(scores: pd.DataFrame, model: str, metrics: Sequence[str], methods
         rows.append(cells)
     columns = ["method", "average rank"] + [f"{f} rank" for f in by_family]
     plural = "s" if len(ranked) != 1 else ""
-    return Table(columns, rows, caption=f"Average rank of each method over {len(ranked)} metric{plural} (1 = best).")
+    caption = f"Average rank of each method over {len(ranked)} metric{plural} (1 = best)."
+    if left_out:
+        caption += f" Left out (failed the metric-validity check): {', '.join(left_out)}."
+    return Table(columns, rows, caption=caption)
 
 
-def paired_highlights(scores: pd.DataFrame, model: str, metrics: Sequence[str], methods: Sequence[str]) -> Table | None:
+def paired_highlights(scores: pd.DataFrame, model: str, metrics: Sequence[str], methods: Sequence[str],
+                      invalid: Sequence[str] = ()) -> Table | None:
     """Per metric: the best method, the runner-up, their difference and Holm-adjusted Wilcoxon p-value, and how
     many other methods the best one beats at p < 0.05."""
     if len(methods) < 2:
@@ -246,8 +257,9 @@ def paired_highlights(scores: pd.DataFrame, model: str, metrics: Sequence[str], 
         wins = involving[(involving["better"] == best) & (involving["p_holm"] < ALPHA)]
         vs_second = involving[(involving["method_a"] == second) | (involving["method_b"] == second)].iloc[0]
         p = vs_second["p_holm"]
-        rows.append([Cell(metric_header(metric)), Cell(best), Cell(second),
-                     Cell(f"{ordered.iloc[0] - ordered.iloc[1]:+.3f}"), Cell(f"{p:.3g}", bool(p < ALPHA)),
+        failed = metric in set(invalid)
+        rows.append([Cell(mark(metric_header(metric), failed)), Cell(best), Cell(second),
+                     Cell(f"{ordered.iloc[0] - ordered.iloc[1]:+.3f}"), Cell(f"{p:.3g}", bool(p < ALPHA) and not failed),
                      Cell(f"{len(wins)}/{len(involving)}")])
     if not rows:
         return None
@@ -257,8 +269,12 @@ def paired_highlights(scores: pd.DataFrame, model: str, metrics: Sequence[str], 
 
 
 def build_blocks(results: Results, summary: pd.DataFrame, settings: ReportSettings,
-                 methods: Sequence[str] | None = None, metrics: Sequence[str] | None = None) -> list[Block]:
-    """The whole summary as blocks (the same for Markdown and LaTeX)."""
+                 methods: Sequence[str] | None = None, metrics: Sequence[str] | None = None,
+                 validity: pd.DataFrame | None = None) -> list[Block]:
+    """The whole summary as blocks (the same for Markdown and LaTeX).
+
+    ``validity``: ``metric_validity.csv`` (its section follows the accuracy); failed metrics are read from the
+    summary's ``valid`` column (:func:`~benchmark.report.validity.with_valid_column`)."""
     scores = results.scores
     if methods is not None:
         scores = scores[scores["method"].isin([*methods, MODEL_LEVEL_METHOD])]
@@ -273,30 +289,38 @@ def build_blocks(results: Results, summary: pd.DataFrame, settings: ReportSettin
     ]
     if not results.accuracy.empty:
         blocks += [Heading(2, "Accuracy"), accuracy_table(results.accuracy)]
+    if validity is not None and not validity.empty:
+        blocks += validity_blocks(validity, results.config, sorted(set(scores["model"].unique())))
     blocks += alignment_blocks(results.run_dir)
     metric_names = method_metrics(scores, metrics)
     for model in sorted(set(scores["model"].unique())):
         blocks.append(Heading(2, f"Model: {model}"))
+        in_domain = in_domain_table(summary, model)
+        if in_domain is not None:
+            blocks += [Heading(3, "In-domain deletion"), in_domain]
         model_scores = scores[scores["model"] == model]
         model_methods = method_order(set(model_scores["method"].unique()) - {MODEL_LEVEL_METHOD})
         model_metrics = [m for m in metric_names if m in set(model_scores["metric"].unique())]
+        failed = failed_in_summary(summary, model)
         for family, granularity, names in metric_groups(model_metrics):
             if not model_methods:
                 break
             title = f"{family.capitalize()} metrics"
             if granularity or (family == "faithfulness" and settings.granularity):
                 title += f" ({granularity or settings.granularity} granularity)"
+            caption = f"{title} of {model}: {estimate}; best per column in bold."
+            if failed & set(names):
+                caption += " " + VALIDITY_FOOTNOTE
             blocks += [Heading(3, title),
-                       estimate_table(summary, model, names, model_methods,
-                                      caption=f"{title} of {model}: {estimate}; best per column in bold.")]
+                       estimate_table(summary, model, names, model_methods, caption=caption, invalid=failed)]
         level_table = model_level_table(summary, model)
         if level_table is not None:
             blocks += [Heading(3, "Model-level metrics"), level_table]
         main_metrics = [m for m in model_metrics if split_variant(m)[1] is None]  # one granularity: families weigh alike
-        ranks = rank_table(model_scores, model, main_metrics, model_methods)
+        ranks = rank_table(model_scores, model, main_metrics, model_methods, invalid=sorted(failed))
         if ranks is not None:
             blocks += [Heading(3, "Average ranks"), ranks]
-        highlights = paired_highlights(model_scores, model, main_metrics, model_methods)
+        highlights = paired_highlights(model_scores, model, main_metrics, model_methods, invalid=sorted(failed))
         if highlights is not None:
             blocks += [Heading(3, "Paired tests"), highlights]
     blocks += [Heading(2, "Notes"), Bullets(notes(results, summary, settings))]
@@ -328,6 +352,19 @@ def explained_checkpoints_text(run_dir: Path) -> str:
         else:
             parts.append(f"{model} " + ", ".join(f"seed {seed}: {text}" for seed, text in rows))
     return "Explained checkpoints: " + "; ".join(parts) + "."
+
+
+def validity_blocks(validity: pd.DataFrame, config: dict, models: Sequence[str]) -> list[Block]:
+    """The "Metric validity" section: the pass rule with its thresholds, one table per model, the count of failures."""
+    blocks: list[Block] = [Heading(2, "Metric validity"), Paragraph(threshold_text(thresholds_from_config(config)))]
+    for model in [m for m in models if m in set(validity["model"])]:
+        table = validity_table(validity, model)
+        if table is not None:
+            blocks += [Heading(3, f"Validity: {model}"), table]
+    counts = validity["status"].value_counts()
+    summary_text = ", ".join(f"{int(counts[s])} {s}" for s in STATUSES if s in counts)
+    blocks.append(Paragraph(f"Model × metric checks: {summary_text}. {VALIDITY_FOOTNOTE}"))
+    return blocks
 
 
 def notes(results: Results, summary: pd.DataFrame, settings: ReportSettings) -> list[str]:
@@ -406,9 +443,12 @@ def headline_table(summary: pd.DataFrame, metrics: Sequence[str] = HEADLINE_METR
     for model in sorted(set(summary["model"].unique())):
         part = summary[(summary["model"] == model) & (summary["method"] != MODEL_LEVEL_METHOD)]
         methods = method_order(set(part["method"].unique()))
-        table = estimate_table(part, model, present, methods)
+        table = estimate_table(part, model, present, methods, invalid=failed_in_summary(summary, model))
         rows += [[Cell(model)] + row for row in table.rows]
-    return Table(["model", "method"] + [metric_header(m) for m in present], rows)
+    # a dagger on a column whose metric failed for any model (the cells of the models where it failed are not bold)
+    failed = failed_in_summary(summary)
+    return Table(["model", "method"] + [mark(metric_header(m), m in failed) for m in present], rows,
+                 caption=VALIDITY_FOOTNOTE if failed & set(present) else "")
 
 
 def format_terminal_summary(run_dir: str | Path, summary: pd.DataFrame | None = None) -> str:
@@ -438,6 +478,13 @@ def format_terminal_summary(run_dir: str | Path, summary: pd.DataFrame | None = 
         seeds = summary_seeds(summary)
         what = f"mean ± SD across {seeds} seeds" if seeds > 1 else "mean ± 95% CI half-width"
         parts += ["", f"Scores ({what}; * = best per model)", to_text(headline)]
+    validity_path = Path(run_dir) / "metric_validity.csv"
+    if validity_path.is_file():
+        from .validity import DAGGER, read_validity
+
+        counts = read_validity(run_dir)["status"].value_counts()
+        text = ", ".join(f"{int(counts[s])} {s}" for s in STATUSES if s in counts)
+        parts += ["", f"Metric validity (model × metric): {text}; {DAGGER} = failed, not ranked: see {validity_path}"]
     if not results.errors.empty:
         parts += ["", f"{len(results.errors)} method/clip evaluations failed: see {Path(run_dir) / 'errors.csv'}"]
     report = Path(run_dir) / "summary.md"

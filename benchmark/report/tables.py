@@ -3,7 +3,7 @@ rendered three ways (Markdown, LaTeX with booktabs, aligned plain text for the t
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Collection, Sequence
 
 import numpy as np
 import pandas as pd
@@ -117,15 +117,19 @@ class Table:
 
 def estimate_table(
     summary: pd.DataFrame, model: str, metrics: Sequence[str], methods: Sequence[str], caption: str = "",
+    invalid: Collection[str] = (),
 ) -> Table:
-    """Rows = methods, columns = ``metric ↑/↓``, cells ``mean ± CI half-width``, best per column bold."""
+    """Rows = methods, columns = ``metric ↑/↓``, cells ``mean ± CI half-width``, best per column bold.
+
+    ``invalid``: metrics that failed the validity check; their header gets a dagger and their column no bold."""
     rows = summary[(summary["model"] == model) & summary["metric"].isin(metrics) & summary["method"].isin(methods)]
     means = rows.pivot(index="method", columns="metric", values="mean").reindex(index=list(methods), columns=list(metrics))
     text = pd.DataFrame("–", index=means.index, columns=means.columns)
     for r in rows.itertuples(index=False):
         text.loc[r.method, r.metric] = format_estimate(r.mean, r.ci_low, r.ci_high)
     bold = best_mask(means)
-    text.columns = [metric_header(m) for m in metrics]
+    bold.loc[:, [m for m in metrics if m in set(invalid)]] = False
+    text.columns = [metric_header(m) + (" †" if m in set(invalid) else "") for m in metrics]
     bold.columns = text.columns
     return Table.from_frame(text, bold, caption, index_name="method")
 
@@ -151,7 +155,8 @@ _LATEX_SPECIAL = {
     "\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_", "{": r"\{", "}": r"\}",
     "~": r"\textasciitilde{}", "^": r"\textasciicircum{}",
     "↑": r"$\uparrow$", "↓": r"$\downarrow$", "±": r"$\pm$", "Δ": r"$\Delta$", "–": "--", "—": "---",
-    "×": r"$\times$", "≥": r"$\geq$", "≤": r"$\leq$", "<": r"$<$", ">": r"$>$",
+    "×": r"$\times$", "≥": r"$\geq$", "≤": r"$\leq$", "<": r"$<$", ">": r"$>$", "†": r"\textsuperscript{\dag}",
+    "ρ": r"$\rho$",
 }
 
 
