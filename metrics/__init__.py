@@ -9,7 +9,8 @@
 - :mod:`stabn_bench.metrics.localisation` — pointing games, relevance rank accuracy, temporal AUROC;
 - :mod:`stabn_bench.metrics.sanity` — cascading model-parameter randomisation;
 - :mod:`stabn_bench.metrics.scoring` — the high-level scorer the runner calls;
-- :mod:`stabn_bench.metrics.catalog` — metric names and directions; :mod:`stabn_bench.metrics.statistics` — CIs and paired tests.
+- :mod:`stabn_bench.metrics.catalog` — metric names and directions; :mod:`stabn_bench.metrics.statistics` — CIs and paired tests;
+- :mod:`stabn_bench.metrics.registry` — plug-in metrics (:func:`register_metric`, ``--metrics-module``, entry points).
 """
 
 if __name__ != "stabn_bench.metrics":  # the repository folder imported under its bare name (e.g. from the repo root)
@@ -26,7 +27,14 @@ from .scoring import (
     selected_metrics,
 )
 
+from .registry import (
+    ENTRY_POINT_GROUP, MetricSpec, get_metric, load_entry_point_metrics, load_metrics_module, metric_specs,
+    register_metric, unregister_metric,
+)
+
 __all__ = [
+    "ENTRY_POINT_GROUP", "MetricSpec", "get_metric", "load_entry_point_metrics", "load_metrics_module", "metric_specs",
+    "register_metric", "unregister_metric",
     "Curves", "Endpoints", "PerturbationEngine", "Predictions", "ReferenceCurves", "ScoreResult", "make_engine",
     "model_order_sensitivity", "reference_curves", "score_explanations", "selected_metrics",
 ]

@@ -101,11 +101,10 @@ class StageLog:
 
 
 def _load_methods(cfg: RunConfig) -> None:
-    from stabn_bench import baselines
+    """Load the methods / metrics modules and check every method, option and metric name (ConfigError)."""
+    from ..config import check_names
 
-    baselines.load_entry_point_methods()
-    if cfg.explain.methods_module:
-        baselines.load_methods_module(cfg.explain.methods_module)
+    check_names(cfg)
 
 
 def run_benchmark(cfg: RunConfig, restart: bool = False, progress: bool = True) -> Path:
@@ -113,12 +112,12 @@ def run_benchmark(cfg: RunConfig, restart: bool = False, progress: bool = True) 
     from ..data import build_dataset
     from ..training import checkpoint_folder, load_model, train_model
 
+    _load_methods(cfg)  # names checked before any work
     device = select_device(cfg.device)
     if distributed.init_from_env(device) and device.type == "cuda":
         device = torch.device("cuda", distributed.local_rank())
         torch.cuda.set_device(device)
     seed_everything(cfg.seed)
-    _load_methods(cfg)
     run_dir = prepare_run_dir(cfg, restart)
     stages = StageLog(run_dir)
     started = time.perf_counter()

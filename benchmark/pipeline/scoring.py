@@ -174,7 +174,7 @@ def explain_and_score_model(
             shard = Shard({k: list(v) for k, v in shard_base.rows.items()}) if name == MODEL_LEVEL else Shard()
             started = time.perf_counter()
             if name == MODEL_LEVEL:
-                values = model_order_sensitivity(reference, x, seed=seed, cfg=cfg.metrics)
+                values = model_order_sensitivity(reference, x, seed=seed, cfg=cfg.metrics, labels=labels)
                 _add_values(shard, model_name, MODEL_LEVEL, clip_ids, values)
             else:
                 try:
