@@ -204,3 +204,34 @@ def test_fusion_starts_as_the_average_of_the_spatial_and_temporal_paths():
     expected = (features * (1 + maps.spatial) + features * maps.temporal[:, None, :, None, None]) / 2
     torch.testing.assert_close(mixed, expected)
     assert fusion(features, maps).shape == features.shape
+
+
+@pytest.mark.parametrize("arch", ["baseline", "abn", "stabn"])
+@pytest.mark.parametrize("depth", [18, 50])
+def test_no_module_runs_twice_and_nothing_is_in_place(arch, depth):
+    """Hook-based attribution (DeepLift, guided backprop) needs one module per use and no in-place activations."""
+    from torch import nn
+
+    model = build_model(arch, num_classes=3, depth=depth, width=4, num_frames=4).eval()
+    calls: dict[str, int] = {}
+    for name, module in model.named_modules():
+        assert not getattr(module, "inplace", False), f"{name} is in-place"
+        if not list(module.children()):
+            module.register_forward_hook(lambda m, i, o, name=name: calls.__setitem__(name, calls.get(name, 0) + 1))
+    model(torch.randn(1, 3, 4, 32, 32))
+    assert calls and max(calls.values()) == 1, {k: v for k, v in calls.items() if v > 1}
+    assert any(isinstance(m, nn.ReLU) for m in model.modules())
+
+
+@pytest.mark.parametrize("arch", ["baseline", "abn", "stabn"])
+def test_captum_deeplift_accepts_every_model(arch):
+    from captum.attr import DeepLift
+
+    from stabn_bench.baselines.forward import LogitsOnly
+
+    torch.manual_seed(0)
+    model = build_model(arch, num_classes=3, depth=18, width=4, num_frames=4).eval()
+    clips = torch.randn(2, 3, 4, 32, 32)
+    attribution = DeepLift(LogitsOnly(model)).attribute(clips, target=torch.tensor([0, 2]))
+    assert attribution.shape == clips.shape and torch.isfinite(attribution).all()
+    assert attribution.abs().sum() > 0

@@ -40,7 +40,7 @@ class ClassMaps(nn.Module):
         self.bn = nn.BatchNorm3d(channels)
         self.conv = nn.Conv3d(channels, num_classes, 1, bias=False)
         self.class_bn = nn.BatchNorm3d(num_classes)
-        self.relu = nn.ReLU(inplace=True)
+        self.relu = nn.ReLU()
 
     def forward(self, features: Tensor) -> Tensor:
         return self.relu(self.class_bn(self.conv(self.bn(self.res5(features)))))
@@ -56,11 +56,12 @@ class SpatialAttentionBranch(nn.Module):
         self.logit_conv = nn.Conv3d(num_classes, num_classes, 1, bias=False)
         self.spatial_conv = nn.Conv3d(num_classes, 1, 3, padding=1, bias=False)
         self.spatial_bn = nn.BatchNorm3d(1)
+        self.spatial_sigmoid = nn.Sigmoid()
 
     def forward(self, features: Tensor) -> AttentionMaps:
         maps = self.class_maps(features)                                  # (N, K, T, h, w)
         logits = self.logit_conv(maps).mean(dim=(2, 3, 4))                # (N, K)
-        spatial = torch.sigmoid(self.spatial_bn(self.spatial_conv(maps)))  # (N, 1, T, h, w)
+        spatial = self.spatial_sigmoid(self.spatial_bn(self.spatial_conv(maps)))  # (N, 1, T, h, w)
         return AttentionMaps(logits, spatial)
 
 
@@ -75,12 +76,15 @@ class TemporalAttention(nn.Module):
         self.frame_conv = nn.Conv2d(num_frames, num_frames, 1)
         self.fc1 = nn.Linear(num_frames, num_frames)
         self.fc2 = nn.Linear(num_frames, num_frames)
-        self.relu = nn.ReLU(inplace=True)
+        self.relu1 = nn.ReLU()  # one ReLU module per use (hook-based attribution needs this)
+        self.relu2 = nn.ReLU()
+        self.relu3 = nn.ReLU()
+        self.sigmoid = nn.Sigmoid()
 
     def forward(self, maps: Tensor) -> Tensor:
-        x = self.relu(self.bn(self.conv(maps))).squeeze(1)                # (N, T, h, w)
-        x = self.relu(self.frame_conv(x)).mean(dim=(2, 3))                # (N, T)
-        return torch.sigmoid(self.fc2(self.relu(self.fc1(x))))           # (N, T)
+        x = self.relu1(self.bn(self.conv(maps))).squeeze(1)               # (N, T, h, w)
+        x = self.relu2(self.frame_conv(x)).mean(dim=(2, 3))               # (N, T)
+        return self.sigmoid(self.fc2(self.relu3(self.fc1(x))))            # (N, T)
 
 
 class SpatioTemporalAttentionBranch(nn.Module):
@@ -101,6 +105,7 @@ class SpatioTemporalAttentionBranch(nn.Module):
         self.logit_dropout = nn.Dropout(dropout)
         self.spatial_conv = nn.Conv3d(num_classes, 1, 1, bias=False)
         self.spatial_bn = nn.BatchNorm3d(1)
+        self.spatial_sigmoid = nn.Sigmoid()
         self.num_frames = num_frames
         self.logit_fc: Optional[nn.Linear] = None
         self.temporal: Optional[TemporalAttention] = None
@@ -128,7 +133,7 @@ class SpatioTemporalAttentionBranch(nn.Module):
         maps = self.class_maps(features)                                  # (N, K, T, h, w)
         per_frame = self.logit_conv(maps).mean(dim=(3, 4))                # (N, K, T)
         logits = self.logit_fc(self.logit_dropout(per_frame.flatten(1)))  # (N, K)
-        spatial = torch.sigmoid(self.spatial_bn(self.spatial_conv(maps)))  # (N, 1, T, h, w)
+        spatial = self.spatial_sigmoid(self.spatial_bn(self.spatial_conv(maps)))  # (N, 1, T, h, w)
         temporal = self.temporal(maps)                                    # (N, T)
         return AttentionMaps(logits, spatial, temporal)
 
@@ -148,7 +153,7 @@ class SpatioTemporalFusion(nn.Module):
         super().__init__()
         self.conv = nn.Conv3d(2 * channels, channels, 1, bias=False)
         self.bn = nn.BatchNorm3d(channels)
-        self.relu = nn.ReLU(inplace=True)
+        self.relu = nn.ReLU()
 
     @torch.no_grad()
     def reset_parameters(self) -> None:

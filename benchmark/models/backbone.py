@@ -32,14 +32,15 @@ class BasicBlock(nn.Module):
         self.bn1 = nn.BatchNorm3d(planes)
         self.conv2 = nn.Conv3d(planes, planes, (1, 3, 3), padding=(0, 1, 1), bias=False)
         self.bn2 = nn.BatchNorm3d(planes)
-        self.relu = nn.ReLU(inplace=True)
+        self.relu1 = nn.ReLU()  # one ReLU module per use (hook-based attribution, e.g. DeepLift, needs this)
+        self.relu2 = nn.ReLU()
         self.downsample = downsample
 
     def forward(self, x: Tensor) -> Tensor:
         identity = x if self.downsample is None else self.downsample(x)
-        out = self.relu(self.bn1(self.conv1(x)))
+        out = self.relu1(self.bn1(self.conv1(x)))
         out = self.bn2(self.conv2(out))
-        return self.relu(out + identity)
+        return self.relu2(out + identity)
 
 
 class Bottleneck(nn.Module):
@@ -57,15 +58,17 @@ class Bottleneck(nn.Module):
         self.bn2 = nn.BatchNorm3d(planes)
         self.conv3 = nn.Conv3d(planes, planes * self.expansion, 1, bias=False)
         self.bn3 = nn.BatchNorm3d(planes * self.expansion)
-        self.relu = nn.ReLU(inplace=True)
+        self.relu1 = nn.ReLU()  # one ReLU module per use (hook-based attribution, e.g. DeepLift, needs this)
+        self.relu2 = nn.ReLU()
+        self.relu3 = nn.ReLU()
         self.downsample = downsample
 
     def forward(self, x: Tensor) -> Tensor:
         identity = x if self.downsample is None else self.downsample(x)
-        out = self.relu(self.bn1(self.conv1(x)))
-        out = self.relu(self.bn2(self.conv2(out)))
+        out = self.relu1(self.bn1(self.conv1(x)))
+        out = self.relu2(self.bn2(self.conv2(out)))
         out = self.bn3(self.conv3(out))
-        return self.relu(out + identity)
+        return self.relu3(out + identity)
 
 
 Block = type[Union[BasicBlock, Bottleneck]]
@@ -78,7 +81,7 @@ class Stem(nn.Module):
         super().__init__()
         self.conv = nn.Conv3d(3, width, (1, 7, 7), stride=(1, 2, 2), padding=(0, 3, 3), bias=False)
         self.bn = nn.BatchNorm3d(width)
-        self.relu = nn.ReLU(inplace=True)
+        self.relu = nn.ReLU()
         self.pool = nn.MaxPool3d((1, 3, 3), stride=(1, 2, 2), padding=(0, 1, 1))
 
     def forward(self, x: Tensor) -> Tensor:
