@@ -292,6 +292,9 @@ def load_results(run_dir: str | Path) -> Results:
             config = yaml.safe_load((run_dir / "config.yaml").read_text()) or {}
         except yaml.YAMLError as err:
             raise DataError(f"{run_dir / 'config.yaml'}: not valid YAML ({err})") from err
+        from .plugins import load_run_plugins
+
+        load_run_plugins(config if isinstance(config, dict) else {})  # kinds and directions of the run's plug-ins
     if (run_dir / "provenance.json").exists():
         try:
             provenance = json.loads((run_dir / "provenance.json").read_text())
