@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 
 from stabn_bench import baselines
+from stabn_bench.metrics import unregister_metric
 from stabn_bench.benchmark.config import load_config
 from stabn_bench.benchmark.errors import StabnBenchError
 from stabn_bench.benchmark.pipeline.run import run_benchmark
@@ -161,17 +162,32 @@ def test_a_failing_method_is_listed_and_the_run_goes_on(workspace, tmp_path):
         def always_fails(model, clips, targets):
             raise RuntimeError("this method is broken on purpose")
     '''))
+    metrics_module = tmp_path / "my_metrics.py"
+    metrics_module.write_text(textwrap.dedent('''
+        from stabn_bench.metrics import register_metric
+
+        @register_metric("test-map-peak", direction="lower", needs=("map",))
+        def map_peak(map):
+            return map.flatten(1).amax(dim=1)
+    '''))
     cfg = smoke_config(workspace, f"output_dir={tmp_path / 'results'}", f"explain.methods_module={module}",
-                       "explain.methods=[always-fails,random]", "train.models=[baseline]", "report.formats=[]")
+                       f"metrics.metrics_module={metrics_module}", "explain.methods=[always-fails,random]",
+                       "train.models=[baseline]", "report.formats=[]")
     try:
         run_dir = run_benchmark(cfg, progress=False)
+        summary = (run_dir / "summary.md").read_text()
     finally:
         baselines.unregister_method("always-fails")
+        unregister_metric("test-map-peak")
     tables = read_tables(run_dir)
     errors = tables["errors"]
     assert set(errors["method"]) == {"always-fails"}
     assert errors["error"].str.contains("broken on purpose").all()
     assert set(tables["scores"]["method"]) == {"random", "-"}
+    # the plug-in metric is scored for every clip (the random map's peak is below 1) and shown with its direction
+    peak = tables["scores"][tables["scores"]["metric"] == "test-map-peak"]
+    assert len(peak) == tables["scores"]["clip_id"].nunique() and peak["value"].between(0.9, 1.0).all()
+    assert "test-map-peak ↓" in summary
 
 
 def test_another_config_under_the_same_run_name_is_refused(smoke_run, workspace):
