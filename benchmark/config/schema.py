@@ -126,7 +126,7 @@ class ModelConfig:
 
 @dataclass
 class TrainConfig:
-    """The training recipe of DESIGN section 2, scaled for the data at hand."""
+    """The training recipe of docs/design.md section 2, scaled for the data at hand."""
 
     models: list[str] = field(default_factory=lambda: ["baseline", "abn", "stabn"])
     epochs: int = 12

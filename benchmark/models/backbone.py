@@ -1,6 +1,6 @@
 """The slow-only 3D ResNet (I3D-style inflation) shared by ``baseline``, ``abn`` and ``stabn``.
 
-DESIGN section 2: conv1 is 1x7x7 with stride (1, 2, 2), max-pool 1x3x3 with stride (1, 2, 2), and there is no
+docs/design.md section 2: conv1 is 1x7x7 with stride (1, 2, 2), max-pool 1x3x3 with stride (1, 2, 2), and there is no
 temporal stride anywhere, so every stage keeps the clip's T frames. res2 and res3 are 2D (1x1x1 / 1x3x3
 kernels); in res4 and res5 every block's first conv also looks at neighbouring frames:
 

@@ -2,7 +2,7 @@
 
 Tables (CSV, one header row; ``clip_id`` is always read as text):
 
-- ``accuracy.csv`` — ``model, head, top1, top5, n_clips``: one row per model and head (DESIGN section 6).
+- ``accuracy.csv`` — ``model, head, top1, top5, n_clips``: one row per model and head (docs/design.md section 6).
 - ``scores.csv`` — ``model, method, metric, clip_id, value``: one row per value. Model-level metrics (catalog family
   ``model``, e.g. ``shuffle_prediction_change``) use method ``"-"``.
 - ``curves.csv`` — ``model, method, metric, clip_id, fraction, score``: ``metric`` is a curve name
