@@ -68,9 +68,10 @@ def test_methods_lists_names_models_and_costs(capsys):
     assert main(["methods"]) == 0
     out = capsys.readouterr().out
     rows = {line.split()[0]: line.split() for line in out.splitlines()[2:] if line.strip() and "methods" not in line}
-    assert rows["stabn-attention"][1:3] == ["stabn", "free"]
-    assert rows["occlusion"][1:3] == ["all", "many-forwards"]
-    assert rows["gradcam"][1:3] == ["all", "one-backward"]
+    assert rows["stabn-attention"][1:4] == ["attention", "stabn", "free"]
+    assert rows["occlusion"][1:4] == ["perturbation", "all", "many-forwards"]
+    assert rows["gradcam"][1:4] == ["cam", "all", "one-backward"]
+    assert rows["deeplift"][1:4] == ["gradient", "all", "one-backward"]
     assert main(["methods", "--model", "baseline"]) == 0
     assert "stabn-attention" not in capsys.readouterr().out
     assert main(["methods", "--model", "stabm"]) == 1

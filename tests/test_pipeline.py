@@ -47,6 +47,7 @@ def smoke_run(workspace):
     return cfg, run_dir
 
 
+@pytest.mark.slow
 def test_smoke_run_writes_every_result_file(smoke_run):
     cfg, run_dir = smoke_run
     for name in ("config.yaml", "provenance.json", "accuracy.csv", "scores.csv", "curves.csv", "summary.md",
@@ -60,6 +61,7 @@ def test_smoke_run_writes_every_result_file(smoke_run):
     assert "\\textbf" in (run_dir / "summary.tex").read_text()
 
 
+@pytest.mark.slow
 def test_accuracy_has_one_row_per_model_and_head(smoke_run):
     cfg, run_dir = smoke_run
     accuracy = pd.read_csv(run_dir / "accuracy.csv")
@@ -71,6 +73,7 @@ def test_accuracy_has_one_row_per_model_and_head(smoke_run):
     assert (accuracy["n_clips"] > 0).all()
 
 
+@pytest.mark.slow
 def test_every_method_and_metric_is_scored_with_valid_values(smoke_run):
     cfg, run_dir = smoke_run
     tables = read_tables(run_dir)
@@ -100,6 +103,7 @@ def test_every_method_and_metric_is_scored_with_valid_values(smoke_run):
     assert (ends["min"] == 0).all() and (ends["max"] == 1).all()
 
 
+@pytest.mark.slow
 def test_provenance_records_timings_and_versions(smoke_run):
     import json
 
@@ -111,6 +115,7 @@ def test_provenance_records_timings_and_versions(smoke_run):
     assert provenance["timings_s"]["train"] >= 0 and "explain" in provenance["timings_s"]
 
 
+@pytest.mark.slow
 def test_killed_run_resumes_to_the_same_tables(smoke_run, workspace, monkeypatch):
     cfg, run_dir = smoke_run
     resumed_cfg = smoke_config(workspace, f"output_dir={workspace / 'resumed'}", "report.formats=[]")
@@ -190,6 +195,7 @@ def test_a_failing_method_is_listed_and_the_run_goes_on(workspace, tmp_path):
     assert "test-map-peak ↓" in summary
 
 
+@pytest.mark.slow
 def test_another_config_under_the_same_run_name_is_refused(smoke_run, workspace):
     cfg, run_dir = smoke_run
     changed = smoke_config(workspace, "metrics.steps=5")
@@ -197,6 +203,7 @@ def test_another_config_under_the_same_run_name_is_refused(smoke_run, workspace)
         run_benchmark(changed, progress=False)
 
 
+@pytest.mark.slow
 def test_two_gloo_processes_give_the_same_tables_as_one(smoke_run, workspace):
     """torchrun-style: 2 CPU processes shard the explained clips; rank 0 merges into the same files."""
     cfg, run_dir = smoke_run
