@@ -22,6 +22,9 @@ The inputs a metric may name in ``needs`` (and as parameters; see :data:`INPUTS`
 ``seed``   an int for any random draw; ``config`` the run's :class:`MetricsConfig`
 ========== =====================================================================================================
 
+``map``, ``temporal``, ``mask``, ``window``, ``targets`` and ``labels`` are on the CPU; ``clips`` are on the
+model's device, and ``model`` moves what it is given there. A metric returns a tensor or array of N values.
+
 A metric that needs neither ``map`` nor ``temporal`` is *model-level*: it is computed once per model and clip, and
 its rows in ``scores.csv`` carry the method ``-`` (like the frame-order sensitivity).
 

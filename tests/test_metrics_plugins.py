@@ -184,3 +184,27 @@ def test_metrics_command_lists_plugins_and_entry_points_register_them(tmp_path, 
     finally:
         for name in NAMES:
             registry.unregister_metric(name)
+
+
+def test_a_redrawn_report_loads_the_runs_metrics_module_and_draws_its_metric(tmp_path, capsys):
+    """``stabn-bench plot`` of a results folder reads ``metrics.metrics_module`` from its config.yaml, so the plug-in
+    metric keeps its direction (arrow in the tables) and gets its figure."""
+    from report_fixtures import METRICS as FIXTURE_METRICS, make_results_dir
+
+    from stabn_bench.benchmark.report import load_results
+    from stabn_bench.benchmark.report.summary import metric_groups
+
+    path = tmp_path / "run_metrics.py"
+    path.write_text(PLUGINS)
+    run_dir = make_results_dir(tmp_path / "run", metrics=[*FIXTURE_METRICS, "test-peak"], overlay=False,
+                               config={"metrics": {"bootstrap_resamples": 50, "metrics_module": str(path)}})
+    try:
+        assert "test-peak" not in catalog.METRICS
+        load_results(run_dir)
+        assert catalog.METRICS["test-peak"].arrow == "↓"
+        assert ("other", None, ["test-peak"]) in metric_groups([*FIXTURE_METRICS, "test-peak"])
+        assert main(["plot", str(run_dir), "--format", "png", "--metrics", "test-peak"]) == 0
+        assert (run_dir / "figures" / "metric_test-peak.png").is_file()
+    finally:
+        for name in NAMES:
+            registry.unregister_metric(name)
