@@ -26,7 +26,8 @@ log = logging.getLogger("stabn_bench")
 
 #: Captum's notices about what it does on purpose (inputs set to require gradients, ReLU hooks for guided
 #: backprop); anything else it warns about still reaches the user.
-_EXPECTED_CAPTUM_WARNINGS = ("Input Tensor .* did not already require gradients", "Setting backward hooks on ReLU")
+_EXPECTED_CAPTUM_WARNINGS = ("Input Tensor .* did not already require gradients", "Setting backward hooks on ReLU",
+                             "Setting forward, backward hooks and attributes on non-linear")
 
 #: Default bound on the clips (or perturbed copies of clips) in one forward / backward pass.
 DEFAULT_BATCH_SIZE = 8

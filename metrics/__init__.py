@@ -9,8 +9,9 @@
 - :mod:`stabn_bench.metrics.localisation` — per-frame pointing games (and at the native grid), relevance rank accuracy, temporal AUROC, ceilings;
 - :mod:`stabn_bench.metrics.sanity` — cascading model-parameter randomisation;
 - :mod:`stabn_bench.metrics.scoring` — the high-level scorer the runner calls;
-- :mod:`stabn_bench.metrics.catalog` — metric names and directions; :mod:`stabn_bench.metrics.statistics` — CIs and paired tests.
-- :mod:`stabn_bench.metrics.validity` — can a metric tell the oracle from random on this data (pass / fail per model).
+- :mod:`stabn_bench.metrics.catalog` — metric names and directions; :mod:`stabn_bench.metrics.statistics` — CIs and paired tests;
+- :mod:`stabn_bench.metrics.validity` — can a metric tell the oracle from random on this data (pass / fail per model);
+- :mod:`stabn_bench.metrics.registry` — plug-in metrics (:func:`register_metric`, ``--metrics-module``, entry points).
 """
 
 if __name__ != "stabn_bench.metrics":  # the repository folder imported under its bare name (e.g. from the repo root)
@@ -27,7 +28,14 @@ from .scoring import (
     selected_metrics,
 )
 
+from .registry import (
+    ENTRY_POINT_GROUP, MetricSpec, get_metric, load_entry_point_metrics, load_metrics_module, metric_specs,
+    register_metric, unregister_metric,
+)
+
 __all__ = [
+    "ENTRY_POINT_GROUP", "MetricSpec", "get_metric", "load_entry_point_metrics", "load_metrics_module", "metric_specs",
+    "register_metric", "unregister_metric",
     "Curves", "Endpoints", "PerturbationEngine", "Predictions", "ReferenceCurves", "ScoreResult", "make_engine",
     "model_order_sensitivity", "reference_curves", "score_explanations", "selected_metrics",
 ]

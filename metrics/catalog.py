@@ -1,7 +1,9 @@
 """The names of every score the benchmark writes to ``scores.csv`` / ``curves.csv``, and which direction is better.
 
 This table is the one place the report, the plots and the README take metric names and directions from.
-A metric module adds its entries here; third-party code may call :func:`register_metric_info`.
+A metric module adds its entries here. Plug-in metrics (:func:`stabn_bench.metrics.register_metric`, in
+:mod:`stabn_bench.metrics.registry`) are entered here too when they are registered, so every table and figure
+treats them like the built-in scores.
 """
 from __future__ import annotations
 
@@ -12,8 +14,10 @@ from dataclasses import dataclass
 class MetricInfo:
     name: str
     higher_is_better: bool
-    family: str  # faithfulness | temporal | localisation | sanity | model
+    family: str  # faithfulness | temporal | localisation | sanity | model (plug-ins may name others)
     description: str
+    #: for a per-granularity variant (``deletion_auc_voxel``): the metric it is a variant of
+    variant_of: str | None = None
 
     @property
     def arrow(self) -> str:
@@ -36,8 +40,9 @@ PER_GRANULARITY = ("deletion_auc", "insertion_auc", "deletion_auc_vs_random", "i
 GRANULARITIES = ("voxel", "tube", "frame")
 
 
-def register_metric_info(name: str, higher_is_better: bool, family: str, description: str) -> MetricInfo:
-    info = MetricInfo(name, higher_is_better, family, description)
+def register_metric_info(name: str, higher_is_better: bool, family: str, description: str,
+                         variant_of: str | None = None) -> MetricInfo:
+    info = MetricInfo(name, higher_is_better, family, description, variant_of)
     METRICS[name] = info
     return info
 
@@ -94,7 +99,7 @@ for _name in PER_GRANULARITY:
         _base = METRICS[_name]
         register_metric_info(
             granularity_variant(_name, _granularity), _base.higher_is_better, _base.family,
-            f"{_base.description} ({_granularity} granularity)",
+            f"{_base.description} ({_granularity} granularity)", variant_of=_name,
         )
 
 
@@ -102,4 +107,4 @@ def selectable_metric_names() -> list[str]:
     """Names that ``metrics.metrics`` may list: every metric except the per-granularity variants (those follow
     ``metrics.granularities``)."""
     variants = {granularity_variant(n, g) for n in PER_GRANULARITY for g in GRANULARITIES}
-    return [name for name in METRICS if name not in variants]
+    return [name for name, info in METRICS.items() if name not in variants and info.variant_of is None]

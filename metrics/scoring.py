@@ -27,6 +27,7 @@ import torch
 from stabn_bench.benchmark.config.schema import MetricsConfig
 
 from . import faithfulness, localisation, temporal as temporal_tests
+from . import registry as plugins
 from .catalog import METRICS, PER_GRANULARITY, ceiling_name, granularity_variant, selectable_metric_names
 from .engine import Curves, Endpoints, ForwardFn, PerturbationEngine
 from .ordering import check_finite
@@ -73,9 +74,19 @@ def selected_metrics(cfg: MetricsConfig) -> list[str]:
     """The metric names a config asks for, with the per-granularity variants of its extra granularities."""
     base = selectable_metric_names() if "all" in cfg.metrics else [m for m in selectable_metric_names() if m in cfg.metrics]
     names = list(base)
+    per_granularity = (*PER_GRANULARITY, *plugins.configured_granularity_names())
     for granularity in cfg.granularities[1:]:
-        names += [granularity_variant(name, granularity) for name in PER_GRANULARITY if name in base]
+        names += [granularity_variant(name, granularity) for name in per_granularity if name in base]
     return names
+
+
+def _plugin_inputs(engine: PerturbationEngine, clips: torch.Tensor, cfg: MetricsConfig, seed: int, **named) -> dict:
+    """The inputs a plug-in metric may ask for (:data:`metrics.registry.INPUTS`); None where not available."""
+    def model(x: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            return engine._logits(x.to(engine._device_for(x)))
+
+    return {"model": model, "clips": clips, "engine": engine, "seed": seed, "config": cfg, **named}
 
 
 def make_engine(forward_fn: Union[ForwardFn, PerturbationEngine], cfg: MetricsConfig, device: Optional[torch.device] = None) -> PerturbationEngine:
@@ -210,6 +221,12 @@ def score_explanations(
         if window_prior is not None and "temporal_auroc_vs_prior" in wanted:
             result.values["temporal_auroc_vs_prior"] = localisation.temporal_auroc_vs_prior(temporal, window, window_prior)
 
+    result.values.update(plugins.compute_plugin_metrics(
+        wanted, _plugin_inputs(engine, clips, cfg, seed, map=maps, temporal=temporal, mask=evidence,
+                               window=None if window is None else window.detach().cpu(), targets=targets,
+                               labels=labels),
+        cfg.granularities, cfg.tube_size, model_level=False,
+    ))
     result.values = {name: value.double().cpu() for name, value in result.values.items()}
     unknown = set(result.values) - set(METRICS)
     assert not unknown, f"metric names missing from the catalog: {unknown}"
@@ -221,15 +238,31 @@ def model_order_sensitivity(
     clips: torch.Tensor,
     seed: int = 0,
     cfg: Optional[MetricsConfig] = None,
+    labels: Optional[torch.Tensor] = None,
 ) -> dict[str, torch.Tensor]:
-    """Frame-order sensitivity of the model: ``shuffle_prediction_change`` and ``reverse_prediction_change``,
-    (N,) float64 1.0 where the prediction changes (see :func:`metrics.temporal.order_sensitivity`)."""
+    """The model-level metrics (method ``-``): frame-order sensitivity, ``shuffle_prediction_change`` and
+    ``reverse_prediction_change``, (N,) float64 1.0 where the prediction changes (see
+    :func:`metrics.temporal.order_sensitivity`), plus the selected model-level plug-in metrics.
+
+    ``labels`` (N,) are handed to plug-in metrics that need them; the targets are those of a
+    :class:`ReferenceCurves` given as ``forward_fn``.
+    """
+    targets = None
     if isinstance(forward_fn, ReferenceCurves):
+        targets = forward_fn.targets
         forward_fn = forward_fn.engine
     engine = make_engine(forward_fn, cfg or MetricsConfig())
     wanted = set(selected_metrics(cfg)) if cfg is not None else set(MODEL_LEVEL)
-    values = temporal_tests.order_sensitivity(engine, clips, seed)
-    return {name: value.double() for name, value in values.items() if name in wanted}
+    values: dict[str, torch.Tensor] = {}
+    if wanted & set(MODEL_LEVEL):
+        values = {name: value.double() for name, value in temporal_tests.order_sensitivity(engine, clips, seed).items()
+                  if name in wanted}
+    if cfg is not None:
+        values.update(plugins.compute_plugin_metrics(
+            wanted, _plugin_inputs(engine, clips, cfg, seed, targets=targets, labels=labels),
+            cfg.granularities, cfg.tube_size, model_level=True,
+        ))
+    return values
 
 
 # ---------------------------------------------------------------------- internals

@@ -72,6 +72,7 @@ def test_every_packaged_preset_is_valid():
         from_dict(RunConfig, load_yaml_tree(path))
 
 
+@pytest.mark.slow
 def test_cli_reports_config_error_with_exit_code_2():
     proc = subprocess.run(
         [sys.executable, "-m", "stabn_bench.benchmark.cli", "data", "synth", "--preset", "smoke", "--out", "unused", "data.synthetic.num_videoz=3"],

@@ -47,6 +47,7 @@ def _worker(rank, world_size, port, out_dir):
     distributed.cleanup()
 
 
+@pytest.mark.slow
 def test_two_gloo_processes_train_one_model_and_reduce_metrics(tmp_path):
     mp.spawn(_worker, args=(2, _free_port(), str(tmp_path)), nprocs=2, join=True)
     a = torch.load(tmp_path / "rank0.pt", weights_only=True)

@@ -71,6 +71,7 @@ def test_methods_lists_names_kinds_models_and_costs(capsys):
     assert rows["stabn-attention"][1:4] == ["attention", "stabn", "free"]
     assert rows["occlusion"][1:4] == ["perturbation", "all", "many-forwards"]
     assert rows["gradcam"][1:4] == ["cam", "all", "one-backward"]
+    assert rows["deeplift"][1:4] == ["gradient", "all", "one-backward"]
     assert main(["methods", "--model", "baseline"]) == 0
     assert "stabn-attention" not in capsys.readouterr().out
     assert main(["methods", "--model", "stabm"]) == 1

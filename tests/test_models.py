@@ -12,7 +12,7 @@ from stabn_bench.benchmark.models.inflate import inflate_into
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
-# --- the parameter count that DESIGN section 2 implies, summed layer by layer (convs before a BN have no bias) ---
+# --- the parameter count that docs/design.md section 2 implies, summed layer by layer (convs before a BN have no bias) ---
 
 def conv(cin, cout, kernel_volume):
     return cin * cout * kernel_volume

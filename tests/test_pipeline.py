@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 
 from stabn_bench import baselines
+from stabn_bench.metrics import unregister_metric
 from stabn_bench.benchmark.config import load_config
 from stabn_bench.benchmark.errors import StabnBenchError
 from stabn_bench.benchmark.pipeline.run import run_benchmark
@@ -46,6 +47,7 @@ def smoke_run(workspace):
     return cfg, run_dir
 
 
+@pytest.mark.slow
 def test_smoke_run_writes_every_result_file(smoke_run):
     cfg, run_dir = smoke_run
     for name in ("config.yaml", "provenance.json", "accuracy.csv", "scores.csv", "curves.csv", "summary.md",
@@ -59,6 +61,7 @@ def test_smoke_run_writes_every_result_file(smoke_run):
     assert "\\textbf" in (run_dir / "summary.tex").read_text()
 
 
+@pytest.mark.slow
 def test_accuracy_has_one_row_per_model_and_head(smoke_run):
     cfg, run_dir = smoke_run
     accuracy = pd.read_csv(run_dir / "accuracy.csv")
@@ -73,6 +76,7 @@ def test_accuracy_has_one_row_per_model_and_head(smoke_run):
     assert (accuracy["n_clips"] > 0).all()
 
 
+@pytest.mark.slow
 def test_every_method_and_metric_is_scored_with_valid_values(smoke_run):
     cfg, run_dir = smoke_run
     tables = read_tables(run_dir)
@@ -103,6 +107,7 @@ def test_every_method_and_metric_is_scored_with_valid_values(smoke_run):
     assert (ends["min"] == 0).all() and (ends["max"] == 1).all()
 
 
+@pytest.mark.slow
 def test_provenance_records_timings_and_versions(smoke_run):
     import json
 
@@ -124,6 +129,7 @@ def test_provenance_records_timings_and_versions(smoke_run):
         run_dir / "summary.md").read_text()
 
 
+@pytest.mark.slow
 def test_killed_run_resumes_to_the_same_tables(smoke_run, workspace, monkeypatch):
     cfg, run_dir = smoke_run
     resumed_cfg = smoke_config(workspace, f"output_dir={workspace / 'resumed'}", "report.formats=[]")
@@ -234,19 +240,35 @@ def test_a_failing_method_is_listed_and_the_run_goes_on(workspace, tmp_path):
         def always_fails(model, clips, targets):
             raise RuntimeError("this method is broken on purpose")
     '''))
+    metrics_module = tmp_path / "my_metrics.py"
+    metrics_module.write_text(textwrap.dedent('''
+        from stabn_bench.metrics import register_metric
+
+        @register_metric("test-map-peak", direction="lower", needs=("map",))
+        def map_peak(map):
+            return map.flatten(1).amax(dim=1)
+    '''))
     cfg = smoke_config(workspace, f"output_dir={tmp_path / 'results'}", f"explain.methods_module={module}",
-                       "explain.methods=[always-fails,random]", "train.models=[baseline]", "report.formats=[]")
+                       f"metrics.metrics_module={metrics_module}", "explain.methods=[always-fails,random]",
+                       "train.models=[baseline]", "report.formats=[]")
     try:
         run_dir = run_benchmark(cfg, progress=False)
+        summary = (run_dir / "summary.md").read_text()
     finally:
         baselines.unregister_method("always-fails")
+        unregister_metric("test-map-peak")
     tables = read_tables(run_dir)
     errors = tables["errors"]
     assert set(errors["method"]) == {"always-fails"}
     assert errors["error"].str.contains("broken on purpose").all()
     assert set(tables["scores"]["method"]) == {"random", "-"}
+    # the plug-in metric is scored for every clip (the random map's peak is below 1) and shown with its direction
+    peak = tables["scores"][tables["scores"]["metric"] == "test-map-peak"]
+    assert len(peak) == tables["scores"]["clip_id"].nunique() and peak["value"].between(0.9, 1.0).all()
+    assert "test-map-peak ↓" in summary
 
 
+@pytest.mark.slow
 def test_another_config_under_the_same_run_name_is_refused(smoke_run, workspace):
     cfg, run_dir = smoke_run
     changed = smoke_config(workspace, "metrics.steps=5")
@@ -254,6 +276,7 @@ def test_another_config_under_the_same_run_name_is_refused(smoke_run, workspace)
         run_benchmark(changed, progress=False)
 
 
+@pytest.mark.slow
 def test_two_gloo_processes_give_the_same_tables_as_one(smoke_run, workspace):
     """torchrun-style: 2 CPU processes shard the explained clips; rank 0 merges into the same files."""
     cfg, run_dir = smoke_run

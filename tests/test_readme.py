@@ -9,6 +9,7 @@ from stabn_bench.benchmark.report.readme import BEGIN, END, update_readme
 from report_fixtures import make_results_dir
 
 
+@pytest.mark.slow
 def test_readme_block_is_regenerated_from_the_run(tmp_path):
     run = make_results_dir(tmp_path / "run")
     write_report(run, formats=("png",))
@@ -31,6 +32,7 @@ def test_readme_block_is_regenerated_from_the_run(tmp_path):
     assert readme.read_text().count(BEGIN) == 1
 
 
+@pytest.mark.slow
 def test_readme_without_a_block_is_a_clear_error(tmp_path):
     run = make_results_dir(tmp_path / "run")
     write_report(run, formats=("png",))

@@ -109,6 +109,7 @@ def test_overlay_round_trip(tmp_path):
         write_overlay(tmp_path, "bad", frames, evidence[:2], maps)
 
 
+@pytest.mark.slow
 def test_write_report_writes_every_file(tmp_path):
     run = make_results_dir(tmp_path / "run")
     written = write_report(run, formats=("png", "pdf"))

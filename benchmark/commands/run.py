@@ -17,6 +17,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         ),
     )
     add_config_arguments(parser)
+    parser.add_argument("--methods-module", default=None, metavar="MODULE",
+                        help="load explanation methods from this module (dotted name or .py file); "
+                             "the same as explain.methods_module=MODULE")
+    parser.add_argument("--metrics-module", default=None, metavar="MODULE",
+                        help="load metrics from this module (dotted name or .py file); "
+                             "the same as metrics.metrics_module=MODULE")
     parser.add_argument("--restart", action="store_true",
                         help="discard an existing results/<run-name>/ first (only that run folder; trained checkpoints "
                              "stay cached)")
@@ -33,7 +39,11 @@ def _run(args: argparse.Namespace) -> int:
 
     from ..pipeline.shards import ShardStore
 
-    cfg = config_from_args(args)
+    if args.methods_module:
+        args.overrides = [*args.overrides, f"explain.methods_module={args.methods_module}"]
+    if args.metrics_module:
+        args.overrides = [*args.overrides, f"metrics.metrics_module={args.metrics_module}"]
+    cfg = config_from_args(args)  # checks method, option and metric names before any work
     run_dir = run_benchmark(cfg, restart=args.restart, progress=not args.no_progress)
     if distributed.is_main():
         print(format_terminal_summary(run_dir))

@@ -1,4 +1,4 @@
-"""``stabn-bench train``: train baseline / abn / stabn with the recipe of DESIGN section 2 (resumable, DDP-ready)."""
+"""``stabn-bench train``: train baseline / abn / stabn with the recipe of docs/design.md section 2 (resumable, DDP-ready)."""
 from __future__ import annotations
 
 import argparse
@@ -22,7 +22,7 @@ Without --model, every model of train.models is trained. Checkpoints (last.pt, b
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "train", help="train baseline / abn / stabn (resumable; DDP under torchrun)",
-        description="Train video models with the recipe of DESIGN section 2. The model is named with --model NAME "
+        description="Train video models with the recipe of docs/design.md section 2. The model is named with --model NAME "
                     "or the shorthand model=NAME among the overrides.",
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
     )

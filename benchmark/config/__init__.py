@@ -13,6 +13,7 @@ from .loader import (
     load_yaml_tree,
     to_dict,
 )
+from .names import check_names
 from .schema import (
     DataConfig,
     ExplainConfig,
@@ -28,21 +29,27 @@ DEFAULT_PRESET = "synthetic"
 
 
 def load_config(preset: str | Path | None = None, overrides: Iterable[str] = ()) -> RunConfig:
-    """Resolve a :class:`RunConfig` from a preset name or YAML path plus ``a.b.c=value`` overrides."""
+    """Resolve a :class:`RunConfig` from a preset name or YAML path plus ``a.b.c=value`` overrides.
+
+    Method names, method options and metric names are checked too (:func:`check_names`, which loads the
+    config's methods and metrics modules).
+    """
     tree = load_yaml_tree(preset or DEFAULT_PRESET)
     tree = apply_overrides(tree, overrides)
     try:
-        return from_dict(RunConfig, tree)
+        cfg = from_dict(RunConfig, tree)
+        check_names(cfg)
     except ConfigError as err:
         source = str(preset or DEFAULT_PRESET)
         if source in str(err):
             raise
         kind = "config file" if source.endswith((".yaml", ".yml")) or "/" in source else "preset"
         raise ConfigError(f"{err} (with {kind} '{source}')") from None
+    return cfg
 
 
 __all__ = [
     "CONFIG_DIR", "ConfigError", "DataConfig", "ExplainConfig", "MetricsConfig", "ModelConfig", "ReportConfig", "RunConfig",
-    "SyntheticConfig", "TrainConfig", "apply_overrides", "dump_yaml", "from_dict", "load_config",
+    "SyntheticConfig", "TrainConfig", "apply_overrides", "check_names", "dump_yaml", "from_dict", "load_config",
     "load_yaml_tree", "to_dict",
 ]

@@ -145,7 +145,7 @@ class ModelConfig:
 
 @dataclass
 class TrainConfig:
-    """The training recipe of DESIGN section 2, scaled for the data at hand."""
+    """The training recipe of docs/design.md section 2, scaled for the data at hand."""
 
     models: list[str] = field(default_factory=lambda: ["baseline", "abn", "stabn"])
     #: training seeds: every model is trained, evaluated, explained and scored once per seed, and the tables
@@ -317,8 +317,10 @@ class InDomainConfig:
 class MetricsConfig:
     """Which scores are computed and with which perturbation settings (see ``metrics/``)."""
 
-    #: metric names from metrics/catalog.py, or [all]; a metric whose inputs are missing is skipped
+    #: metric names from metrics/catalog.py or plug-ins, or [all]; a metric whose inputs are missing is skipped
     metrics: list[str] = field(default_factory=lambda: ["all"])
+    #: a user's module (dotted name or .py file) that registers more metrics (``@register_metric``)
+    metrics_module: Optional[str] = None
     #: steps of every deletion / insertion curve (frame curves: at most one frame per step)
     steps: int = 16
     #: cells removed per step; the first gives ``deletion_auc`` etc., the others add ``deletion_auc_<granularity>``
@@ -354,20 +356,11 @@ class MetricsConfig:
     in_domain: InDomainConfig = field(default_factory=InDomainConfig)
 
     def validate(self) -> None:
-        from stabn_bench.metrics.catalog import selectable_metric_names  # late import: metrics imports the config
+        from .names import check_metric_names  # late import: metrics imports the config
 
         if not self.metrics:
             raise ConfigError("config key 'metrics.metrics' is empty; give metric names or [all]")
-        valid = selectable_metric_names()
-        unknown = [name for name in self.metrics if name != "all" and name not in valid]
-        if unknown:
-            import difflib
-
-            close = difflib.get_close_matches(unknown[0], valid, n=1, cutoff=0.5)
-            raise ConfigError(
-                f"config key 'metrics.metrics' names unknown metric {unknown[0]!r}; valid: all, {', '.join(valid)}"
-                + (f"; did you mean '{close[0]}'?" if close else "")
-            )
+        check_metric_names(self)  # loads metrics_module and the entry-point plugins first
         if self.steps < 1:
             raise ConfigError(f"config key 'metrics.steps' = {self.steps}; must be >= 1")
         if not self.granularities:

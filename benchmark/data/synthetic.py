@@ -1,4 +1,4 @@
-"""The embedded synthetic Something-Something-like data set with ground truth (DESIGN section 3).
+"""The embedded synthetic Something-Something-like data set with ground truth (docs/design.md section 3).
 
 A clip shows a textured, low-contrast, static background, a few decoy discs of other colours that wander
 randomly for the whole clip, and one target disc (warm red) that is still except inside a random action window,

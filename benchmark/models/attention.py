@@ -1,4 +1,4 @@
-"""Attention branches and attention mechanisms of ABN and ST-ABN (DESIGN section 2).
+"""Attention branches and attention mechanisms of ABN and ST-ABN (docs/design.md section 2).
 
 An attention branch reads the feature map F (N, C, T, h, w) and returns :class:`AttentionMaps` (its own class
 logits and the attention maps); an attention mechanism (``fusion``) combines F with those maps into F' for the

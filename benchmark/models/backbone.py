@@ -1,6 +1,6 @@
 """The slow-only 3D ResNet shared by ``baseline``, ``abn`` and ``stabn``, as in the ST-ABN authors' code.
 
-DESIGN section 2: conv1 is 1x7x7 with stride (1, 2, 2), max-pool 1x3x3 with stride (1, 2, 2), and there is no
+docs/design.md section 2: conv1 is 1x7x7 with stride (1, 2, 2), max-pool 1x3x3 with stride (1, 2, 2), and there is no
 temporal stride anywhere, so every stage keeps the clip's T frames. Temporal kernels (``block_temporal``):
 
 - ``"reference"`` (default, the authors' ``resnet_abn_v1``): bottleneck blocks (depths 50, 101) are 2D in res2/res3

@@ -1,6 +1,6 @@
 """``baseline``, ``abn`` and ``stabn``: one network class, one builder per model name, one registry.
 
-Every model reads like the diagram of DESIGN section 2::
+Every model reads like the diagram of docs/design.md section 2::
 
     F  = res4(res3(res2(stem(clips))))            # feature extractor, (N, C, T, h, w)
     A  = attention_branch(F)                      # attention logits, M_s, M_t   (abn, stabn)

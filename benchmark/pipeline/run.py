@@ -212,11 +212,10 @@ class StageLog:
 
 
 def _load_methods(cfg: RunConfig) -> None:
-    from stabn_bench import baselines
+    """Load the methods / metrics modules and check every method, option and metric name (ConfigError)."""
+    from ..config import check_names
 
-    baselines.load_entry_point_methods()
-    if cfg.explain.methods_module:
-        baselines.load_methods_module(cfg.explain.methods_module)
+    check_names(cfg)
 
 
 def run_benchmark(cfg: RunConfig, restart: bool = False, progress: bool = True) -> Path:
@@ -224,12 +223,12 @@ def run_benchmark(cfg: RunConfig, restart: bool = False, progress: bool = True) 
 
     The run folder is locked (:class:`RunLock`) while this runs: a second run of the same name stops at once.
     """
+    _load_methods(cfg)  # names checked before any work
     device = select_device(cfg.device)
     if distributed.init_from_env(device) and device.type == "cuda":
         device = torch.device("cuda", distributed.local_rank())
         torch.cuda.set_device(device)
     seed_everything(cfg.seed)
-    _load_methods(cfg)
     if distributed.is_main():  # every folder the run writes to, checked before any work starts
         ensure_writable_dir(cfg.output_dir, "config key 'output_dir'")
         ensure_writable_dir(cfg.checkpoint_dir, "config key 'checkpoint_dir'")

@@ -190,8 +190,13 @@ def explain_and_score_model(
             shard = Shard({k: list(v) for k, v in shard_base.rows.items()}) if name == MODEL_LEVEL else Shard()
             started = time.perf_counter()
             if name == MODEL_LEVEL:
-                values = model_order_sensitivity(reference, x, seed=seed, cfg=cfg.metrics)
-                _add_values(shard, model_name, MODEL_LEVEL, clip_ids, values)
+                try:
+                    values = model_order_sensitivity(reference, x, seed=seed, cfg=cfg.metrics, labels=labels)
+                    _add_values(shard, model_name, MODEL_LEVEL, clip_ids, values)
+                except (StabnBenchError, ValueError, RuntimeError) as err:  # e.g. a broken model-level plug-in metric
+                    log.warning("%s / model-level metrics failed on batch %d: %s", model_name, batch_index, _error_text(err))
+                    for clip_id in clip_ids:
+                        shard.add("errors", model_name, MODEL_LEVEL, clip_id, "score", _error_text(err))
             else:
                 try:
                     truth = {"evidence": evidence, "action_window": window, "window_prior": prior}

@@ -19,7 +19,7 @@ import pandas as pd
 
 from ..runtime import atomic_write_text
 
-#: columns of each table a shard contributes to (DESIGN section 6 plus the report's extra files)
+#: columns of each table a shard contributes to (docs/design.md section 6 plus the report's extra files)
 TABLE_COLUMNS = {
     "scores": ["model", "method", "metric", "clip_id", "value"],
     "curves": ["model", "method", "metric", "clip_id", "fraction", "score"],

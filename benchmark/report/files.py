@@ -2,7 +2,7 @@
 
 Tables (CSV, one header row; ``clip_id`` is always read as text):
 
-- ``accuracy.csv`` — ``model, head, top1, top5, n_clips``: one row per model and head (DESIGN section 6).
+- ``accuracy.csv`` — ``model, head, top1, top5, n_clips``: one row per model and head (docs/design.md section 6).
 - ``scores.csv`` — ``model, method, metric, clip_id, value``: one row per value. Model-level metrics (catalog family
   ``model``, e.g. ``shuffle_prediction_change``) use method ``"-"``.
 - ``curves.csv`` — ``model, method, metric, clip_id, fraction, score``: ``metric`` is a curve name
@@ -292,6 +292,9 @@ def load_results(run_dir: str | Path) -> Results:
             config = yaml.safe_load((run_dir / "config.yaml").read_text()) or {}
         except yaml.YAMLError as err:
             raise DataError(f"{run_dir / 'config.yaml'}: not valid YAML ({err})") from err
+        from .plugins import load_run_plugins
+
+        load_run_plugins(config if isinstance(config, dict) else {})  # kinds and directions of the run's plug-ins
     if (run_dir / "provenance.json").exists():
         try:
             provenance = json.loads((run_dir / "provenance.json").read_text())

@@ -1,28 +1,61 @@
-"""Method groups, recognised by name, and the order every table and figure lists methods in.
+"""Method groups and the order every table and figure lists methods in, from the kinds the methods declare.
 
-0. the attention of ST-ABN / ABN (names starting ``stabn``, ``st_abn``, ``abn`` or containing ``attention``): the
-   methods under study;
-1. other explanation methods (Grad-CAM, Captum baselines, user methods);
-2. control methods (names containing ``random``, ``centre`` / ``center`` or ``motion``).
+Each registered method declares its kind (``@register_method(..., kind=...)``, one of
+:data:`stabn_bench.baselines.KINDS`). Tables and figures list the groups in this order:
+
+0. ``attention`` — the attention of ST-ABN / ABN (the methods under study);
+1. ``cam`` — class activation maps; 2. ``gradient`` — gradient methods; 3. ``perturbation`` — perturbation methods;
+4. ``control`` — control methods (random, centre prior, motion); 5. ``oracle`` — maps built from the ground truth.
+
+A name the registry does not know (a method of an old results folder, or of a plug-in module that is not loaded)
+gets its kind guessed from the name (:func:`guess_kind`), so old runs still draw in a sensible order.
 """
 from __future__ import annotations
 
 from typing import Iterable
 
+#: the kinds in the order tables and figures list them (the same words as ``baselines.KINDS``)
+KIND_ORDER = ("attention", "cam", "gradient", "perturbation", "control", "oracle")
+
 CONTROL_WORDS = ("random", "centre", "center", "motion")
 ATTENTION_PREFIXES = ("stabn", "st_abn", "abn")
 
 
-def method_group(method: str) -> int:
-    """0 = ST-ABN / ABN attention, 1 = other explanation methods, 2 = controls."""
+def guess_kind(method: str) -> str:
+    """The kind of a method the registry does not know, guessed from its name (fallback only)."""
     name = method.lower()
     if any(word in name for word in CONTROL_WORDS):
-        return 2
+        return "control"
+    if "oracle" in name or "ground-truth" in name or "ground_truth" in name:
+        return "oracle"
     if name.startswith(ATTENTION_PREFIXES) or "attention" in name:
-        return 0
-    return 1
+        return "attention"
+    if "cam" in name:
+        return "cam"
+    if any(word in name for word in ("occlusion", "ablation", "rise", "lime", "perturb")):
+        return "perturbation"
+    return "gradient"
+
+
+def method_kind(method: str) -> str:
+    """The kind the method declared in the registry (plug-ins included), else :func:`guess_kind`."""
+    from stabn_bench.baselines.registry import _REGISTRY  # no entry-point scan: the report only reads kinds
+
+    spec = _REGISTRY.get(method)
+    kind = spec.kind if spec is not None else guess_kind(method)
+    return kind if kind in KIND_ORDER else guess_kind(method)
+
+
+def method_group(method: str) -> int:
+    """Position of the method's kind in :data:`KIND_ORDER` (0 = attention, ..., 4 = control, 5 = oracle)."""
+    return KIND_ORDER.index(method_kind(method))
+
+
+def is_control(method: str) -> bool:
+    """True for control methods and oracles: references, not methods under comparison."""
+    return method_kind(method) in ("control", "oracle")
 
 
 def method_order(methods: Iterable[str]) -> list[str]:
-    """Attention methods first, then the other methods, then the controls; alphabetical within each group."""
+    """Methods grouped by kind in :data:`KIND_ORDER`, alphabetical within each kind."""
     return sorted(set(methods), key=lambda m: (method_group(m), m))

@@ -18,7 +18,7 @@ import seaborn as sns  # noqa: E402
 
 from ..runtime import atomic_path  # noqa: E402
 from .files import FIGURE_FORMATS as FORMATS  # noqa: E402
-from .groups import method_group, method_order  # noqa: E402
+from .groups import method_kind, method_order  # noqa: E402
 #: reds for the attention of ST-ABN / ABN (the methods under study), distinct from the muted palette of the others
 _STRONG = ["#d62728", "#7a0019", "#ff7b6b", "#b30059"]
 _GREYS = ["#4d4d4d", "#8c8c8c", "#b3b3b3", "#2b2b2b", "#a0a0a0", "#6e6e6e"]
@@ -54,7 +54,8 @@ def method_palette(methods: Iterable[str]) -> dict[str, tuple | str]:
     counters = {0: 0, 1: 0, 2: 0}
     palette = {}
     for method in ordered:
-        group = method_group(method)
+        kind = method_kind(method)
+        group = 0 if kind == "attention" else 2 if kind in ("control", "oracle") else 1
         pool = pools[group]
         palette[method] = pool[counters[group] % len(pool)]
         counters[group] += 1
@@ -63,12 +64,12 @@ def method_palette(methods: Iterable[str]) -> dict[str, tuple | str]:
 
 def method_linestyle(method: str) -> str:
     """Dashed lines for controls so they read as references even in greyscale print."""
-    return "--" if method_group(method) == 2 else "-"
+    return "--" if method_kind(method) in ("control", "oracle") else "-"
 
 
 def method_linewidth(method: str) -> float:
     """Attention methods drawn a little thicker: they are what the figure is about."""
-    return 2.4 if method_group(method) == 0 else 1.6
+    return 2.4 if method_kind(method) == "attention" else 1.6
 
 
 def check_formats(formats: Sequence[str]) -> tuple[str, ...]:

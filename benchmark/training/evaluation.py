@@ -1,4 +1,4 @@
-"""Top-1 / top-5 accuracy of every head of a model, reduced over DDP ranks, and ``accuracy.csv`` (DESIGN section 6)."""
+"""Top-1 / top-5 accuracy of every head of a model, reduced over DDP ranks, and ``accuracy.csv`` (docs/design.md section 6)."""
 from __future__ import annotations
 
 from pathlib import Path

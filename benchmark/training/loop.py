@@ -1,4 +1,4 @@
-"""Training of one model with the recipe of DESIGN section 2, resumable, single-process or DDP (``torchrun``).
+"""Training of one model with the recipe of docs/design.md section 2, resumable, single-process or DDP (``torchrun``).
 
 Each epoch: train (loss = perception CE + attention CE where the model has an attention branch), evaluate on
 the validation split, write ``last.pt`` (and ``best.pt`` when the validation top-1 of the perception head

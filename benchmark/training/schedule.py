@@ -1,4 +1,4 @@
-"""Learning-rate schedule of DESIGN section 2: linear scaling with the batch size, optional linear warm-up,
+"""Learning-rate schedule of docs/design.md section 2: linear scaling with the batch size, optional linear warm-up,
 then step decay (x0.1 at fractions of training) or cosine decay. Pure functions of the global step."""
 from __future__ import annotations
 

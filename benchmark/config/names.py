@@ -1,0 +1,98 @@
+"""Checks of the names a config refers to: explanation methods, their options and metrics.
+
+They need the registries, so the user's methods and metrics modules (``explain.methods_module``,
+``metrics.metrics_module``) and the entry-point plugins are loaded first. :func:`check_names` runs when the
+command line reads a config and again at the very start of ``run``, before any data, training or output folder:
+a mistyped name is a one-line :class:`ConfigError` (exit code 2) within a second.
+"""
+from __future__ import annotations
+
+import difflib
+from typing import TYPE_CHECKING, Iterable
+
+from .loader import ConfigError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .schema import ExplainConfig, MetricsConfig, RunConfig
+
+
+def _hint(word: str, choices: Iterable[str]) -> str:
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.5)
+    return f"; did you mean '{close[0]}'?" if close else ""
+
+
+def load_metrics_plugins(cfg: "MetricsConfig") -> None:
+    """Import the entry-point metric plugins and ``metrics.metrics_module`` (a bad module: ConfigError)."""
+    from stabn_bench.benchmark.errors import StabnBenchError
+    from stabn_bench.metrics import registry
+
+    registry.load_entry_point_metrics()
+    if cfg.metrics_module:
+        try:
+            registry.load_metrics_module(cfg.metrics_module)
+        except StabnBenchError as err:
+            raise ConfigError(f"config key 'metrics.metrics_module': {err}") from None
+
+
+def load_method_plugins(cfg: "ExplainConfig") -> None:
+    """Import the entry-point method plugins and ``explain.methods_module`` (a bad module: ConfigError)."""
+    from stabn_bench import baselines
+    from stabn_bench.benchmark.errors import StabnBenchError
+
+    baselines.load_entry_point_methods()
+    if cfg.methods_module:
+        try:
+            baselines.load_methods_module(cfg.methods_module)
+        except StabnBenchError as err:
+            raise ConfigError(f"config key 'explain.methods_module': {err}") from None
+
+
+def check_metric_names(cfg: "MetricsConfig") -> None:
+    """Every name in ``metrics.metrics`` is ``all`` or a built-in or plug-in metric."""
+    from stabn_bench.metrics.catalog import selectable_metric_names
+
+    load_metrics_plugins(cfg)
+    valid = selectable_metric_names()
+    unknown = [name for name in cfg.metrics if name != "all" and name not in valid]
+    if unknown:
+        raise ConfigError(
+            f"config key 'metrics.metrics' names unknown metric {unknown[0]!r}; valid: all, {', '.join(valid)}"
+            + _hint(unknown[0], valid)
+        )
+
+
+def check_method_names(cfg: "ExplainConfig") -> None:
+    """Every name in ``explain.methods`` and ``explain.options`` is a registered method, and every option is one
+    the method accepts (the shared ``batch_size`` is set by ``explain.batch_size``, not per method)."""
+    from stabn_bench import baselines
+
+    load_method_plugins(cfg)
+    known = baselines.available_methods()
+    for name in cfg.methods:
+        if name != baselines.ALL and name not in known:
+            raise ConfigError(
+                f"config key 'explain.methods' names unknown method {name!r}; valid: all, {', '.join(known)}"
+                + _hint(name, known)
+            )
+    shared = set(baselines.registry.SHARED_OPTIONS)
+    for name, options in cfg.options.items():
+        if name not in known:
+            raise ConfigError(f"config key 'explain.options.{name}' names unknown method {name!r}; valid: "
+                              f"{', '.join(known)}" + _hint(name, known))
+        spec = baselines.get_method(name)
+        valid = sorted(set(spec.defaults) - shared)
+        for option in options:
+            if option in shared:
+                raise ConfigError(f"config key 'explain.options.{name}.{option}': '{option}' is shared by every "
+                                  f"method; set explain.{option} instead")
+            if option not in valid and not spec.accepts_any_option:
+                raise ConfigError(
+                    f"config key 'explain.options.{name}.{option}': method '{name}' has no option {option!r}; "
+                    f"valid options: {', '.join(valid) or 'none'}" + _hint(option, valid)
+                )
+
+
+def check_names(cfg: "RunConfig") -> None:
+    """All of the above for a whole run config."""
+    check_method_names(cfg.explain)
+    check_metric_names(cfg.metrics)
