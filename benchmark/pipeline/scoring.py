@@ -176,6 +176,8 @@ def explain_and_score_model(
             if name == MODEL_LEVEL:
                 values = model_order_sensitivity(reference, x, seed=seed, cfg=cfg.metrics)
                 _add_values(shard, model_name, MODEL_LEVEL, clip_ids, values)
+                # the random-order reference curves (deletion_random, ...): one per model and clip, method "-"
+                _add_curves(shard, model_name, MODEL_LEVEL, clip_ids, reference.curves)
             else:
                 try:
                     explanation = baselines.explain(
