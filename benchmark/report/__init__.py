@@ -91,7 +91,9 @@ def write_report(
     atomic_write_text(run_dir / "summary.tex", render_latex(blocks))
     written += [run_dir / "summary.md", run_dir / "summary.tex"]
     flagged = flagged_metrics(run_dir)
-    written += write_latex_tables(results, summary, run_dir / "tables", flagged, settings.confidence, methods, metrics)
+    significance: dict = {}  # the paired tests behind bold cells, shared by the LaTeX tables and report.html
+    written += write_latex_tables(results, summary, run_dir / "tables", flagged, settings.confidence, methods, metrics,
+                                  cache=significance)
     figures = None
     if formats:  # no formats: the tables only (e.g. a headless cluster run; `stabn-bench plot` draws them later)
         figures = write_figures(run_dir, formats, methods, metrics, results=results, summary=summary)
@@ -100,5 +102,6 @@ def write_report(
         from .html import write_html_report
 
         written.append(write_html_report(results, summary, run_dir / "report.html", flagged,
-                                         confidence=settings.confidence, methods=methods, figures=figures))
+                                         confidence=settings.confidence, methods=methods, figures=figures,
+                                         cache=significance))
     return written

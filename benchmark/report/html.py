@@ -212,7 +212,8 @@ def figures_html(pngs: Sequence[Path]) -> str:
 def write_html_report(results: Results, summary: pd.DataFrame, out: str | Path | None = None,
                       flagged: set[tuple[str, str]] | None = None, figures_dir: str | Path | None = None,
                       confidence: float = 0.95, methods: Sequence[str] | None = None,
-                      max_clips: int = ANIMATED_CLIPS, figures: Sequence[Path] | None = None) -> Path:
+                      max_clips: int = ANIMATED_CLIPS, figures: Sequence[Path] | None = None,
+                      cache: dict | None = None) -> Path:
     """Write ``<run>/report.html`` (or ``out``). Figures: the PNGs of ``figures`` (the files just drawn), else those
     in ``figures_dir`` (default ``<run>/figures``); drawn into a temporary folder when there are none.
     Returns the path."""
@@ -243,7 +244,7 @@ def write_html_report(results: Results, summary: pd.DataFrame, out: str | Path |
         part = scores[scores["model"] == model]
         metrics = sort_metrics(part["metric"].unique())
         model_methods = method_order(set(part["method"].unique()))
-        grid = score_grid(part, summary, [(model, m) for m in metrics], model_methods, flagged)
+        grid = score_grid(part, summary, [(model, m) for m in metrics], model_methods, flagged, cache=cache)
         body += [f"<h3>{_esc(model)}</h3>", grid_html(grid, [metric_label(m) for m in metrics])]
     validity = read_validity(results.run_dir)
     if validity is not None and len(validity):

@@ -8,14 +8,15 @@ Tables (labels are built from names, so they never move when a table is added):
   :data:`MAX_MODEL_COLUMNS` per table; more models are split into ``<metric>-2.tex``, ...).
 
 Bold marks the best explanation method of a column *and every method not significantly different from it*:
-two-sided Wilcoxon signed-rank tests on the clips both methods scored, Holm-corrected over all method pairs of the
-model and metric (:func:`stabn_bench.metrics.statistics.paired_tests`), alpha = :data:`ALPHA`. Controls and oracles
+two-sided Wilcoxon signed-rank tests of the best method against each other one on the clips both scored,
+Holm-corrected over those comparisons (:func:`best_vs_others`), alpha = :data:`ALPHA`. Controls and oracles
 are references and never bold. A (model, metric) flagged by the metric-validity check gets a dagger and is never
 bold. :func:`score_grid` computes the cells once; the HTML report renders the same cells.
 """
 from __future__ import annotations
 
 import re
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Sequence
@@ -23,7 +24,9 @@ from typing import Iterable, Sequence
 import numpy as np
 import pandas as pd
 
-from stabn_bench.metrics.statistics import higher_is_better, paired_tests
+from scipy import stats
+
+from stabn_bench.metrics.statistics import higher_is_better, holm_adjust
 
 from ..runtime import atomic_write_text
 from .files import MODEL_LEVEL_METHOD, Results, safe_name
@@ -32,7 +35,8 @@ from .style import REFERENCE_KINDS, method_kind, metric_label
 from .tables import format_estimate, format_number, latex_escape
 
 ALPHA = 0.05
-TEST_NAME = "two-sided Wilcoxon signed-rank test on shared clips, Holm-corrected over all method pairs"
+TEST_NAME = ("two-sided Wilcoxon signed-rank test of the best method against each other method on the clips both "
+             "scored, Holm-corrected over those comparisons")
 #: the metrics of the headline table, in order (those present are used)
 HEADLINE_METRICS = (
     "deletion_auc", "insertion_auc", "pointing_game", "energy_pointing_game", "temporal_auroc", "frame_deletion_auc",
@@ -59,34 +63,64 @@ class Grid:
     flagged_columns: list[bool] = field(default_factory=list)
 
 
+def best_vs_others(values: pd.DataFrame, best: str) -> pd.Series:
+    """Holm-adjusted two-sided Wilcoxon p-value of ``best`` against every other column of ``values`` (rows = clips,
+    columns = methods), each on the clips both scored; NaN below 2 shared clips, 1 when all differences are 0.
+
+    Exact p-values where scipy gives them cheaply (no ties or zeros, n <= 50), else the normal approximation with
+    tie correction (scipy's permutation fallback for ties is too slow for a report).
+    """
+    others = [m for m in values.columns if m != best]
+    p = pd.Series(np.nan, index=others, dtype=float)
+    for other in others:
+        pair = values[[best, other]].dropna()
+        if len(pair) < 2:
+            continue
+        d = pair[best].to_numpy(float) - pair[other].to_numpy(float)
+        if not np.any(d != 0):
+            p[other] = 1.0
+            continue
+        magnitudes = np.sort(np.abs(d[d != 0]))
+        irregular = np.any(d == 0) or np.any(magnitudes[1:] == magnitudes[:-1]) or len(d) > 50
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # small-sample approximation warnings
+            p[other] = stats.wilcoxon(d, zero_method="wilcox", method="approx" if irregular else "exact").pvalue
+    p[:] = holm_adjust(p.to_numpy(float))
+    return p
+
+
 def significant_best(scores: pd.DataFrame, summary: pd.DataFrame, model: str, metric: str,
-                     methods: Sequence[str], alpha: float = ALPHA) -> set[str]:
+                     methods: Sequence[str], alpha: float = ALPHA, cache: dict | None = None) -> set[str]:
     """The best explanation method of ``model`` on ``metric`` by mean and every one not significantly different
-    from it (module docstring). Empty when the metric's direction is unknown or fewer than two methods have values."""
+    from it (:func:`best_vs_others`, p >= ``alpha``). Empty when the metric's direction is unknown or fewer than
+    two explanation methods have values. ``cache``: a dict reused across calls (the tests run once per cell)."""
     higher = higher_is_better(metric)
-    candidates = [m for m in methods if method_kind(m) not in REFERENCE_KINDS]
+    candidates = tuple(m for m in methods if method_kind(m) not in REFERENCE_KINDS)
+    key = (model, metric, candidates)
+    if cache is not None and key in cache:
+        return cache[key]
     part = summary[(summary["model"] == model) & (summary["metric"] == metric) & summary["method"].isin(candidates)]
     means = part.groupby("method")["mean"].mean().dropna()
-    if higher is None or len(means) < 2:
-        return set()
-    best = means.idxmax() if higher else means.idxmin()
-    tests = paired_tests(scores[scores["method"].isin(means.index)], metric, model, list(means.index))
-    bold = {best}
-    for r in tests.itertuples(index=False):
-        if best in (r.method_a, r.method_b):
-            other = r.method_b if r.method_a == best else r.method_a
-            if not (r.p_holm < alpha):  # NaN p (no shared clips): no evidence of a difference
-                bold.add(other)
+    bold: set[str] = set()
+    if higher is not None and len(means) >= 2:
+        best = means.idxmax() if higher else means.idxmin()
+        rows = scores[(scores["model"] == model) & (scores["metric"] == metric) & scores["method"].isin(means.index)]
+        values = rows.pivot_table(index="clip_id", columns="method", values="value", aggfunc="mean")
+        p = best_vs_others(values, best) if best in values.columns else pd.Series(dtype=float)
+        bold = {best} | {m for m, value in p.items() if not (value < alpha)}  # NaN: no evidence of a difference
+    if cache is not None:
+        cache[key] = bold
     return bold
 
 
 def score_grid(scores: pd.DataFrame, summary: pd.DataFrame, columns: Sequence[tuple[str, str]],
-               methods: Sequence[str], flagged: set[tuple[str, str]] | None = None, alpha: float = ALPHA) -> Grid:
+               methods: Sequence[str], flagged: set[tuple[str, str]] | None = None, alpha: float = ALPHA,
+               cache: dict | None = None) -> Grid:
     """Cells ``mean ± CI half-width`` for every method and (model, metric) column, bold by :func:`significant_best`."""
     flagged = flagged or set()
     summary = summary[summary["method"] != MODEL_LEVEL_METHOD]
     index = summary.set_index(["model", "method", "metric"]).sort_index()
-    bold = {col: (set() if col in flagged else significant_best(scores, summary, col[0], col[1], methods, alpha))
+    bold = {col: (set() if col in flagged else significant_best(scores, summary, col[0], col[1], methods, alpha, cache))
             for col in columns}
     cells = []
     for method in methods:
@@ -184,8 +218,11 @@ def _chunks(items: Sequence, size: int) -> list[list]:
 
 def write_latex_tables(results: Results, summary: pd.DataFrame, out_dir: str | Path | None = None,
                        flagged: set[tuple[str, str]] | None = None, confidence: float = 0.95,
-                       methods: Sequence[str] | None = None, metrics: Sequence[str] | None = None) -> list[Path]:
-    """Write every table and ``main.tex`` into ``out_dir`` (default ``<run>/tables``); returns the files, main.tex last."""
+                       methods: Sequence[str] | None = None, metrics: Sequence[str] | None = None,
+                       cache: dict | None = None) -> list[Path]:
+    """Write every table and ``main.tex`` into ``out_dir`` (default ``<run>/tables``); returns the files, main.tex last.
+    ``cache``: significance results shared with the HTML report (:func:`significant_best`)."""
+    cache = {} if cache is None else cache
     out_dir = Path(out_dir or results.run_dir / "tables")
     run = results.name
     scores = results.scores[results.scores["method"] != MODEL_LEVEL_METHOD]
@@ -204,7 +241,7 @@ def write_latex_tables(results: Results, summary: pd.DataFrame, out_dir: str | P
         if not head:
             continue
         model_methods = method_order(set(part["method"].unique()))
-        grid = score_grid(part, summary, [(model, m) for m in head], model_methods, flagged)
+        grid = score_grid(part, summary, [(model, m) for m in head], model_methods, flagged, cache=cache)
         caption = (f"Main scores of {latex_escape(model)} ($\\uparrow$/$\\downarrow$: higher / lower is better). "
                    f"{estimate} {bold_caption()}")
         header = ["method"] + [latex_escape(metric_label(m)) for m in head]
@@ -214,7 +251,7 @@ def write_latex_tables(results: Results, summary: pd.DataFrame, out_dir: str | P
         metric_models = sorted(set(rows["model"].unique()))
         all_methods = method_order(set(rows["method"].unique()))
         for k, chunk in enumerate(_chunks(metric_models, MAX_MODEL_COLUMNS), start=1):
-            grid = score_grid(rows, summary, [(model, metric) for model in chunk], all_methods, flagged)
+            grid = score_grid(rows, summary, [(model, metric) for model in chunk], all_methods, flagged, cache=cache)
             name = metric if k == 1 else f"{metric}-{k}"
             caption = (f"{latex_escape(metric_label(metric))} per method and model. {estimate} {bold_caption()}")
             files[name] = grid_to_latex(grid, ["method", *map(latex_escape, chunk)], label_for(run, name), caption)
