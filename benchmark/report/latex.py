@@ -155,6 +155,7 @@ def _latex_float(label: str, caption: str, spec: str, header: list[str], body: l
                  wide: bool) -> str:
     env = "table*" if wide else "table"
     lines = [f"% {label}: written by stabn-bench (needs booktabs)", f"\\begin{{{env}}}[tbp]", r"\centering", r"\small",
+             *([r"\setlength{\tabcolsep}{4pt}"] if wide else []),
              f"\\caption{{{caption}}}", f"\\label{{{label}}}", f"\\begin{{tabular}}{{{spec}}}", r"\toprule",
              " & ".join(header) + r" \\", r"\midrule", *body, r"\bottomrule", r"\end{tabular}"]
     if notes:
@@ -164,7 +165,7 @@ def _latex_float(label: str, caption: str, spec: str, header: list[str], body: l
 
 
 def grid_to_latex(grid: Grid, header: list[str], label: str, caption: str) -> str:
-    """A booktabs table of ``grid`` (first column = method; a rule between families)."""
+    """A booktabs table of ``grid`` (first column = method; a rule between families). ``header``: LaTeX (escaped)."""
     body, previous = [], None
     for (method, kind), row in zip(grid.rows, grid.cells):
         if previous is not None and kind != previous:
@@ -175,7 +176,7 @@ def grid_to_latex(grid: Grid, header: list[str], label: str, caption: str) -> st
             text = latex_number(cell.text)
             cells.append(f"\\textbf{{{text}}}" if cell.bold else text)
         body.append(" & ".join(cells) + r" \\")
-    heads = [latex_escape(h) + (r"$^\dagger$" if flag else "") for h, flag in zip(header, [False, *grid.flagged_columns])]
+    heads = [h + (r"$^\dagger$" if flag else "") for h, flag in zip(header, [False, *grid.flagged_columns])]
     notes = [r"$^\dagger$ " + DAGGER_NOTE + "."] if any(grid.flagged_columns) else []
     spec = "l" + "r" * len(grid.columns)
     return _latex_float(label, caption, spec, heads, body, notes, wide=len(grid.columns) > 3)
@@ -184,6 +185,16 @@ def grid_to_latex(grid: Grid, header: list[str], label: str, caption: str) -> st
 def bold_caption() -> str:
     return (f"Bold: the best explanation method and every method not significantly different from it "
             f"({TEST_NAME}, $\\alpha = {ALPHA}$); controls and oracles are references and never bold.")
+
+
+def stacked_header(text: str) -> str:
+    """A column header over two lines (``\\shortstack``) when it has more than two words, so many metric columns
+    fit the text width without shrinking the table."""
+    words = text.split(" ")
+    if len(words) <= 2:
+        return latex_escape(text)
+    cut = max(range(1, len(words)), key=lambda k: -abs(len(" ".join(words[:k])) - len(" ".join(words[k:]))))
+    return f"\\shortstack[r]{{{latex_escape(' '.join(words[:cut]))}\\\\{latex_escape(' '.join(words[cut:]))}}}"
 
 
 def label_for(run: str, name: str) -> str:
@@ -244,7 +255,7 @@ def write_latex_tables(results: Results, summary: pd.DataFrame, out_dir: str | P
         grid = score_grid(part, summary, [(model, m) for m in head], model_methods, flagged, cache=cache)
         caption = (f"Main scores of {latex_escape(model)} ($\\uparrow$/$\\downarrow$: higher / lower is better). "
                    f"{estimate} {bold_caption()}")
-        header = ["method"] + [latex_escape(metric_label(m)) for m in head]
+        header = ["method"] + [stacked_header(metric_label(m)) for m in head]
         files[f"headline-{model}"] = grid_to_latex(grid, header, label_for(run, f"headline-{model}"), caption)
     for metric in names:
         rows = scores[scores["metric"] == metric]

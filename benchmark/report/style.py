@@ -100,7 +100,7 @@ def apply_style() -> None:
         "axes.linewidth": 0.6, "axes.spines.top": False, "axes.spines.right": False,
         "xtick.major.width": 0.6, "ytick.major.width": 0.6, "xtick.major.size": 2.5, "ytick.major.size": 2.5,
         "lines.linewidth": 1.2, "lines.markersize": 3.5, "legend.frameon": False,
-        "figure.dpi": 100, "savefig.dpi": 300, "savefig.bbox": None,
+        "figure.dpi": 100, "savefig.dpi": 200, "savefig.bbox": None,
         "pdf.fonttype": 42, "ps.fonttype": 42, "svg.fonttype": "none",
     })
     _style_applied = True

@@ -154,6 +154,7 @@ _LATEX_SPECIAL = {
     "~": r"\textasciitilde{}", "^": r"\textasciicircum{}",
     "↑": r"$\uparrow$", "↓": r"$\downarrow$", "±": r"$\pm$", "Δ": r"$\Delta$", "–": "--", "—": "---",
     "×": r"$\times$", "≥": r"$\geq$", "≤": r"$\leq$", "<": r"$<$", ">": r"$>$",
+    "−": r"$-$", "ρ": r"$\rho$", "α": r"$\alpha$", "†": r"$^\dagger$", "|": r"$|$",
 }
 
 
