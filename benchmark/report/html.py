@@ -20,10 +20,9 @@ import pandas as pd
 from ..runtime import atomic_write_text
 from .files import MODEL_LEVEL_METHOD, Overlay, Results, read_overlay
 from .flags import read_validity
-from .groups import method_order
 from .latex import ALPHA, TEST_NAME, Grid, score_grid
 from .plots import class_name
-from .style import metric_label
+from .style import family_order, metric_label
 from .tables import format_number, sort_metrics
 
 #: clips shown as animations
@@ -165,7 +164,7 @@ def animations_html(results: Results, methods: Sequence[str] | None = None, max_
         parts.append(f"<h3>Clip {_esc(overlay.clip_id)}" + (f" — class: {_esc(name)}" if name else "") + "</h3>")
         video = animation_bytes(clip_frames(overlay))
         for model in sorted({mo for mo, _ in overlay.maps}):
-            shown = [m for m in method_order(m for mo, m in overlay.maps if mo == model)
+            shown = [m for m in family_order(m for mo, m in overlay.maps if mo == model)
                      if methods is None or m in methods]
             if not shown:
                 continue
@@ -244,7 +243,7 @@ def write_html_report(results: Results, summary: pd.DataFrame, out: str | Path |
     for model in sorted(set(scores["model"].unique())):
         part = scores[scores["model"] == model]
         metrics = sort_metrics(part["metric"].unique())
-        model_methods = method_order(set(part["method"].unique()))
+        model_methods = family_order(set(part["method"].unique()))
         grid = score_grid(part, summary, [(model, m) for m in metrics], model_methods, flagged, cache=cache)
         body += [f"<h3>{_esc(model)}</h3>", grid_html(grid, [metric_label(m) for m in metrics])]
     validity = read_validity(results.run_dir)

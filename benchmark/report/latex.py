@@ -30,8 +30,7 @@ from stabn_bench.metrics.statistics import higher_is_better, holm_adjust
 
 from ..runtime import atomic_write_text
 from .files import MODEL_LEVEL_METHOD, Results, safe_name
-from .groups import method_order
-from .style import REFERENCE_KINDS, method_kind, metric_label
+from .style import REFERENCE_KINDS, family_order, method_kind, metric_label
 from .tables import format_estimate, format_number, latex_escape
 
 ALPHA = 0.05
@@ -251,7 +250,7 @@ def write_latex_tables(results: Results, summary: pd.DataFrame, out_dir: str | P
         head = [m for m in HEADLINE_METRICS if m in names and m in set(part["metric"].unique())]
         if not head:
             continue
-        model_methods = method_order(set(part["method"].unique()))
+        model_methods = family_order(set(part["method"].unique()))
         grid = score_grid(part, summary, [(model, m) for m in head], model_methods, flagged, cache=cache)
         caption = (f"Main scores of {latex_escape(model)} ($\\uparrow$/$\\downarrow$: higher / lower is better). "
                    f"{estimate} {bold_caption()}")
@@ -260,7 +259,7 @@ def write_latex_tables(results: Results, summary: pd.DataFrame, out_dir: str | P
     for metric in names:
         rows = scores[scores["metric"] == metric]
         metric_models = sorted(set(rows["model"].unique()))
-        all_methods = method_order(set(rows["method"].unique()))
+        all_methods = family_order(set(rows["method"].unique()))
         for k, chunk in enumerate(_chunks(metric_models, MAX_MODEL_COLUMNS), start=1):
             grid = score_grid(rows, summary, [(model, metric) for model in chunk], all_methods, flagged, cache=cache)
             name = metric if k == 1 else f"{metric}-{k}"

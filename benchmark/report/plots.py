@@ -24,7 +24,7 @@ from .files import MODEL_LEVEL_METHOD, Overlay, Results, read_overlay, safe_name
 from .groups import method_order
 from .style import (
     DOUBLE_COLUMN, FAMILY_LABELS, FAMILY_ORDER, REFERENCE_KINDS, REFERENCE_STYLE, SINGLE_COLUMN, MethodStyle,
-    apply_style, family_rank, method_kind, method_styles, metric_label, plt, save_figure,
+    apply_style, family_order, family_rank, method_kind, method_styles, metric_label, plt, save_figure,
 )
 from .tables import sort_metrics, split_variant
 
@@ -155,12 +155,8 @@ def curve_figure(curves: pd.DataFrame, curve: str, styles: dict[str, MethodStyle
             ax.set_xlim(0, 1)
             ax.set_xticks([0, 0.5, 1], ["0", "0.5", "1"])
     _label_grid(axes, models, families, "target probability", CURVE_LABELS.get(base, "share changed"))
-    _legend(fig, _legend_order(shown), styles, reference=reference is not None, width=fig.get_figwidth())
+    _legend(fig, family_order(shown), styles, reference=reference is not None, width=fig.get_figwidth())
     return fig
-
-
-def _legend_order(methods) -> list[str]:
-    return sorted(set(methods), key=lambda m: (family_rank(method_kind(m)), method_order(methods).index(m)))
 
 
 def curve_caption(curve: str, confidence: float, has_reference: bool) -> str:
@@ -180,7 +176,7 @@ def metric_figure(summary: pd.DataFrame, metrics: Sequence[str], styles: dict[st
     per model; the x axis is shared across models (the values are comparable)."""
     rows = summary[summary["metric"].isin(metrics) & (summary["method"] != MODEL_LEVEL_METHOD)]
     models = sorted(set(rows["model"].unique()))
-    methods = _legend_order(set(rows["method"].unique()))
+    methods = family_order(set(rows["method"].unique()))
     fig, axes = _grid(len(metrics), len(models), sharex="row", sharey=True,
                       row_height=0.13 * len(methods) + 0.35, extra=0.2)
     for i, metric in enumerate(metrics):
@@ -252,7 +248,7 @@ def temporal_figure(temporal: pd.DataFrame, styles: dict[str, MethodStyle], conf
             ax.xaxis.set_major_locator(plt.MaxNLocator(integer=True, nbins=4))
     _label_grid(axes, models, families, "frame importance",
                 "frames from window start" if has_window else "frame")
-    _legend(fig, _legend_order(shown), styles, width=fig.get_figwidth())
+    _legend(fig, family_order(shown), styles, width=fig.get_figwidth())
     return fig
 
 
@@ -413,7 +409,7 @@ def draw_figures(
     for path in results.overlays[:max_overlays]:
         overlay = read_overlay(path)
         for model in sorted({model for model, _ in overlay.maps}):
-            shown = _legend_order([m for (mo, m) in overlay.maps if mo == model and (chosen is None or m in chosen)])
+            shown = family_order([m for (mo, m) in overlay.maps if mo == model and (chosen is None or m in chosen)])
             if shown:
                 fig = overlay_figure(overlay, model, shown)
                 has_evidence = overlay.evidence is not None and overlay.evidence.max() > 0.5

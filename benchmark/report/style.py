@@ -123,6 +123,14 @@ def family_rank(kind: str) -> int:
     return FAMILY_ORDER.index(kind) if kind in FAMILY_ORDER else len(FAMILY_ORDER)
 
 
+def family_order(methods: Iterable[str]) -> list[str]:
+    """Methods grouped by family (:data:`FAMILY_ORDER`), in :func:`~.groups.method_order` within a family."""
+    from .groups import method_order
+
+    ordered = method_order(methods)
+    return sorted(ordered, key=lambda m: (family_rank(method_kind(m)), ordered.index(m)))
+
+
 @dataclass(frozen=True)
 class MethodStyle:
     colour: str
