@@ -325,4 +325,6 @@ def format_terminal_summary(run_dir: str | Path, summary: pd.DataFrame | None = 
     report = Path(run_dir) / "summary.md"
     parts += ["", f"Report: {report}" + ("" if report.exists() else " (not written yet)"),
               f"Figures: {Path(run_dir) / 'figures'}"]
+    if (Path(run_dir) / "report.html").exists():
+        parts.append(f"Paper tables: {Path(run_dir) / 'tables'}; everything in one page: {Path(run_dir) / 'report.html'}")
     return "\n".join(parts)
