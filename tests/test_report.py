@@ -356,3 +356,26 @@ def test_report_command_rewrites_the_report(tmp_path, capsys):
     assert main(["report", str(run), "--format", "png"]) == 0
     assert (run / "report.html").exists() and (run / "tables" / "main.tex").exists()
     assert "report.html" in capsys.readouterr().out
+
+
+def test_extra_columns_unknown_methods_and_metrics_do_not_break_the_report(tmp_path):
+    from stabn_bench.benchmark.report.plots import curve_figure
+    from stabn_bench.benchmark.report.style import method_styles, plt
+
+    methods = ("gradcam", "random", "my-plugin")  # my-plugin: unknown to the registry
+    run = make_results_dir(tmp_path / "run", methods=methods, metrics=("deletion_auc", "brand_new_score"),
+                           overlay=False)
+    for stem in ("scores", "curves"):
+        table = pd.read_csv(run / f"{stem}.csv", dtype={"clip_id": str})
+        pd.concat([table.assign(seed=0), table.assign(seed=1)]).to_csv(run / f"{stem}.csv", index=False)
+    written = write_report(run, formats=(), html=False)
+    names = {p.name for p in written}
+    assert {"brand_new_score.tex", "deletion_auc.tex", "main.tex"} <= names
+    text = (run / "tables" / "brand_new_score.tex").read_text()
+    assert "my-plugin" in text and "textbf" not in text  # direction unknown: nothing is bold
+    results = load_results(run)
+    fig = curve_figure(results.curves, "deletion", method_styles(results.methods), n_resamples=20,
+                       reference=results.curves[results.curves["metric"] == "deletion_random"])
+    titles = [ax.get_title() for ax in fig.axes if ax.get_title()]
+    plt.close(fig)
+    assert titles[-1] == "Other"  # the plug-in gets its own panel, not the controls'
