@@ -70,8 +70,10 @@ def _sort_value(text: str) -> str:
         return ""
 
 
-def html_table(header: Sequence[str], rows: Sequence[Sequence[str]], bold=None, title: str = "") -> str:
-    """A sortable table; ``rows`` of plain text cells (escaped here), ``bold`` a same-shaped bool list."""
+def html_table(header: Sequence[str], rows: Sequence[Sequence[str]], bold=None, title: str = "",
+               values=None) -> str:
+    """A sortable table; ``rows`` of plain text cells (escaped here), ``bold`` a same-shaped bool list, ``values``
+    same-shaped sort keys (NaN / None: the number the text starts with)."""
     out = ['<div class="scroll"><table class="sortable">']
     if title:
         out.append(f"<caption>{_esc(title)}</caption>")
@@ -79,7 +81,8 @@ def html_table(header: Sequence[str], rows: Sequence[Sequence[str]], bold=None, 
     for i, row in enumerate(rows):
         cells = []
         for j, text in enumerate(row):
-            value = _sort_value(str(text))
+            exact = values[i][j] if values is not None else None
+            value = repr(float(exact)) if exact is not None and np.isfinite(exact) else _sort_value(str(text))
             attr = f' data-v="{value}"' if value else ""
             body = _esc(text)
             if bold is not None and bold[i][j]:
@@ -91,12 +94,13 @@ def html_table(header: Sequence[str], rows: Sequence[Sequence[str]], bold=None, 
 
 
 def grid_html(grid: Grid, header: Sequence[str]) -> str:
-    rows, bold = [], []
+    rows, bold, values = [], [], []
     for (method, kind), cells in zip(grid.rows, grid.cells):
         rows.append([method, kind, *[c.text + (" †" if c.flagged else "") for c in cells]])
         bold.append([False, False, *[c.bold for c in cells]])
+        values.append([None, None, *[c.value for c in cells]])
     heads = ["method", "kind", *[h + (" †" if f else "") for h, f in zip(header, grid.flagged_columns)]]
-    return html_table(heads, rows, bold)
+    return html_table(heads, rows, bold, values=values)
 
 
 def accuracy_html(accuracy: pd.DataFrame) -> str:

@@ -50,6 +50,8 @@ class GridCell:
     text: str
     bold: bool = False
     flagged: bool = False
+    #: the unrounded mean (for sorting in the HTML report)
+    value: float = float("nan")
 
 
 @dataclass
@@ -129,10 +131,11 @@ def score_grid(scores: pd.DataFrame, summary: pd.DataFrame, columns: Sequence[tu
             if key in index.index:
                 r = index.loc[key]
                 r = r.iloc[0] if isinstance(r, pd.DataFrame) else r
-                text = format_estimate(r["mean"], r["ci_low"], r["ci_high"])
+                text, value = format_estimate(r["mean"], r["ci_low"], r["ci_high"]), float(r["mean"])
             else:
-                text = "–"
-            row.append(GridCell(text, method in bold[(model, metric)] and text != "–", (model, metric) in flagged))
+                text, value = "–", float("nan")
+            row.append(GridCell(text, method in bold[(model, metric)] and text != "–", (model, metric) in flagged,
+                                value))
         cells.append(row)
     return Grid([(m, method_kind(m)) for m in methods], list(columns), cells, [c in flagged for c in columns])
 
