@@ -83,6 +83,9 @@ def setup_logging(verbose: bool = False) -> None:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         datefmt="%H:%M:%S",
     )
+    # only the project's own messages at INFO; third-party loggers (matplotlib, PIL, fontTools, ...) at WARNING
+    logging.getLogger().setLevel(logging.WARNING)
+    logging.getLogger("stabn_bench").setLevel(logging.DEBUG if verbose else logging.INFO)
 
 
 @contextlib.contextmanager

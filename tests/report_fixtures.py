@@ -1,7 +1,7 @@
 """A fake results folder with every file a run writes, for tests of the report, plots, compare and the runner.
 
 ``make_results_dir(tmp_path / "run")`` builds 2 models × 3 methods × 3 metrics × 5 clips (plus a model-level
-metric), deletion / insertion curves (and the random-order deletion reference), temporal.csv with a ground-truth window, one overlay, accuracy.csv,
+metric), deletion / insertion curves (and the random-order references, method "-"), temporal.csv with a ground-truth window, one overlay, accuracy.csv,
 errors.csv, config.yaml and provenance.json. ``offsets`` shifts one (model, method, metric)'s values by a known
 amount so comparisons have a known answer.
 """
@@ -53,7 +53,8 @@ def fake_scores(models=MODELS, methods=METHODS, metrics=METRICS, n_clips=N_CLIPS
 
 def fake_curves(models=MODELS, methods=METHODS, n_clips=N_CLIPS, seed=0) -> pd.DataFrame:
     """Deletion curves fall faster and insertion curves rise faster for better methods; 6 to 9 steps per clip;
-    plus a straight random-order deletion curve (``deletion_random``)."""
+    plus, as the pipeline writes them, the random-order reference curves (``deletion_random``,
+    ``insertion_random``) once per model and clip with method ``"-"``."""
     rng = np.random.default_rng(seed + 1)
     rows = []
     for model in models:
@@ -65,8 +66,9 @@ def fake_curves(models=MODELS, methods=METHODS, n_clips=N_CLIPS, seed=0) -> pd.D
                 insertion = 0.1 + 0.8 * x ** (1 / (1 + 4 * q))
                 rows += [(model, method, "deletion", c, f, s) for f, s in zip(x, deletion)]
                 rows += [(model, method, "insertion", c, f, s) for f, s in zip(x, insertion)]
-                # the random-order reference: the same curve for every method of a model
-                rows += [(model, method, "deletion_random", c, f, 0.9 * (1 - f)) for f in np.linspace(0, 1, 5)]
+        for c in clip_ids(n_clips):  # the random-order reference: one per model and clip
+            rows += [(model, "-", "deletion_random", c, f, 0.9 * (1 - f)) for f in np.linspace(0, 1, 5)]
+            rows += [(model, "-", "insertion_random", c, f, 0.1 + 0.8 * f) for f in np.linspace(0, 1, 5)]
     return pd.DataFrame(rows, columns=["model", "method", "metric", "clip_id", "fraction", "score"])
 
 
@@ -120,5 +122,7 @@ def make_results_dir(
         evidence = np.zeros((t, h, w))
         evidence[2:5, 4:9, 4:9] = 1
         maps = {(m, meth): rng.random((t, h, w)) + QUALITY.get(meth, 0.3) * evidence for m in models for meth in methods}
-        write_overlay(run_dir, clip_ids(n_clips)[0], frames, evidence, maps, meta={"label": "moving left to right"})
+        meta = {"label": 3, "class": "Moving something from left to right",
+                **{f"prediction/{m}": 3 for m in models}}  # as the pipeline writes it
+        write_overlay(run_dir, clip_ids(n_clips)[0], frames, evidence, maps, meta=meta)
     return run_dir

@@ -54,8 +54,10 @@ def test_smoke_run_writes_every_result_file(smoke_run):
                  "summary.tex", "temporal.csv", "errors.csv"):
         assert (run_dir / name).is_file() and (run_dir / name).stat().st_size > 0, name
     figures = {p.name for p in (run_dir / "figures").iterdir()}
-    for stem in ("curve_deletion", "curve_insertion", "metric_deletion_auc", "accuracy"):
-        assert f"{stem}.png" in figures
+    for stem in ("curve_deletion", "curve_insertion", "metric_deletion_auc"):
+        assert f"{stem}.png" in figures and f"{stem}.txt" in figures  # a caption beside every figure
+    for name in ("tables/main.tex", "tables/accuracy.tex", "tables/deletion_auc.tex", "report.html"):
+        assert (run_dir / name).is_file(), name
     assert list((run_dir / "overlays").glob("*.npz")), "no attention overlays were stored"
     assert "**" in (run_dir / "summary.md").read_text()  # best per column marked
     assert "\\textbf" in (run_dir / "summary.tex").read_text()
@@ -103,6 +105,10 @@ def test_every_method_and_metric_is_scored_with_valid_values(smoke_run):
     model_level = scores[scores["method"] == "-"]
     assert set(model_level["metric"]) == {"shuffle_prediction_change", "reverse_prediction_change"}
     assert curves["fraction"].between(0, 1).all() and curves["score"].between(0, 1).all()
+    # the random-order reference curves: once per model and clip (method "-"), the curves of every *_vs_random score
+    reference = curves[curves["method"] == "-"]
+    assert {"deletion_random", "insertion_random", "frame_deletion_random"} <= set(reference["metric"])
+    assert set(reference["model"]) == set(scores["model"])
     ends = curves.groupby(["model", "method", "metric", "clip_id"])["fraction"].agg(["min", "max"])
     assert (ends["min"] == 0).all() and (ends["max"] == 1).all()
 

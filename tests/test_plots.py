@@ -1,27 +1,112 @@
-"""Figure helpers (palette, curve interpolation, window alignment) and ``stabn-bench plot``."""
+"""Figure style (24 distinct method styles, print-size fonts, kinds from the registry), the figures, and
+``stabn-bench plot``."""
 from __future__ import annotations
+
+import logging
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from stabn_bench.benchmark.cli import main
-from stabn_bench.benchmark.report.plots import align_to_window, curve_matrix
+from stabn_bench.benchmark.report import load_results, summary_table
+from stabn_bench.benchmark.report.files import read_overlay
 from stabn_bench.benchmark.report.groups import method_order
-from stabn_bench.benchmark.report.style import method_palette
-from report_fixtures import make_results_dir
+from stabn_bench.benchmark.report.plots import (
+    align_to_window, curve_figure, curve_matrix, families_of, metric_figure, overlay_caption, overlay_figure,
+    temporal_figure,
+)
+from stabn_bench.benchmark.report.style import (
+    COLOURS, DOUBLE_COLUMN, PINNED, SINGLE_COLUMN, apply_style, check_fonts, method_kind, method_styles, metric_label,
+    plt,
+)
+from report_fixtures import fake_curves, make_results_dir
+
+BUILT_IN = ["stabn-attention", "stabn-spatial", "stabn-temporal", "gradcam", "guided-gradcam", "saliency",
+            "input-x-gradient", "guided-backprop", "integrated-gradients", "smoothgrad", "occlusion",
+            "feature-ablation", "random", "centre-prior", "motion"]
+#: 24 methods: the 15 built-in ones, the two oracles, and plug-ins the registry does not know
+TWENTY_FOUR = BUILT_IN + ["oracle", "inverse-oracle", "rise-random-masks", "lime-video", "extremal-perturbation",
+                          "score-cam", "my-method", "attention-rollout", "deeplift"]
 
 
-def test_palette_one_colour_per_method_controls_grey():
-    methods = ["random", "gradcam", "stabn-attention", "centre-prior", "integrated-gradients", "stabn-spatial"]
-    palette = method_palette(methods)
-    assert len(set(map(str, palette.values()))) == len(methods)
-    assert method_order(methods)[:2] == ["stabn-attention", "stabn-spatial"]
-    assert method_order(methods)[-2:] == ["centre-prior", "random"]
-    for control in ("random", "centre-prior"):
-        r, g, b = [int(palette[control][i:i + 2], 16) for i in (1, 3, 5)]
-        assert r == g == b  # grey
-    # the same method keeps its colour whatever order the names come in
-    assert method_palette(reversed(methods)) == palette
+def _style_key(style):
+    return (style.colour, style.marker, str(style.linestyle))
+
+
+def test_24_methods_get_24_distinct_styles_that_do_not_depend_on_the_company():
+    assert len(TWENTY_FOUR) == 24
+    styles = method_styles(TWENTY_FOUR)
+    assert len({_style_key(s) for s in styles.values()}) == 24
+    assert {s.colour for s in styles.values()} <= set(COLOURS)  # Okabe-Ito and greys only
+    # stable: the same method looks the same whatever else is drawn, in whatever order
+    for subset in (TWENTY_FOUR[::-1], TWENTY_FOUR[5:12], ["gradcam", "rise-random-masks"]):
+        assert {m: _style_key(s) for m, s in method_styles(subset).items()} == \
+               {m: _style_key(styles[m]) for m in subset}
+    assert len(set(PINNED.values())) == len(PINNED)
+
+
+def test_rendered_legend_of_24_methods_has_24_distinct_handles():
+    apply_style()
+    curves = fake_curves(models=("stabn",), methods=TWENTY_FOUR, n_clips=2)
+    reference = curves[curves["metric"] == "deletion_random"]
+    fig = curve_figure(curves, "deletion", method_styles(TWENTY_FOUR), n_resamples=20, reference=reference)
+    try:
+        handles = fig.legends[0].legend_handles
+        keys = {h.get_label(): (h.get_color(), h.get_marker(), str(h.get_linestyle())) for h in handles}
+        assert set(keys) == set(TWENTY_FOUR) | {"random order"}
+        assert len(set(keys.values())) == 25
+        # every drawn line of a method carries its legend style; the random-order reference is in every panel
+        for ax in fig.axes:
+            labels = [line.get_label() for line in ax.get_lines()]
+            assert "random order" in labels
+        assert check_fonts(fig) == []
+        assert fig.get_figwidth() == pytest.approx(DOUBLE_COLUMN)
+        assert fig._suptitle is None  # no figure titles: the caption goes beside the file
+    finally:
+        plt.close(fig)
+
+
+def test_families_come_from_the_registry_not_from_names():
+    assert method_kind("gradcam") == "cam" and method_kind("random") == "control"
+    assert method_kind("stabn-attention") == "attention" and method_kind("occlusion") == "perturbation"
+    assert method_kind("rise-random-masks") == "other"  # unknown to the registry: not guessed to be a control
+    families, references = families_of(["gradcam", "saliency", "random", "motion", "rise-random-masks"])
+    assert families == ["cam", "gradient", "other"] and references == ["motion", "random"]
+    assert families_of(["random"]) == (["control"], ["random"])
+
+
+def test_metric_labels_are_human_with_catalog_arrows():
+    assert metric_label("deletion_auc") == "Deletion AUC ↓"
+    assert metric_label("insertion_auc_tube") == "Insertion AUC (tube) ↑"
+    assert metric_label("temporal_auroc", arrow=False) == "Temporal AUROC"
+    assert metric_label("some_new_metric") == "Some new metric"  # unknown: readable, no arrow
+
+
+def test_every_figure_uses_print_sizes_and_fonts_of_at_least_7pt(tmp_path):
+    apply_style()
+    run = make_results_dir(tmp_path / "run")
+    results = load_results(run)
+    summary = summary_table(results.scores, n_resamples=20)
+    styles = method_styles(results.methods)
+    overlay = read_overlay(results.overlays[0])
+    figures = [
+        metric_figure(summary, ["deletion_auc"], styles),
+        temporal_figure(results.temporal, styles, n_resamples=20),
+        overlay_figure(overlay, "stabn", method_order(m for mo, m in overlay.maps if mo == "stabn")),
+    ]
+    try:
+        for fig in figures:
+            assert check_fonts(fig) == []
+            assert fig.get_figwidth() in (pytest.approx(SINGLE_COLUMN), pytest.approx(DOUBLE_COLUMN))
+        # the x axis of the AUC panels is shared across models
+        axes = figures[0].axes
+        assert len(axes) == 2 and axes[0].get_xlim() == axes[1].get_xlim()
+    finally:
+        for fig in figures:
+            plt.close(fig)
+    caption = overlay_caption(overlay, "stabn", True)
+    assert "Moving something from left to right" in caption and "label" not in caption
 
 
 def test_curve_matrix_interpolates_onto_common_grid():
@@ -41,19 +126,34 @@ def test_align_to_window_offsets_frames():
     assert align_to_window(temporal)["offset"].tolist() == [-2, -1, 0, 1, 0, 1, 2, 3]
 
 
+@pytest.mark.slow
 def test_plot_command_redraws_selected_figures_as_svg(tmp_path, capsys):
     run = make_results_dir(tmp_path / "run")
     out = tmp_path / "paper_figures"
     code = main(["plot", str(run), "--format", "svg", "--methods", "gradcam", "stabn-attention",
                  "--metrics", "deletion_auc", "--out", str(out)])
     assert code == 0
-    names = sorted(p.name for p in out.iterdir())
-    assert names == ["accuracy.svg", "curve_deletion.svg", "metric_deletion_auc.svg", "overlay_clip000_baseline.svg",
+    names = sorted(p.name for p in out.iterdir() if p.suffix == ".svg")
+    assert names == ["curve_deletion.svg", "metric_deletion_auc.svg", "overlay_clip000_baseline.svg",
                      "overlay_clip000_stabn.svg", "temporal_importance.svg"]
+    assert sorted(p.stem for p in out.glob("*.txt")) == [n[:-4] for n in names]  # a caption beside each figure
     svg = (out / "metric_deletion_auc.svg").read_text()
     assert svg.lstrip().startswith("<?xml") and "stabn-attention" in svg and "random" not in svg
     assert not (run / "figures").exists()  # nothing written beside the tables when --out is given
-    assert "wrote 6 figure files" in capsys.readouterr().out
+    assert "wrote 5 figure files" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_plot_format_before_the_folder_and_quiet_third_party_logs(tmp_path, capsys):
+    run = make_results_dir(tmp_path / "run", overlay=False)
+    assert main(["plot", "--format", "pdf", str(run), "--metrics", "deletion_auc"]) == 0
+    assert (run / "figures" / "curve_deletion.pdf").read_bytes()[:5] == b"%PDF-"
+    assert not (run / "figures" / "curve_deletion.png").exists()
+    assert main(["plot", str(run), "--format", "png,svg", "--metrics", "pointing_game"]) == 0
+    assert (run / "figures" / "metric_pointing_game.svg").exists()
+    for name in ("matplotlib", "matplotlib.font_manager", "PIL.PngImagePlugin", "fontTools.subset"):
+        assert logging.getLogger(name).getEffectiveLevel() >= logging.WARNING
+    assert logging.getLogger("stabn_bench.pipeline").getEffectiveLevel() <= logging.INFO
 
 
 def test_plot_command_errors_are_one_line(tmp_path, capsys):
@@ -63,6 +163,9 @@ def test_plot_command_errors_are_one_line(tmp_path, capsys):
     assert "no_such_metric" in err and "deletion_auc" in err and len(err.strip().splitlines()) == 1
     assert main(["plot", str(tmp_path / "absent")]) == 1
     assert "results folder does not exist" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["plot", "--format", "gif", str(run)])
+    assert "choose from png, pdf, svg" in capsys.readouterr().err
 
 
 def test_curve_and_metric_names_split_into_parts():

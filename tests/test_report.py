@@ -115,15 +115,18 @@ def test_write_report_writes_every_file(tmp_path):
     written = write_report(run, formats=("png", "pdf"))
     names = {p.relative_to(run).as_posix() for p in written}
     expected = {"summary.csv", "paired_tests.csv", "summary.md", "summary.tex"}
-    for stem in ["accuracy", "curve_deletion", "curve_insertion", "metric_deletion_auc", "metric_insertion_auc",
+    for stem in ["curve_deletion", "curve_insertion", "metric_deletion_auc", "metric_insertion_auc",
                  "metric_pointing_game", "temporal_importance", *[f"overlay_clip000_{m}" for m in MODELS]]:
         expected |= {f"figures/{stem}.png", f"figures/{stem}.pdf"}
+        assert (run / "figures" / f"{stem}.txt").read_text().strip()  # the caption beside the figure
+    expected |= {"tables/main.tex", "tables/accuracy.tex", "tables/deletion_auc.tex", "report.html"}
     assert expected <= names
     assert not any("deletion_random" in name for name in names)  # the random-order curve is a reference line only
+    assert not any(name.startswith("figures/accuracy") for name in names)  # accuracy is a table, not an image
     for path in written:
         assert path.stat().st_size > 0
-    assert (run / "figures" / "accuracy.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert (run / "figures" / "accuracy.pdf").read_bytes()[:5] == b"%PDF-"
+    assert (run / "figures" / "curve_deletion.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert (run / "figures" / "curve_deletion.pdf").read_bytes()[:5] == b"%PDF-"
 
     md = (run / "summary.md").read_text()
     assert "## Accuracy" in md and "## Model: stabn" in md and "Model-level metrics" in md
@@ -138,6 +141,8 @@ def test_write_report_writes_every_file(tmp_path):
 
     tex = (run / "summary.tex").read_text()
     assert tex.count(r"\begin{table}") == tex.count(r"\end{table}") > 4
+    assert "[H]" not in tex and "resizebox" not in tex and "tab:stabn-bench-" not in tex
+    assert r"\label{tab:summary:model-stabn-faithfulness-metrics}" in tex
     assert r"deletion\_auc $\downarrow$" in tex and "deletion_auc" not in tex.replace(r"deletion\_auc", "")
 
     paired = pd.read_csv(run / "paired_tests.csv").set_index(["model", "metric", "method_a", "method_b"])
@@ -179,3 +184,198 @@ def test_clip_to_frames_undoes_imagenet_normalisation():
     frames = clip_to_frames(clip)
     assert frames.dtype == np.uint8 and frames.shape == (2, 4, 5, 3)
     np.testing.assert_array_equal(frames, np.rint(rgb * 255).astype(np.uint8))
+
+
+# ---------------------------------------------------------------- paper tables and report.html
+
+def check_latex(text: str, folder) -> list[str]:
+    """Problems of a LaTeX source: unbalanced braces (escaped ``\\{`` ignored), environments not closed in order,
+    ``\\input`` targets missing from ``folder``. Comments are skipped."""
+    import re
+
+    problems, stack, depth = [], [], 0
+    for number, line in enumerate(text.splitlines(), start=1):
+        line = re.sub(r"(?<!\\)%.*", "", line)
+        for token in re.finditer(r"\\\\|\\[{}]|[{}]|\\begin\{([^}]*)\}|\\end\{([^}]*)\}|\\input\{([^}]*)\}", line):
+            if token.group(1):
+                stack.append(token.group(1))
+            elif token.group(2):
+                if not stack or stack.pop() != token.group(2):
+                    problems.append(f"line {number}: \\end{{{token.group(2)}}} does not close the open environment")
+            elif token.group(3):
+                target = folder / token.group(3)
+                if not (target.exists() or target.with_suffix(".tex").exists()):
+                    problems.append(f"line {number}: \\input target {token.group(3)} missing")
+            if token.group(0) in "{}":  # the \begin / \end / \input braces are part of their match
+                depth += 1 if token.group(0) == "{" else -1
+                if depth < 0:
+                    problems.append(f"line {number}: unbalanced }}")
+                    depth = 0
+    problems += [f"environment {env} never closed" for env in stack]
+    if depth:
+        problems.append(f"{depth} unclosed brace(s)")
+    return problems
+
+
+def test_latex_checker_finds_problems(tmp_path):
+    good = "\\begin{table}\\caption{a {b} \\{}\\end{table}"
+    assert check_latex(good, tmp_path) == []
+    assert check_latex("\\begin{table}\\begin{tabular}{l}\\end{table}", tmp_path)
+    assert check_latex("\\textbf{x", tmp_path) == ["1 unclosed brace(s)"]
+    assert check_latex("\\input{nope.tex}", tmp_path)
+
+
+def _significance_run(tmp_path, flagged=False):
+    """8 clips; stabn-spatial is stabn-attention's equal on insertion_auc (only noise differs), gradcam is clearly
+    worse, random is a control."""
+    methods = ("stabn-attention", "stabn-spatial", "gradcam", "random")
+    offsets = {(m, "stabn-spatial", "insertion_auc"): 0.6 * (0.8 - 0.3) for m in MODELS}
+    run = make_results_dir(tmp_path / "sig", methods=methods, n_clips=8, offsets=offsets, overlay=False)
+    if flagged:
+        pd.DataFrame({"model": ["stabn", "stabn"], "metric": ["insertion_auc", "deletion_auc"],
+                      "passed": ["false", "true"], "detail": ["x", "y"]}).to_csv(run / "metric_validity.csv",
+                                                                               index=False)
+    return run
+
+
+def test_latex_tables_bold_by_significance_and_compile_cleanly(tmp_path):
+    from stabn_bench.benchmark.report.latex import write_latex_tables
+
+    run = _significance_run(tmp_path)
+    results = load_results(run)
+    summary = summary_table(results.scores, n_resamples=200)
+    files = write_latex_tables(results, summary)
+    folder = run / "tables"
+    assert files[-1] == folder / "main.tex"
+    names = sorted(p.name for p in files)
+    assert names == ["accuracy.tex", "deletion_auc.tex", "headline-baseline.tex", "headline-stabn.tex",
+                     "insertion_auc.tex", "main.tex", "pointing_game.tex"]
+    labels = []
+    for path in files:
+        text = path.read_text()
+        assert check_latex(text, folder) == [], path.name
+        assert "resizebox" not in text and "[H]" not in text and "-0.000" not in text
+        labels += [line.split("{", 1)[1].rstrip("}") for line in text.splitlines() if line.startswith("\\label")]
+    assert len(labels) == len(set(labels)) == len(files) - 1
+    assert "tab:sig:insertion_auc" in labels and "tab:sig:headline-stabn" in labels and "tab:sig:accuracy" in labels
+    main = (folder / "main.tex").read_text()
+    assert main.count("\\input{") == len(files) - 1 and "\\documentclass" in main and "\\end{document}" in main
+
+    rows = {line.split(" & ")[0]: line.split(" & ")[1:] for line in (folder / "insertion_auc.tex").read_text().splitlines()
+            if " & " in line and not line.startswith("method")}
+    stabn = 1  # columns: baseline, stabn
+    assert rows["stabn-attention"][stabn].startswith("\\textbf") and rows["stabn-spatial"][stabn].startswith("\\textbf")
+    assert "textbf" not in rows["gradcam"][stabn] and "textbf" not in rows["random"][stabn]
+    assert "Wilcoxon" in (folder / "insertion_auc.tex").read_text() and "Holm" in (folder / "insertion_auc.tex").read_text()
+
+
+@pytest.mark.slow
+def test_flagged_metrics_get_a_dagger_and_no_bold(tmp_path):
+    from stabn_bench.benchmark.report.flags import flagged_metrics
+
+    run = _significance_run(tmp_path, flagged=True)
+    assert flagged_metrics(run) == {("stabn", "insertion_auc")}
+    write_report(run, formats=("png",))
+    text = (run / "tables" / "insertion_auc.tex").read_text()
+    header = next(line for line in text.splitlines() if line.startswith("method"))
+    assert header.endswith("stabn$^\\dagger$ \\\\") and "validity check" in text
+    stabn_cells = [line.split(" & ")[2] for line in text.splitlines() if " & " in line and not line.startswith("method")]
+    assert not any("textbf" in cell for cell in stabn_cells)
+    assert any("textbf" in line.split(" & ")[1] for line in text.splitlines() if " & " in line)  # baseline still bold
+    page = (run / "report.html").read_text()
+    assert "Metric validity" in page and "†" in page
+
+
+def test_numbers_never_print_negative_zero():
+    from stabn_bench.benchmark.report.tables import format_estimate, format_number
+
+    assert format_number(-0.0001) == "0.000" and format_number(-0.0006) == "-0.001"
+    assert format_estimate(-0.0004, -0.01, 0.01) == "0.000 ± 0.010"
+
+
+@pytest.mark.slow
+def test_report_html_is_self_contained_and_every_image_decodes(tmp_path):
+    import base64
+    import io
+    from html.parser import HTMLParser
+
+    from PIL import Image
+
+    run = make_results_dir(tmp_path / "run")
+    write_report(run, formats=("pdf",))  # no PNG on disk: the page draws its own
+
+    class Collector(HTMLParser):
+        VOID = {"meta", "img", "br", "hr", "input", "link"}
+
+        def __init__(self):
+            super().__init__()
+            self.stack, self.images, self.tables, self.errors = [], [], 0, []
+
+        def handle_starttag(self, tag, attrs):
+            attrs = dict(attrs)
+            if tag == "img":
+                self.images.append(attrs["src"])
+            if tag == "table" and "sortable" in attrs.get("class", ""):
+                self.tables += 1
+            if tag not in self.VOID:
+                self.stack.append(tag)
+
+        def handle_endtag(self, tag):
+            if not self.stack or self.stack.pop() != tag:
+                self.errors.append(tag)
+
+    page = (run / "report.html").read_text()
+    parser = Collector()
+    parser.feed(page)
+    parser.close()
+    assert parser.errors == [] and parser.stack == []
+    assert "http://" not in page and "https://" not in page  # nothing fetched from a network
+    assert parser.tables == 1 + len(MODELS)  # accuracy + one score table per model
+    animations = 0
+    for src in parser.images:
+        head, payload = src.split(",", 1)
+        assert head.startswith("data:image/") and head.endswith(";base64")
+        image = Image.open(io.BytesIO(base64.b64decode(payload)))
+        image.load()
+        frames = getattr(image, "n_frames", 1)
+        for k in range(frames):
+            image.seek(k)
+            image.convert("RGB")
+        animations += frames > 1
+    figures = len([p for p in (run / "figures").glob("*.pdf")])
+    assert len(parser.images) - animations == figures  # every figure, drawn as PNG for the page
+    assert animations == len(MODELS) * (len(METHODS) + 1)  # per model: the input video and every method's map
+    assert "Moving something from left to right" in page  # class names, not label numbers
+
+
+@pytest.mark.slow
+def test_report_command_rewrites_the_report(tmp_path, capsys):
+    from stabn_bench.benchmark.cli import main
+
+    run = make_results_dir(tmp_path / "run", overlay=False)
+    assert main(["report", str(run), "--format", "png"]) == 0
+    assert (run / "report.html").exists() and (run / "tables" / "main.tex").exists()
+    assert "report.html" in capsys.readouterr().out
+
+
+def test_extra_columns_unknown_methods_and_metrics_do_not_break_the_report(tmp_path):
+    from stabn_bench.benchmark.report.plots import curve_figure
+    from stabn_bench.benchmark.report.style import method_styles, plt
+
+    methods = ("gradcam", "random", "my-plugin")  # my-plugin: unknown to the registry
+    run = make_results_dir(tmp_path / "run", methods=methods, metrics=("deletion_auc", "brand_new_score"),
+                           overlay=False)
+    for stem in ("scores", "curves"):
+        table = pd.read_csv(run / f"{stem}.csv", dtype={"clip_id": str})
+        pd.concat([table.assign(seed=0), table.assign(seed=1)]).to_csv(run / f"{stem}.csv", index=False)
+    written = write_report(run, formats=(), html=False)
+    names = {p.name for p in written}
+    assert {"brand_new_score.tex", "deletion_auc.tex", "main.tex"} <= names
+    text = (run / "tables" / "brand_new_score.tex").read_text()
+    assert "my-plugin" in text and "textbf" not in text  # direction unknown: nothing is bold
+    results = load_results(run)
+    fig = curve_figure(results.curves, "deletion", method_styles(results.methods), n_resamples=20,
+                       reference=results.curves[results.curves["metric"] == "deletion_random"])
+    titles = [ax.get_title() for ax in fig.axes if ax.get_title()]
+    plt.close(fig)
+    assert titles[-1] == "Other"  # the plug-in gets its own panel, not the controls'

@@ -10,7 +10,8 @@ import pkgutil
 from types import ModuleType
 
 #: The order ``stabn-bench --help`` lists the subcommands in; modules not named here follow alphabetically.
-COMMAND_ORDER = ["run", "data", "train", "evaluate", "methods", "metrics", "explain", "plot", "compare", "perf"]
+COMMAND_ORDER = ["run", "data", "train", "evaluate", "methods", "metrics", "explain", "plot", "report", "compare",
+                 "perf"]
 
 
 def command_modules() -> list[ModuleType]:

@@ -14,8 +14,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "accuracy.csv, overlays/), e.g. as PDF or SVG for a paper.",
     )
     parser.add_argument("results_dir", type=Path, metavar="RESULTS_DIR", help="a folder written by `stabn-bench run`")
-    parser.add_argument("--format", dest="formats", nargs="+", choices=FIGURE_FORMATS, default=["png", "pdf"],
-                        help="figure formats (default: png pdf)")
+    # one value per --format (repeatable, or comma-separated): a list option would swallow RESULTS_DIR
+    parser.add_argument("--format", dest="formats", action="append", type=_formats, default=None,
+                        metavar="FMT[,FMT]", help=f"figure format(s) of {', '.join(FIGURE_FORMATS)}; repeat the option "
+                                                  "or separate by commas (default: png,pdf)")
     parser.add_argument("--methods", nargs="+", default=None, help="only these explanation methods")
     parser.add_argument("--metrics", nargs="+", default=None,
                         help="only these metrics (a curve is kept when its name or <name>_auc is listed)")
@@ -23,10 +25,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run)
 
 
+def _formats(text: str) -> list[str]:
+    formats = [f.strip().lower().lstrip(".") for f in text.split(",") if f.strip()]
+    bad = [f for f in formats if f not in FIGURE_FORMATS]
+    if bad or not formats:
+        raise argparse.ArgumentTypeError(f"{text!r}: choose from {', '.join(FIGURE_FORMATS)}")
+    return formats
+
+
 def run(args: argparse.Namespace) -> int:
     from ..report import write_figures
 
-    paths = write_figures(args.results_dir, args.formats, args.methods, args.metrics, out_dir=args.out)
+    formats = [f for group in (args.formats or [["png", "pdf"]]) for f in group]
+    paths = write_figures(args.results_dir, list(dict.fromkeys(formats)), args.methods, args.metrics, out_dir=args.out)
     folder = args.out or args.results_dir / "figures"
     print(f"wrote {len(paths)} figure files to {folder}")
     return 0

@@ -197,6 +197,8 @@ def explain_and_score_model(
                     log.warning("%s / model-level metrics failed on batch %d: %s", model_name, batch_index, _error_text(err))
                     for clip_id in clip_ids:
                         shard.add("errors", model_name, MODEL_LEVEL, clip_id, "score", _error_text(err))
+                # the random-order reference curves (deletion_random, ...): one per model and clip, method "-"
+                _add_curves(shard, model_name, MODEL_LEVEL, clip_ids, reference.curves)
             else:
                 try:
                     truth = {"evidence": evidence, "action_window": window, "window_prior": prior}

@@ -1,4 +1,5 @@
-"""The report of a run, built from its result files alone: summary tables (Markdown, LaTeX, CSV) and figures.
+"""The report of a run, built from its result files alone: summary tables (Markdown, LaTeX, CSV), paper tables
+(``tables/*.tex``), figures and ``report.html``.
 
 The runner writes the tables with :func:`write_table`, :func:`temporal_rows` and :func:`write_overlay`
 (formats in :mod:`stabn_bench.benchmark.report.files`), then calls :func:`write_report` and prints
@@ -18,6 +19,8 @@ from .files import (
     MODEL_LEVEL_METHOD, Results, clip_to_frames, load_results, read_overlay, temporal_rows, write_overlay, write_table,
 )
 from .seeds import seed_summary_table, with_seed_in_clip_id
+from .flags import flagged_metrics
+from .latex import write_latex_tables
 from .summary import ReportSettings, build_blocks, format_terminal_summary, render_latex, render_markdown
 from .tables import summary_table
 from .validity import read_validity, validity_flags, with_valid_column
@@ -76,12 +79,14 @@ def write_report(
     formats: Sequence[str] = ("png", "pdf"),
     methods: Sequence[str] | None = None,
     metrics: Sequence[str] | None = None,
+    html: bool = True,
 ) -> list[Path]:
     """Read the result tables of ``run_dir`` and write ``summary.csv`` (mean, CI, n per model × method × metric,
     then the spread across training seeds: :func:`~benchmark.report.seeds.seed_summary_table`; ``valid``: the
     metric-validity verdict of ``metric_validity.csv``, True / False / empty when unchecked),
     ``paired_tests.csv`` (Wilcoxon + Holm for every method pair, model and metric), ``summary.md``,
-    ``summary.tex`` and every figure under ``figures/``. Returns the written paths."""
+    ``summary.tex``, the paper tables under ``tables/`` (one ``.tex`` each and ``main.tex``), every figure under
+    ``figures/`` and ``report.html`` (one self-contained file). Returns the written paths."""
     results = load_results(run_dir)
     _check_selection(results, methods, metrics)
     settings = ReportSettings.from_config(results.config)
@@ -95,6 +100,18 @@ def write_report(
     atomic_write_text(run_dir / "summary.md", render_markdown(blocks))
     atomic_write_text(run_dir / "summary.tex", render_latex(blocks))
     written += [run_dir / "summary.md", run_dir / "summary.tex"]
+    flagged = flagged_metrics(run_dir)
+    significance: dict = {}  # the paired tests behind bold cells, shared by the LaTeX tables and report.html
+    written += write_latex_tables(results, summary, run_dir / "tables", flagged, settings.confidence, methods, metrics,
+                                  cache=significance)
+    figures = None
     if formats:  # no formats: the tables only (e.g. a headless cluster run; `stabn-bench plot` draws them later)
-        written += write_figures(run_dir, formats, methods, metrics, results=results, summary=summary)
+        figures = write_figures(run_dir, formats, methods, metrics, results=results, summary=summary)
+        written += figures
+    if html:
+        from .html import write_html_report
+
+        written.append(write_html_report(results, summary, run_dir / "report.html", flagged,
+                                         confidence=settings.confidence, methods=methods, figures=figures,
+                                         cache=significance))
     return written

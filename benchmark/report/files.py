@@ -7,7 +7,8 @@ Tables (CSV, one header row; ``clip_id`` is always read as text):
   ``model``, e.g. ``shuffle_prediction_change``) use method ``"-"``.
 - ``curves.csv`` — ``model, method, metric, clip_id, fraction, score``: ``metric`` is a curve name
   (:data:`metrics.catalog.CURVES`), ``fraction`` the share of the input actually changed (0..1), ``score`` the
-  target probability.
+  target probability. The random-order reference curves (``deletion_random``, ``frame_insertion_random``, ...) are
+  the same for every method of a model and are stored once per model and clip, with method ``"-"``.
 - ``temporal.csv`` — ``model, method, clip_id, frame, importance, in_window``: the method's per-frame importance,
   min-max normalised per clip to [0, 1] (a constant importance becomes 0.5), and the ground-truth action window
   (1 inside, 0 outside, empty when the data set has no window). Build rows with :func:`temporal_rows`.
@@ -87,8 +88,8 @@ class Results:
 
     @property
     def methods(self) -> list[str]:
-        names = set(self.scores["method"].unique()) - {MODEL_LEVEL_METHOD}
-        return sorted(names | set(self.curves["method"].unique()) | set(self.temporal["method"].unique()))
+        names = set(self.scores["method"].unique()) | set(self.curves["method"].unique())
+        return sorted((names | set(self.temporal["method"].unique())) - {MODEL_LEVEL_METHOD})
 
 
 # ---------------------------------------------------------------- writers

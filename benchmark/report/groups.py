@@ -8,46 +8,26 @@ Each registered method declares its kind (``@register_method(..., kind=...)``, o
 4. ``control`` — control methods (random, centre prior, motion); 5. ``oracle`` — maps built from the ground truth.
 
 A name the registry does not know (a method of an old results folder, or of a plug-in module that is not loaded)
-gets its kind guessed from the name (:func:`guess_kind`), so old runs still draw in a sensible order.
+is of kind ``other`` and listed last: kinds are never guessed from names.
 """
 from __future__ import annotations
 
 from typing import Iterable
 
-#: the kinds in the order tables and figures list them (the same words as ``baselines.KINDS``)
-KIND_ORDER = ("attention", "cam", "gradient", "perturbation", "control", "oracle")
-
-CONTROL_WORDS = ("random", "centre", "center", "motion")
-ATTENTION_PREFIXES = ("stabn", "st_abn", "abn")
-
-
-def guess_kind(method: str) -> str:
-    """The kind of a method the registry does not know, guessed from its name (fallback only)."""
-    name = method.lower()
-    if any(word in name for word in CONTROL_WORDS):
-        return "control"
-    if "oracle" in name or "ground-truth" in name or "ground_truth" in name:
-        return "oracle"
-    if name.startswith(ATTENTION_PREFIXES) or "attention" in name:
-        return "attention"
-    if "cam" in name:
-        return "cam"
-    if any(word in name for word in ("occlusion", "ablation", "rise", "lime", "perturb")):
-        return "perturbation"
-    return "gradient"
+#: the kinds in the order tables and figures list them (``baselines.KINDS``, then ``other`` for unknown names)
+KIND_ORDER = ("attention", "cam", "gradient", "perturbation", "control", "oracle", "other")
 
 
 def method_kind(method: str) -> str:
-    """The kind the method declared in the registry (plug-ins included), else :func:`guess_kind`."""
+    """The kind the method declared in the registry (plug-ins included), ``other`` for a name it does not know."""
     from stabn_bench.baselines.registry import _REGISTRY  # no entry-point scan: the report only reads kinds
 
     spec = _REGISTRY.get(method)
-    kind = spec.kind if spec is not None else guess_kind(method)
-    return kind if kind in KIND_ORDER else guess_kind(method)
+    return spec.kind if spec is not None and spec.kind in KIND_ORDER else "other"
 
 
 def method_group(method: str) -> int:
-    """Position of the method's kind in :data:`KIND_ORDER` (0 = attention, ..., 4 = control, 5 = oracle)."""
+    """Position of the method's kind in :data:`KIND_ORDER` (0 = attention, ..., 5 = oracle, 6 = other)."""
     return KIND_ORDER.index(method_kind(method))
 
 

@@ -1,13 +1,13 @@
-"""Figures drawn from the result tables alone: one function per figure kind, one colour per method.
+"""Figures drawn from the result tables alone, at print size (:mod:`.style`), without titles (captions go to a
+``.txt`` beside each figure).
 
-- :func:`curve_figure` — deletion / insertion (and frame-level) curves: mean with CI band per method, panel per model,
-  the random-order curve as a dotted reference;
-- :func:`metric_figure` — one score per method with its CI, panel per model (a row per granularity variant);
-- :func:`temporal_figure` — mean normalised per-frame importance against the ground-truth action window;
-- :func:`overlay_figure` — frame strips of one clip: rows = methods, columns = frames, evidence outlined;
-- :func:`accuracy_figure` — the accuracy table as a figure.
+- :func:`curve_figure` — deletion / insertion (and frame-level) curves as small multiples: a row per model, a
+  column per method family; the controls / oracles and the random-order reference curve in every panel;
+- :func:`metric_figure` — one score per method with its CI, a panel per model (x shared across models);
+- :func:`temporal_figure` — mean normalised per-frame importance against the ground-truth window, small multiples;
+- :func:`overlay_figure` — frame strips of one clip: a strip per method, evidence outlined.
 
-:func:`draw_figures` draws every figure the tables allow and returns the written paths.
+Accuracy is a table (LaTeX / HTML), not a figure. :func:`draw_figures` draws every figure the tables allow.
 """
 from __future__ import annotations
 
@@ -17,54 +17,41 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from stabn_bench.metrics.catalog import CURVES, GRANULARITIES, METRICS
+from stabn_bench.metrics.catalog import CURVES, GRANULARITIES
 from stabn_bench.metrics.statistics import bootstrap_ci_columns
 
 from .files import MODEL_LEVEL_METHOD, Overlay, Results, read_overlay, safe_name
 from .groups import method_order
-from .style import apply_style, method_linestyle, method_linewidth, method_palette, plt, save_figure
-from .tables import metric_header, sort_metrics, split_variant
+from .style import (
+    DOUBLE_COLUMN, FAMILY_LABELS, FAMILY_ORDER, REFERENCE_KINDS, REFERENCE_STYLE, SINGLE_COLUMN, MethodStyle,
+    apply_style, family_order, family_rank, method_kind, method_styles, metric_label, plt, save_figure,
+)
+from .tables import sort_metrics, split_variant
 
-#: inches added to a figure's width for the method legend on its right
-LEGEND_WIDTH = 1.9
-#: the random-order reference line of the curve figures
-REFERENCE_STYLE = dict(color="black", linestyle=":", lw=1.6, label="random order")
 #: points of the common fraction grid that per-clip curves are interpolated onto before averaging
 GRID_POINTS = 51
 #: an offset from the window start is drawn when at least this share of the clips has a frame there
 MIN_CLIP_SHARE = 0.25
 #: frames shown per clip in an overlay strip
-OVERLAY_FRAMES = 8
+OVERLAY_FRAMES = 6
+#: height in inches of one row of small multiples
+PANEL_HEIGHT = 1.35
+#: x labels of the curve panels (short: one under every column)
 CURVE_LABELS = {
-    "deletion": "fraction of the input removed",
-    "insertion": "fraction of the input inserted",
-    "frame_deletion": "fraction of frames removed",
-    "frame_insertion": "fraction of frames inserted",
+    "deletion": "share removed",
+    "insertion": "share inserted",
+    "frame_deletion": "share of frames removed",
+    "frame_insertion": "share of frames inserted",
 }
 
 
-def _panels(n: int, width: float = 4.2, height: float = 3.4, legend: bool = True) -> tuple[plt.Figure, np.ndarray]:
-    """A row of ``n`` panels sharing the y axis, with room on the right for a figure legend."""
-    size = (width * n + (LEGEND_WIDTH if legend else 0.0), height)
-    fig, axes = plt.subplots(1, n, figsize=size, sharey=True, squeeze=False, layout="constrained")
-    return fig, axes[0]
-
-
-def _legend(fig: plt.Figure, methods: Sequence[str], palette: dict, reference: bool = False) -> None:
-    """One legend for the whole figure, to the right of the panels (never over the data)."""
-    handles = [plt.Line2D([], [], color=palette[m], linestyle=method_linestyle(m), lw=method_linewidth(m), label=m)
-               for m in methods]
-    if reference:
-        handles.append(plt.Line2D([], [], **REFERENCE_STYLE))
-    fig.legend(handles=handles, loc="outside right center", title="method")
-
-
 def curve_matrix(curves: pd.DataFrame, grid: np.ndarray) -> np.ndarray:
-    """Per-clip curves (rows of one model / method / curve) interpolated onto ``grid``: (n_clips, len(grid))."""
+    """Per-clip curves (rows of one model / method / curve) interpolated onto ``grid``: (n_clips, len(grid)).
+    Several rows of a clip at one fraction (e.g. several seeds) are averaged."""
     rows = []
     for _, clip in curves.groupby("clip_id", sort=True):
-        clip = clip.sort_values("fraction", kind="stable")
-        rows.append(np.interp(grid, clip["fraction"].to_numpy(float), clip["score"].to_numpy(float)))
+        clip = clip.groupby("fraction", sort=True)["score"].mean()
+        rows.append(np.interp(grid, clip.index.to_numpy(float), clip.to_numpy(float)))
     return np.vstack(rows) if rows else np.empty((0, len(grid)))
 
 
@@ -89,72 +76,127 @@ def curve_auc_metric(curve: str) -> str:
 
 
 def reference_mean(rows: pd.DataFrame, grid: np.ndarray) -> np.ndarray:
-    """Mean over clips of a reference curve (e.g. random order) stored once per method: methods averaged per clip."""
+    """Mean over clips of a reference curve (e.g. random order): per clip averaged over the methods that carry it
+    (one, ``"-"``, in what the pipeline writes; older runs stored it with every method)."""
     per_method = [pd.DataFrame(curve_matrix(part, grid), index=sorted(part["clip_id"].unique()))
                   for _, part in rows.groupby("method")]
     return pd.concat(per_method).groupby(level=0).mean().to_numpy().mean(axis=0)
 
 
-def curve_figure(curves: pd.DataFrame, curve: str, palette: dict, confidence: float = 0.95,
+def families_of(methods: Sequence[str]) -> tuple[list[str], list[str]]:
+    """``(panel families, reference methods)``: the families that get a panel (every kind present but the reference
+    kinds, in :data:`FAMILY_ORDER`; just ``control`` when nothing else is there) and the methods drawn in every panel."""
+    kinds = {m: method_kind(m) for m in methods}
+    references = [m for m in method_order(methods) if kinds[m] in REFERENCE_KINDS]
+    families = sorted({k for k in kinds.values() if k not in REFERENCE_KINDS}, key=family_rank)
+    return (families or ["control"]), references
+
+
+def _grid(n_rows: int, n_cols: int, sharex=True, sharey=True, width: float | None = None,
+          row_height: float = PANEL_HEIGHT, extra: float = 0.55) -> tuple[plt.Figure, np.ndarray]:
+    width = width or (SINGLE_COLUMN if n_cols == 1 else DOUBLE_COLUMN)
+    fig, axes = plt.subplots(n_rows, n_cols, figsize=(width, row_height * n_rows + extra), sharex=sharex,
+                             sharey=sharey, squeeze=False, layout="constrained")
+    return fig, axes
+
+
+def _legend(fig: plt.Figure, methods: Sequence[str], styles: dict[str, MethodStyle], reference: bool = False,
+            width: float = DOUBLE_COLUMN) -> None:
+    """One legend for the whole figure, below the panels (never over the data)."""
+    handles = [plt.Line2D([], [], label=m, **styles[m].line_kwargs()) for m in methods]
+    if reference:
+        handles.append(plt.Line2D([], [], **REFERENCE_STYLE))
+    ncol = max(1, min(len(handles), int(width / 1.25)))
+    fig.legend(handles=handles, loc="outside lower center", ncol=ncol, handlelength=2.4, columnspacing=1.0)
+
+
+def _label_grid(axes: np.ndarray, models: Sequence[str], families: Sequence[str], ylabel: str, xlabel: str) -> None:
+    for j, family in enumerate(families):
+        axes[0, j].set_title(FAMILY_LABELS.get(family, family))
+        axes[-1, j].set_xlabel(xlabel)
+    for i, model in enumerate(models):
+        axes[i, 0].set_ylabel(model)
+    axes[0, 0].figure.supylabel(ylabel, fontsize=axes[0, 0].yaxis.label.get_fontsize())
+
+
+def curve_figure(curves: pd.DataFrame, curve: str, styles: dict[str, MethodStyle], confidence: float = 0.95,
                  n_resamples: int = 1000, seed: int = 0, reference: pd.DataFrame | None = None) -> plt.Figure:
-    """Mean curve per method with its bootstrap CI band (over clips); one panel per model. ``curves``: curves.csv
-    rows; ``reference``: rows of the random-order curve, drawn as one black dotted line per model."""
-    rows = curves[curves["metric"] == curve]
-    base, order, granularity = parse_curve(curve)
+    """Mean curve per method with its bootstrap CI band (over clips); a row per model, a column per family, the
+    controls / oracles (no band) and the random-order ``reference`` rows (black dotted) in every panel."""
+    rows = curves[(curves["metric"] == curve) & (curves["method"] != MODEL_LEVEL_METHOD)]
+    base = parse_curve(curve)[0]
     models = sorted(set(rows["model"].unique()))
+    families, references = families_of(sorted(set(rows["method"].unique())))
     grid = np.linspace(0.0, 1.0, GRID_POINTS)
-    fig, axes = _panels(len(models))
-    shown = set()
-    for ax, model in zip(axes, models):
+    fig, axes = _grid(len(models), len(families))
+    mark = max(1, GRID_POINTS // 5)
+    shown: set[str] = set()
+    for i, model in enumerate(models):
         part = rows[rows["model"] == model]
-        for method in method_order(set(part["method"].unique())):
+        stats = {}
+        for method in set(part["method"].unique()):
             matrix = curve_matrix(part[part["method"] == method], grid)
-            mean, low, high = bootstrap_ci_columns(matrix, confidence, n_resamples, seed)
-            colour = palette[method]
-            ax.plot(grid, mean, color=colour, linestyle=method_linestyle(method), lw=method_linewidth(method))
-            ax.fill_between(grid, low, high, color=colour, alpha=0.18, lw=0)
-            shown.add(method)
+            stats[method] = bootstrap_ci_columns(matrix, confidence, n_resamples, seed)
+        ref = None
         if reference is not None and (reference["model"] == model).any():
-            ax.plot(grid, reference_mean(reference[reference["model"] == model], grid), **REFERENCE_STYLE)
-        ax.set_title(model)
-        ax.set_xlabel(CURVE_LABELS.get(base, "fraction changed"))
-        ax.set_xlim(0, 1)
-    axes[0].set_ylabel("target probability")
-    details = ", ".join(x for x in ("least relevant first" if order == "lerf" else "",
-                                    f"{granularity} granularity" if granularity else "") if x)
-    fig.suptitle(f"{base.replace('_', ' ')} curves{f' ({details})' if details else ''}: mean, "
-                 f"{int(confidence * 100)}% CI")
-    _legend(fig, method_order(shown), palette, reference=reference is not None)
+            ref = reference_mean(reference[reference["model"] == model], grid)
+        for j, family in enumerate(families):
+            ax = axes[i, j]
+            members = [m for m in method_order(stats) if method_kind(m) == family and m not in references]
+            for method in [*members, *[m for m in references if m in stats]]:
+                mean, low, high = stats[method]
+                style = styles[method]
+                ax.plot(grid, mean, markevery=(j % mark, mark), **style.line_kwargs())
+                if method in members:
+                    ax.fill_between(grid, low, high, color=style.colour, alpha=0.15, lw=0)
+                shown.add(method)
+            if ref is not None:
+                ax.plot(grid, ref, **REFERENCE_STYLE)
+            ax.set_xlim(0, 1)
+            ax.set_xticks([0, 0.5, 1], ["0", "0.5", "1"])
+    _label_grid(axes, models, families, "target probability", CURVE_LABELS.get(base, "share changed"))
+    _legend(fig, family_order(shown), styles, reference=reference is not None, width=fig.get_figwidth())
     return fig
 
 
-def metric_figure(summary: pd.DataFrame, metrics: Sequence[str], palette: dict) -> plt.Figure:
-    """Mean and CI per method (points with horizontal error bars): one row of panels per metric (e.g. one metric
-    at several granularities), one column per model."""
+def curve_caption(curve: str, confidence: float, has_reference: bool) -> str:
+    base, order, granularity = parse_curve(curve)
+    what = {"deletion": "Deletion", "insertion": "Insertion", "frame_deletion": "Frame deletion",
+            "frame_insertion": "Frame insertion"}.get(base, base.replace("_", " ").capitalize())
+    details = ", ".join(x for x in ("least relevant first" if order == "lerf" else "most relevant first",
+                                    f"{granularity} granularity" if granularity else "") if x)
+    text = (f"{what} curves ({details}): target probability against the fraction of the input changed; mean over "
+            f"the explained test clips with its {int(confidence * 100)}% bootstrap CI band. Rows: models; columns: "
+            "method families; control (dashed) and oracle (dash-dotted) methods are repeated in every panel")
+    return text + (", and the black dotted line is the random-order curve." if has_reference else ".")
+
+
+def metric_figure(summary: pd.DataFrame, metrics: Sequence[str], styles: dict[str, MethodStyle]) -> plt.Figure:
+    """Mean and CI per method (a marker with horizontal error bars): a row of panels per metric variant, a column
+    per model; the x axis is shared across models (the values are comparable)."""
     rows = summary[summary["metric"].isin(metrics) & (summary["method"] != MODEL_LEVEL_METHOD)]
     models = sorted(set(rows["model"].unique()))
-    methods = method_order(set(rows["method"].unique()))
-    height = 0.3 * len(methods) + 0.9
-    fig, axes = plt.subplots(len(metrics), len(models), figsize=(3.6 * len(models), height * len(metrics) + 0.5),
-                             sharey=True, squeeze=False, layout="constrained")
+    methods = family_order(set(rows["method"].unique()))
+    fig, axes = _grid(len(metrics), len(models), sharex="row", sharey=True,
+                      row_height=0.13 * len(methods) + 0.35, extra=0.2)
     for i, metric in enumerate(metrics):
-        for ax, model in zip(axes[i], models):
+        for j, model in enumerate(models):
+            ax = axes[i, j]
             part = rows[(rows["model"] == model) & (rows["metric"] == metric)].set_index("method")
             for y, method in enumerate(methods):
                 if method not in part.index:
                     continue
                 r = part.loc[method]
                 err = np.array([[r["mean"] - r["ci_low"]], [r["ci_high"] - r["mean"]]])
-                ax.errorbar(r["mean"], y, xerr=np.nan_to_num(err), fmt="o", color=palette[method], capsize=3, ms=6,
-                            lw=1.5)
+                style = styles[method]
+                ax.errorbar(r["mean"], y, xerr=np.nan_to_num(np.abs(err)), fmt=style.marker, color=style.colour,
+                            capsize=1.5, ms=3.5, lw=0.8, elinewidth=0.8)
             ax.set_yticks(range(len(methods)), methods)
             ax.set_ylim(len(methods) - 0.5, -0.5)
-            ax.set_xlabel(metric_header(metric))
+            ax.grid(axis="y", visible=False)
+            ax.set_xlabel(metric_label(metric))
             if i == 0:
                 ax.set_title(model)
-    info = METRICS.get(metrics[0])
-    direction = f" ({'higher' if info.higher_is_better else 'lower'} is better)" if info else ""
-    fig.suptitle(f"{split_variant(metrics[0])[0]}{direction}: mean and bootstrap CI over clips")
     return fig
 
 
@@ -166,9 +208,10 @@ def align_to_window(temporal: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def temporal_figure(temporal: pd.DataFrame, palette: dict, confidence: float = 0.95,
+def temporal_figure(temporal: pd.DataFrame, styles: dict[str, MethodStyle], confidence: float = 0.95,
                     n_resamples: int = 1000, seed: int = 0) -> plt.Figure:
-    """Mean normalised importance vs frame offset from the window start (CI band), window shaded; panel per model.
+    """Mean normalised importance vs frame offset from the window start (CI band), window shaded; a row per model,
+    a column per family, controls / oracles in every panel.
 
     The shading's opacity is the share of clips whose window covers that offset, so windows of varying length
     read correctly; offsets present in fewer than ``MIN_CLIP_SHARE`` of the clips are left out. Without a known
@@ -177,31 +220,35 @@ def temporal_figure(temporal: pd.DataFrame, palette: dict, confidence: float = 0
     has_window = temporal["in_window"].notna().any()
     data = align_to_window(temporal) if has_window else temporal.assign(offset=temporal["frame"])
     models = sorted(set(data["model"].unique()))
-    fig, axes = _panels(len(models))
-    shown = set()
-    for ax, model in zip(axes, models):
+    families, references = families_of(sorted(set(data["method"].unique())))
+    fig, axes = _grid(len(models), len(families))
+    shown: set[str] = set()
+    for i, model in enumerate(models):
         part = data[data["model"] == model]
-        if has_window:
-            coverage = part.groupby("offset")["in_window"].mean()
-            for offset, share in coverage.items():
-                if share > 0:
-                    ax.axvspan(offset - 0.5, offset + 0.5, color="#f2c14e", alpha=0.45 * share, lw=0)
-        for method in method_order(set(part["method"].unique())):
+        coverage = part.groupby("offset")["in_window"].mean() if has_window else pd.Series(dtype=float)
+        stats = {}
+        for method in set(part["method"].unique()):
             wide = part[part["method"] == method].pivot_table(index="clip_id", columns="offset", values="importance")
             # offsets far from the window exist in few clips only; their means are noise
             wide = wide.loc[:, wide.notna().sum() >= max(2, MIN_CLIP_SHARE * len(wide))]
-            mean, low, high = bootstrap_ci_columns(wide.to_numpy(float), confidence, n_resamples, seed)
-            x = wide.columns.to_numpy(float)
-            ax.plot(x, mean, color=palette[method], linestyle=method_linestyle(method), lw=method_linewidth(method),
-                    marker=".", ms=4)
-            ax.fill_between(x, low, high, color=palette[method], alpha=0.15, lw=0)
-            shown.add(method)
-        ax.set_title(model)
-        ax.set_xlabel("frame relative to window start" if has_window else "frame")
-    axes[0].set_ylabel("normalised frame importance")
-    title = "per-frame importance vs ground-truth window (shaded)" if has_window else "per-frame importance"
-    fig.suptitle(title)
-    _legend(fig, method_order(shown), palette)
+            stats[method] = (wide.columns.to_numpy(float),
+                             *bootstrap_ci_columns(wide.to_numpy(float), confidence, n_resamples, seed))
+        for j, family in enumerate(families):
+            ax = axes[i, j]
+            for offset, share in coverage.items():
+                if share > 0:
+                    ax.axvspan(offset - 0.5, offset + 0.5, color="#f2c14e", alpha=0.4 * share, lw=0)
+            members = [m for m in method_order(stats) if method_kind(m) == family and m not in references]
+            for method in [*members, *[m for m in references if m in stats]]:
+                x, mean, low, high = stats[method]
+                ax.plot(x, mean, **styles[method].line_kwargs())
+                if method in members:
+                    ax.fill_between(x, low, high, color=styles[method].colour, alpha=0.15, lw=0)
+                shown.add(method)
+            ax.xaxis.set_major_locator(plt.MaxNLocator(integer=True, nbins=4))
+    _label_grid(axes, models, families, "frame importance",
+                "frames from window start" if has_window else "frame")
+    _legend(fig, family_order(shown), styles, width=fig.get_figwidth())
     return fig
 
 
@@ -220,64 +267,73 @@ def _strip(images: np.ndarray, gap: int, fill: float) -> np.ndarray:
     return np.concatenate(parts, axis=1)
 
 
-def overlay_figure(overlay: Overlay, model: str, methods: Sequence[str], n_frames: int = OVERLAY_FRAMES) -> plt.Figure:
-    """Frame strip of one clip for one model: first row the frames, then one row per method with its map
-    (normalised over the clip) over the frames; the evidence mask is outlined in every row.
+def class_name(meta: dict) -> str | None:
+    """The clip's class name from an overlay's meta (``class``), else ``class <label>``; None when unknown."""
+    if meta.get("class"):
+        return str(meta["class"])
+    label = meta.get("label")
+    return None if label is None else f"class {label}"
 
-    Each row is one image (frames side by side), so a strip of many methods stays quick to draw.
-    """
+
+def overlay_frames(t: int, n_frames: int = OVERLAY_FRAMES) -> np.ndarray:
+    return np.unique(np.linspace(0, t - 1, min(n_frames, t)).round().astype(int))
+
+
+def overlay_figure(overlay: Overlay, model: str, methods: Sequence[str], n_frames: int = OVERLAY_FRAMES) -> plt.Figure:
+    """Frame strips of one clip for one model, in two columns of strips: first the frames, then one strip per
+    method with its map (normalised over the clip) over the frames; the evidence mask outlined in cyan."""
     t, h, w = overlay.frames.shape[:3]
-    frames = np.unique(np.linspace(0, t - 1, min(n_frames, t)).round().astype(int))
+    frames = overlay_frames(t, n_frames)
     gap = max(1, w // 16)
     rows = ["frames", *methods]
     frame_strip = _strip(overlay.frames[frames], gap, 255)
     evidence = None
     if overlay.evidence is not None and overlay.evidence[frames].max() > 0.5:
         evidence = _strip(overlay.evidence[frames].astype(float), gap, 0.0)
+    n_cols = 2 if len(rows) > 4 else 1
+    n_rows = -(-len(rows) // n_cols)
+    width = DOUBLE_COLUMN if n_cols == 2 else SINGLE_COLUMN
+    label_w = 1.3  # inches left of each strip for the method name
+    strip_w = width / n_cols - label_w - 0.05
+    strip_h = strip_w * frame_strip.shape[0] / frame_strip.shape[1]
+    height = (strip_h + 0.08) * n_rows + 0.25
+    fig, axes = plt.subplots(n_rows, n_cols, figsize=(width, height), squeeze=False,
+                             gridspec_kw=dict(hspace=0.08 / strip_h, wspace=label_w / strip_w, left=label_w / width,
+                                              right=1 - 0.05 / width, top=1 - 0.22 / height, bottom=0.03 / height))
     centres = np.arange(len(frames)) * (w + gap) + (w - 1) / 2
-    fig, axes = plt.subplots(len(rows), 1, figsize=(1.1 * len(frames) + 1.6, 1.1 * h / w * len(rows) + 0.6),
-                             squeeze=False, gridspec_kw=dict(hspace=0.08))
-    for ax, row in zip(axes[:, 0], rows):
+    for k, ax in enumerate(axes.T.reshape(-1)):  # fill column by column
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.grid(False)
+        for spine in ax.spines.values():
+            spine.set_visible(False)
+        if k >= len(rows):
+            ax.axis("off")
+            continue
+        row = rows[k]
         ax.imshow(frame_strip)
         if row != "frames":
             ax.imshow(_strip(_normalise(overlay.maps[(model, row)])[frames], gap, np.nan),
                       cmap="inferno", alpha=0.55, vmin=0, vmax=1)
         if evidence is not None:
-            ax.contour(evidence, levels=[0.5], colors="#00e5ff", linewidths=0.9)
-        ax.set_yticks([])
-        ax.set_xticks([])
-        ax.grid(False)
-        for spine in ax.spines.values():
-            spine.set_visible(False)
-        ax.set_ylabel(row, rotation=0, ha="right", va="center", fontsize=9)
-    axes[0, 0].set_xticks(centres, [f"t={f}" for f in frames], fontsize=8)
-    axes[0, 0].xaxis.tick_top()
-    axes[0, 0].tick_params(length=0)
-    label = overlay.meta.get("label")
-    title = f"clip {overlay.clip_id} · {model}" + (f" · label {label}" if label is not None else "")
-    axes[0, 0].set_title(title + (" · evidence outlined in cyan" if evidence is not None else ""), fontsize=10, pad=16)
+            ax.contour(evidence, levels=[0.5], colors="#00e5ff", linewidths=0.6)
+        ax.set_ylabel(row, rotation=0, ha="right", va="center")
+        if k % n_rows == 0:
+            ax.set_xticks(centres, [f"t={f}" for f in frames])
+            ax.xaxis.tick_top()
+            ax.tick_params(length=0, pad=1)
     return fig
 
 
-def accuracy_figure(accuracy: pd.DataFrame) -> plt.Figure:
-    """The accuracy table (model, head, top-1, top-5, clips) drawn as a figure."""
-    acc = accuracy.sort_values(["model", "head"], kind="stable")
-    cells = [[r.model, r.head, f"{r.top1:.3f}", f"{r.top5:.3f}", f"{int(r.n_clips)}"] for r in acc.itertuples(index=False)]
-    fig, ax = plt.subplots(figsize=(5.2, 0.32 * len(cells) + 0.7))
-    ax.axis("off")
-    table = ax.table(cellText=cells, colLabels=["model", "head", "top-1", "top-5", "clips"], loc="center", cellLoc="center")
-    table.auto_set_font_size(False)
-    table.set_fontsize(9)
-    table.scale(1, 1.3)
-    best1, best5 = acc["top1"].max(), acc["top5"].max()
-    for i, r in enumerate(acc.itertuples(index=False), start=1):
-        table[i, 2].get_text().set_fontweight("bold" if np.isclose(r.top1, best1) else "normal")
-        table[i, 3].get_text().set_fontweight("bold" if np.isclose(r.top5, best5) else "normal")
-    for j in range(5):
-        table[0, j].get_text().set_fontweight("bold")
-        table[0, j].set_facecolor("#e6e6e6")
-    ax.set_title("accuracy (best in bold)")
-    return fig
+def overlay_caption(overlay: Overlay, model: str, has_evidence: bool) -> str:
+    name = class_name(overlay.meta)
+    prediction = overlay.meta.get(f"prediction/{model}")
+    text = f"Clip {overlay.clip_id}" + (f" (class: {name})" if name else "")
+    if prediction is not None:
+        text += f"; {model} predicts class {prediction}"
+    text += (f". Top: the frames; then each method's map for {model}, min-max normalised over the clip, over the "
+             "frames (inferno colour map)")
+    return text + ("; the ground-truth evidence is outlined in cyan." if has_evidence else ".")
 
 
 def _curve_sort_key(curve: str) -> tuple:
@@ -298,7 +354,8 @@ def draw_figures(
     seed: int = 0,
     max_overlays: int = 4,
 ) -> list[Path]:
-    """Draw every figure the run's tables allow into ``out_dir``; returns the written files.
+    """Draw every figure the run's tables allow into ``out_dir`` (each with a ``.txt`` caption); returns the
+    figure files.
 
     ``methods`` restricts every figure to those methods; ``metrics`` restricts the score figures and the curves
     (a curve is kept when its name or ``<name>_auc`` is listed).
@@ -308,25 +365,25 @@ def draw_figures(
     chosen = set(methods) if methods is not None else None
 
     def keep(frame: pd.DataFrame) -> pd.DataFrame:
-        return frame if chosen is None else frame[frame["method"].isin(chosen)]
+        return frame if chosen is None else frame[frame["method"].isin(chosen | {MODEL_LEVEL_METHOD})]
 
-    palette = method_palette(results.methods)
+    styles = method_styles(results.methods)
     written: list[Path] = []
-
-    if not results.accuracy.empty:
-        written += save_figure(accuracy_figure(results.accuracy), out_dir, "accuracy", formats)
+    level = int(confidence * 100)
 
     curves = keep(results.curves)
     present = set(curves["metric"].unique())
-    drawn = [c for c in sorted(present, key=_curve_sort_key) if parse_curve(c)[1] != "random"]
+    drawn = [c for c in sorted(present, key=_curve_sort_key) if parse_curve(c)[1] != "random"
+             and (curves.loc[curves["metric"] == c, "method"] != MODEL_LEVEL_METHOD).any()]
     if metrics is not None:
         drawn = [c for c in drawn if c in metrics or curve_auc_metric(c) in metrics]
     for curve in drawn:
-        base, _, granularity = parse_curve(curve)
+        base, order, granularity = parse_curve(curve)
         random_name = curve_name(base, "random", granularity)
-        reference = results.curves[results.curves["metric"] == random_name] if random_name in present else None
-        fig = curve_figure(curves, curve, palette, confidence, n_resamples, seed, reference)
-        written += save_figure(fig, out_dir, f"curve_{safe_name(curve)}", formats)
+        reference = results.curves[results.curves["metric"] == random_name] if order == "" and random_name in present else None
+        fig = curve_figure(curves, curve, styles, confidence, n_resamples, seed, reference)
+        written += save_figure(fig, out_dir, f"curve_{safe_name(curve)}", formats,
+                               curve_caption(curve, confidence, reference is not None))
 
     scores_summary = keep(summary[summary["method"] != MODEL_LEVEL_METHOD])
     names = sort_metrics(scores_summary["metric"].unique())
@@ -336,19 +393,30 @@ def draw_figures(
     for metric in names:  # a metric and its granularity variants share one figure
         groups.setdefault(split_variant(metric)[0], []).append(metric)
     for base, group in groups.items():
-        fig = metric_figure(scores_summary, group, palette)
-        written += save_figure(fig, out_dir, f"metric_{safe_name(base)}", formats)
+        fig = metric_figure(scores_summary, group, styles)
+        caption = (f"{metric_label(base, arrow=False)} per method and model: mean over the explained test clips with "
+                   f"its {level}% bootstrap CI (arrow: the better direction). Panels of a row share the x axis.")
+        written += save_figure(fig, out_dir, f"metric_{safe_name(base)}", formats, caption)
 
     temporal = keep(results.temporal)
     if not temporal.empty:
-        fig = temporal_figure(temporal, palette, confidence, n_resamples, seed)
-        written += save_figure(fig, out_dir, "temporal_importance", formats)
+        fig = temporal_figure(temporal, styles, confidence, n_resamples, seed)
+        caption = (f"Per-frame importance (min-max normalised per clip) against the frame offset from the start of the "
+                   f"ground-truth action window (shaded; opacity = share of clips whose window covers the offset); "
+                   f"mean with its {level}% bootstrap CI band. Rows: models; columns: method families.")
+        written += save_figure(fig, out_dir, "temporal_importance", formats, caption)
 
     for path in results.overlays[:max_overlays]:
         overlay = read_overlay(path)
         for model in sorted({model for model, _ in overlay.maps}):
-            shown = method_order(m for (mo, m) in overlay.maps if mo == model and (chosen is None or m in chosen))
+            shown = family_order([m for (mo, m) in overlay.maps if mo == model and (chosen is None or m in chosen)])
             if shown:
                 fig = overlay_figure(overlay, model, shown)
-                written += save_figure(fig, out_dir, f"overlay_{safe_name(overlay.clip_id)}_{safe_name(model)}", formats)
+                has_evidence = overlay.evidence is not None and overlay.evidence.max() > 0.5
+                written += save_figure(fig, out_dir, f"overlay_{safe_name(overlay.clip_id)}_{safe_name(model)}",
+                                       formats, overlay_caption(overlay, model, has_evidence))
     return written
+
+
+__all__ = ["draw_figures", "curve_figure", "metric_figure", "temporal_figure", "overlay_figure", "curve_matrix",
+           "parse_curve", "curve_name", "curve_auc_metric", "align_to_window", "class_name", "FAMILY_ORDER"]

@@ -5,7 +5,6 @@ table, its headline score table and one figure copied next to the README (``docs
 """
 from __future__ import annotations
 
-import json
 import shutil
 from pathlib import Path
 

@@ -1,11 +1,17 @@
-"""One look for every figure: the seaborn theme, one colour per method, and saving.
+"""One look for every figure: print sizes, fonts, metric labels, and one (colour, marker, line style) per method.
 
-The three method groups of :mod:`stabn_bench.benchmark.report.groups` get their own colours: the attention of ST-ABN / ABN in
-strong reds, other explanation methods in the muted ``deep`` palette, control methods in greys. Within a group,
-colours follow the sorted names, so a method keeps its colour in every figure of a run.
+Methods are grouped by the kind their registry entry declares (:data:`stabn_bench.baselines.KINDS`; names the
+registry does not know are of kind ``other``). Each method gets a *slot*, a (colour, marker) pair from the
+colour-blind-safe Okabe-Ito palette (plus grey) and eight markers; the line style follows the kind (controls dashed,
+oracles dash-dotted). Built-in methods have pinned slots; any other name gets the first free slot from a hash of its
+kind and name, so a method looks the same in every figure and every run whatever else is drawn beside it (two
+unknown names whose hashes collide are resolved in sorted order). 9 colours x 8 markers = 72 slots.
 """
 from __future__ import annotations
 
+import hashlib
+import logging
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Sequence
 
@@ -14,62 +20,180 @@ import matplotlib
 matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt  # noqa: E402
-import seaborn as sns  # noqa: E402
 
-from ..runtime import atomic_path  # noqa: E402
+from stabn_bench.metrics.catalog import GRANULARITIES, METRICS  # noqa: E402
+
+from ..runtime import atomic_path, atomic_write_text  # noqa: E402
 from .files import FIGURE_FORMATS as FORMATS  # noqa: E402
-from .groups import method_kind, method_order  # noqa: E402
-#: reds for the attention of ST-ABN / ABN (the methods under study), distinct from the muted palette of the others
-_STRONG = ["#d62728", "#7a0019", "#ff7b6b", "#b30059"]
-_GREYS = ["#4d4d4d", "#8c8c8c", "#b3b3b3", "#2b2b2b", "#a0a0a0", "#6e6e6e"]
+
+#: figure widths in inches for a two-column paper
+SINGLE_COLUMN = 3.3
+DOUBLE_COLUMN = 6.9
+#: the smallest font size (pt) any text of a figure uses at its saved size
+MIN_FONT_PT = 7
+BASE_FONT_PT = 8
+
+#: Okabe & Ito (2008) colour-blind-safe palette, then black and grey (used by controls and oracles)
+COLOURS = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#F0E442", "#000000", "#8C8C8C")
+MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
+BLACK, GREY = 7, 8
+#: the order families are listed and drawn in; ``other`` = a method the registry does not know
+FAMILY_ORDER = ("attention", "cam", "gradient", "perturbation", "oracle", "control", "other")
+#: kinds drawn in every family panel as references
+REFERENCE_KINDS = ("control", "oracle")
+LINESTYLES = {"control": (0, (4, 2)), "oracle": (0, (5, 1.5, 1, 1.5))}
+#: the random-order reference curve (not a method): a plain dotted black line
+REFERENCE_STYLE = dict(color="#000000", linestyle=":", lw=1.3, label="random order")
+
+#: (colour index, marker index) of the built-in methods; every pair differs
+PINNED: dict[str, tuple[int, int]] = {
+    "stabn-attention": (1, 0), "stabn-spatial": (0, 1), "stabn-temporal": (2, 2),
+    "gradcam": (4, 3), "guided-gradcam": (3, 4),
+    "saliency": (0, 5), "input-x-gradient": (1, 6), "guided-backprop": (2, 7), "integrated-gradients": (5, 0),
+    "smoothgrad": (3, 1),
+    "occlusion": (4, 4), "feature-ablation": (0, 3),
+    "random": (BLACK, 0), "centre-prior": (GREY, 1), "motion": (BLACK, 5),
+    "oracle": (BLACK, 3), "inverse-oracle": (GREY, 6),
+}
+_ALL_SLOTS = [(c, m) for m in range(len(MARKERS)) for c in range(len(COLOURS))]
+_FREE_SLOTS = [s for s in _ALL_SLOTS if s not in set(PINNED.values())]
+
+#: human names of the catalog's metrics (the arrow comes from the catalog's direction)
+METRIC_LABELS = {
+    "deletion_auc": "Deletion AUC",
+    "insertion_auc": "Insertion AUC",
+    "deletion_auc_vs_random": "Deletion AUC − random",
+    "insertion_auc_vs_random": "Insertion AUC − random",
+    "lerf_minus_morf": "LeRF − MoRF",
+    "frame_deletion_auc": "Frame deletion AUC",
+    "frame_insertion_auc": "Frame insertion AUC",
+    "frame_deletion_auc_vs_random": "Frame deletion AUC − random",
+    "frame_insertion_auc_vs_random": "Frame insertion AUC − random",
+    "keep_top_k_accuracy": "Keep-top-k accuracy",
+    "keep_top_k_probability": "Keep-top-k probability",
+    "pointing_game": "Pointing game",
+    "energy_pointing_game": "Energy pointing game",
+    "relevance_rank_accuracy": "Relevance rank accuracy",
+    "temporal_auroc": "Temporal AUROC",
+    "randomisation_spearman": "Randomisation |Spearman ρ|",
+    "shuffle_prediction_change": "Shuffle prediction change",
+    "reverse_prediction_change": "Reverse prediction change",
+}
+FAMILY_LABELS = {"attention": "ST-ABN / ABN attention", "cam": "CAM", "gradient": "Gradient",
+                 "perturbation": "Perturbation", "oracle": "Oracle", "control": "Controls", "other": "Other"}
 
 _style_applied = False
 
 
 def apply_style() -> None:
-    """Set the seaborn theme and matplotlib defaults once per process (fonts embedded as TrueType in PDF)."""
+    """Matplotlib defaults once per process: print-size fonts (>= 7 pt), thin lines, fonts embedded as TrueType."""
     global _style_applied
     if _style_applied:
         return
-    sns.set_theme(context="paper", style="whitegrid", font_scale=1.1)
+    for name in ("matplotlib", "PIL", "fontTools"):  # their INFO / DEBUG chatter is not the project's
+        logging.getLogger(name).setLevel(max(logging.getLogger(name).level, logging.WARNING))
     plt.rcParams.update({
-        "figure.dpi": 100,
-        "savefig.dpi": 200,
-        "savefig.bbox": "tight",
-        "pdf.fonttype": 42,
-        "ps.fonttype": 42,
-        "svg.fonttype": "none",
-        "legend.frameon": False,
-        "axes.titleweight": "bold",
+        "font.size": BASE_FONT_PT, "axes.labelsize": BASE_FONT_PT, "axes.titlesize": BASE_FONT_PT,
+        "xtick.labelsize": MIN_FONT_PT, "ytick.labelsize": MIN_FONT_PT, "legend.fontsize": MIN_FONT_PT,
+        "legend.title_fontsize": BASE_FONT_PT, "figure.titlesize": BASE_FONT_PT,
+        "axes.grid": True, "grid.color": "#e6e6e6", "grid.linewidth": 0.5, "axes.edgecolor": "#4d4d4d",
+        "axes.linewidth": 0.6, "axes.spines.top": False, "axes.spines.right": False,
+        "xtick.major.width": 0.6, "ytick.major.width": 0.6, "xtick.major.size": 2.5, "ytick.major.size": 2.5,
+        "lines.linewidth": 1.2, "lines.markersize": 3.5, "legend.frameon": False,
+        "figure.dpi": 100, "savefig.dpi": 200, "savefig.bbox": None,
+        "pdf.fonttype": 42, "ps.fonttype": 42, "svg.fonttype": "none",
     })
     _style_applied = True
 
 
-def method_palette(methods: Iterable[str]) -> dict[str, tuple | str]:
-    """Method -> colour, fixed by the sorted method names (see the module docstring)."""
+# ---------------------------------------------------------------- methods
+
+
+def method_kind(method: str) -> str:
+    """The kind the registry declares for ``method``; ``other`` for a name the registry does not know."""
+    from .groups import method_kind as registered_kind
+
+    return registered_kind(method)
+
+
+def family_rank(kind: str) -> int:
+    return FAMILY_ORDER.index(kind) if kind in FAMILY_ORDER else len(FAMILY_ORDER)
+
+
+def family_order(methods: Iterable[str]) -> list[str]:
+    """Methods grouped by family (:data:`FAMILY_ORDER`), in :func:`~.groups.method_order` within a family."""
+    from .groups import method_order
+
     ordered = method_order(methods)
-    deep = sns.color_palette("deep", 10)
-    deep = [c for i, c in enumerate(deep) if i not in (3, 7)]  # leave out red and grey: they mean attention / control
-    pools = {0: _STRONG, 1: deep, 2: _GREYS}
-    counters = {0: 0, 1: 0, 2: 0}
-    palette = {}
-    for method in ordered:
+    return sorted(ordered, key=lambda m: (family_rank(method_kind(m)), ordered.index(m)))
+
+
+@dataclass(frozen=True)
+class MethodStyle:
+    colour: str
+    marker: str
+    linestyle: object
+    linewidth: float
+
+    def line_kwargs(self) -> dict:
+        return dict(color=self.colour, marker=self.marker, linestyle=self.linestyle, lw=self.linewidth)
+
+
+def _hash_slot(method: str, kind: str) -> int:
+    digest = hashlib.sha1(f"{kind}:{method}".encode()).digest()
+    return int.from_bytes(digest[:4], "big") % len(_FREE_SLOTS)
+
+
+def method_styles(methods: Iterable[str]) -> dict[str, MethodStyle]:
+    """Method -> :class:`MethodStyle`; every (colour, marker, line style) of the result differs (module docstring)."""
+    taken = set()
+    slots: dict[str, tuple[int, int]] = {}
+    names = sorted(set(methods))
+    for method in names:
+        if method in PINNED:
+            slots[method] = PINNED[method]
+            taken.add(PINNED[method])
+    for method in names:
+        if method in slots:
+            continue
+        start = _hash_slot(method, method_kind(method))
+        for k in range(len(_FREE_SLOTS)):
+            slot = _FREE_SLOTS[(start + k) % len(_FREE_SLOTS)]
+            if slot not in taken:
+                break
+        else:  # more than 72 methods: reuse, distinguished by the line style only
+            slot = _FREE_SLOTS[start]
+        slots[method] = slot
+        taken.add(slot)
+    out = {}
+    for method, (c, m) in slots.items():
         kind = method_kind(method)
-        group = 0 if kind == "attention" else 2 if kind in ("control", "oracle") else 1
-        pool = pools[group]
-        palette[method] = pool[counters[group] % len(pool)]
-        counters[group] += 1
-    return palette
+        out[method] = MethodStyle(COLOURS[c], MARKERS[m], LINESTYLES.get(kind, "-"), 1.6 if kind == "attention" else 1.1)
+    return out
 
 
-def method_linestyle(method: str) -> str:
-    """Dashed lines for controls so they read as references even in greyscale print."""
-    return "--" if method_kind(method) in ("control", "oracle") else "-"
+def method_palette(methods: Iterable[str]) -> dict[str, str]:
+    """Method -> colour (see :func:`method_styles`)."""
+    return {m: s.colour for m, s in method_styles(methods).items()}
 
 
-def method_linewidth(method: str) -> float:
-    """Attention methods drawn a little thicker: they are what the figure is about."""
-    return 2.4 if method_kind(method) == "attention" else 1.6
+# ---------------------------------------------------------------- metrics
+
+
+def metric_label(metric: str, arrow: bool = True) -> str:
+    """``"deletion_auc_voxel"`` -> ``"Deletion AUC (voxel) ↓"``: a human name and the catalog's arrow."""
+    base, granularity = metric, None
+    for g in GRANULARITIES:
+        if metric.endswith(f"_{g}") and metric[: -len(g) - 1] in METRIC_LABELS:
+            base, granularity = metric[: -len(g) - 1], g
+    name = METRIC_LABELS.get(base) or base.replace("_", " ").capitalize()
+    if granularity:
+        name += f" ({granularity})"
+    info = METRICS.get(metric)
+    return f"{name} {info.arrow}" if arrow and info else name
+
+
+# ---------------------------------------------------------------- saving
 
 
 def check_formats(formats: Sequence[str]) -> tuple[str, ...]:
@@ -80,8 +204,18 @@ def check_formats(formats: Sequence[str]) -> tuple[str, ...]:
     return formats
 
 
-def save_figure(fig: plt.Figure, out_dir: Path, stem: str, formats: Sequence[str]) -> list[Path]:
-    """Save ``fig`` as ``<out_dir>/<stem>.<fmt>`` for every format (atomically) and close it."""
+def check_fonts(fig: plt.Figure, minimum: float = MIN_FONT_PT) -> list[str]:
+    """The visible texts of ``fig`` smaller than ``minimum`` pt at the figure's size (empty when all are fine)."""
+    small = []
+    for text in fig.findobj(matplotlib.text.Text):
+        if text.get_visible() and text.get_text().strip() and text.get_fontsize() < minimum:
+            small.append(f"{text.get_text()!r} at {text.get_fontsize():.1f} pt")
+    return small
+
+
+def save_figure(fig: plt.Figure, out_dir: Path, stem: str, formats: Sequence[str], caption: str = "") -> list[Path]:
+    """Save ``fig`` as ``<out_dir>/<stem>.<fmt>`` for every format (atomically), its caption as ``<stem>.txt``
+    beside it (figures carry no titles), and close it. Returns the figure files."""
     paths = []
     try:
         for fmt in formats:
@@ -89,6 +223,8 @@ def save_figure(fig: plt.Figure, out_dir: Path, stem: str, formats: Sequence[str
             with atomic_path(path) as tmp:
                 fig.savefig(tmp, format=fmt)
             paths.append(path)
+        if caption:
+            atomic_write_text(Path(out_dir) / f"{stem}.txt", caption.strip() + "\n")
     finally:
         plt.close(fig)
     return paths

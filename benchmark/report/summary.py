@@ -412,14 +412,21 @@ def render_markdown(blocks: Sequence[Block]) -> str:
 
 
 def render_latex(blocks: Sequence[Block]) -> str:
-    """A standalone document (article, booktabs, graphicx); each table is a float that can be copied into a paper."""
-    parts = ["% Written by stabn-bench. Tables need booktabs (and graphicx for wide ones); [H] comes from float.\n"
+    """A standalone document (article, booktabs); each table is a float that can be copied into a paper, labelled
+    from the headings above it (``tab:summary:<section>-<subsection>``), so labels do not move when tables are added.
+    The per-table files of ``tables/`` (:mod:`.latex`) are the ones meant for a paper."""
+    import re
+
+    parts = ["% Written by stabn-bench. Tables need booktabs. One file per table: tables/ (main.tex includes them).\n"
              "\\documentclass{article}\n\\usepackage[margin=2cm]{geometry}\n\\usepackage{booktabs}\n"
-             "\\usepackage{graphicx}\n\\usepackage{float}\n\\begin{document}"]
+             "\\begin{document}"]
     commands = {1: "section*", 2: "subsection*", 3: "subsubsection*"}
-    n_tables = 0
+    headings: dict[int, str] = {}
+    labels: set[str] = set()
     for block in blocks:
         if isinstance(block, Heading):
+            headings = {k: v for k, v in headings.items() if k < block.level}
+            headings[block.level] = block.text
             parts.append(f"\\{commands.get(block.level, 'paragraph')}{{{latex_escape(block.text)}}}")
         elif isinstance(block, Paragraph):
             parts.append(latex_escape(block.text))
@@ -427,8 +434,14 @@ def render_latex(blocks: Sequence[Block]) -> str:
             items = "\n".join(f"\\item {latex_escape(i)}" for i in block.items)
             parts.append(f"\\begin{{itemize}}\n{items}\n\\end{{itemize}}")
         else:
-            n_tables += 1
-            parts.append(to_latex(block, label=f"tab:stabn-bench-{n_tables}", placement="H"))
+            name = "-".join(headings[k] for k in sorted(headings) if k > 1) or "table"
+            label = base = "tab:summary:" + re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
+            k = 1
+            while label in labels:
+                k += 1
+                label = f"{base}-{k}"
+            labels.add(label)
+            parts.append(to_latex(block, label=label))
     parts.append(r"\end{document}")
     return "\n\n".join(parts) + "\n"
 
@@ -490,4 +503,6 @@ def format_terminal_summary(run_dir: str | Path, summary: pd.DataFrame | None = 
     report = Path(run_dir) / "summary.md"
     parts += ["", f"Report: {report}" + ("" if report.exists() else " (not written yet)"),
               f"Figures: {Path(run_dir) / 'figures'}"]
+    if (Path(run_dir) / "report.html").exists():
+        parts.append(f"Paper tables: {Path(run_dir) / 'tables'}; everything in one page: {Path(run_dir) / 'report.html'}")
     return "\n".join(parts)

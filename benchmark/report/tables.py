@@ -56,9 +56,11 @@ def split_variant(metric: str) -> tuple[str, str | None]:
 
 
 def format_number(value: float, decimals: int = DECIMALS) -> str:
+    """``value`` at ``decimals``; ``–`` when missing; never ``-0.000`` (a value that rounds to zero prints unsigned)."""
     if value is None or not np.isfinite(value):
         return "–"
-    return f"{value:.{decimals}f}"
+    text = f"{value:.{decimals}f}"
+    return text[1:] if text.startswith("-") and float(text) == 0 else text
 
 
 def format_estimate(mean: float, low: float, high: float, decimals: int = DECIMALS) -> str:
@@ -67,7 +69,7 @@ def format_estimate(mean: float, low: float, high: float, decimals: int = DECIMA
         return "–"
     if not (np.isfinite(low) and np.isfinite(high)) or high <= low:
         return format_number(mean, decimals)
-    return f"{mean:.{decimals}f} ± {(high - low) / 2:.{decimals}f}"
+    return f"{format_number(mean, decimals)} ± {format_number((high - low) / 2, decimals)}"
 
 
 def best_mask(means: pd.DataFrame, directions: dict[str, bool] | None = None, decimals: int = DECIMALS) -> pd.DataFrame:
@@ -156,7 +158,7 @@ _LATEX_SPECIAL = {
     "~": r"\textasciitilde{}", "^": r"\textasciicircum{}",
     "↑": r"$\uparrow$", "↓": r"$\downarrow$", "±": r"$\pm$", "Δ": r"$\Delta$", "–": "--", "—": "---",
     "×": r"$\times$", "≥": r"$\geq$", "≤": r"$\leq$", "<": r"$<$", ">": r"$>$", "†": r"\textsuperscript{\dag}",
-    "ρ": r"$\rho$",
+    "−": r"$-$", "ρ": r"$\rho$", "α": r"$\alpha$", "|": r"$|$",
 }
 
 
@@ -165,8 +167,9 @@ def latex_escape(text: str) -> str:
     return "".join(_LATEX_SPECIAL.get(ch, ch) for ch in str(text))
 
 
-def to_latex(table: Table, label: str = "", placement: str = "htbp") -> str:
-    """A ``table`` float with a booktabs ``tabular``; best cells in ``\\textbf``; wide tables resized to the line."""
+def to_latex(table: Table, label: str = "", placement: str = "tbp") -> str:
+    """A ``table`` float with a booktabs ``tabular``; best cells in ``\\textbf``; wide tables (more than 5 columns)
+    as ``table*`` (never shrunk)."""
     def cell(c: Cell) -> str:
         text = latex_escape(c.text)
         return f"\\textbf{{{text}}}" if c.bold and c.text != "–" else text
@@ -177,14 +180,13 @@ def to_latex(table: Table, label: str = "", placement: str = "htbp") -> str:
     body += [" & ".join(cell(c) for c in row) + r" \\" for row in table.rows]
     body += [r"\bottomrule", r"\end{tabular}"]
     tabular = "\n".join(body)
-    if len(table.columns) > 5:
-        tabular = "\\resizebox{\\linewidth}{!}{%\n" + tabular + "}"
-    parts = [f"\\begin{{table}}[{placement}]", r"\centering", r"\small"]
+    env = "table*" if len(table.columns) > 5 else "table"  # wide: the full text width of a two-column paper
+    parts = [f"\\begin{{{env}}}[{placement}]", r"\centering", r"\small"]
     if table.caption:
         parts.append(f"\\caption{{{latex_escape(table.caption)}}}")
     if label:
         parts.append(f"\\label{{{label}}}")
-    parts += [tabular, r"\end{table}"]
+    parts += [tabular, f"\\end{{{env}}}"]
     return "\n".join(parts)
 
 
