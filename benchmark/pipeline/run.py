@@ -129,6 +129,7 @@ def run_benchmark(cfg: RunConfig, restart: bool = False, progress: bool = True) 
         distributed.barrier()
         if not distributed.is_main():
             test_set = build_dataset(cfg.data, cfg.data.test_split, train=False, progress=False)
+        _check_labelled(test_set, cfg.data.test_split)
 
     checkpoints: dict[str, Path] = {}
     with stages.stage("train"):
@@ -170,6 +171,14 @@ def run_benchmark(cfg: RunConfig, restart: bool = False, progress: bool = True) 
         atomic_write_text(run_dir / "provenance.json", json.dumps(provenance, indent=2))
     distributed.barrier()
     return run_dir
+
+
+def _check_labelled(dataset, split: str) -> None:
+    """The benchmark scores predictions against labels: a split without any (SSv2's official test) is refused."""
+    records = getattr(dataset, "records", None)
+    if records and all(r.label < 0 for r in records):
+        raise StabnBenchError(f"split '{split}' of data.root has no labels (e.g. SSv2's official test split); "
+                              "set data.test_split to a labelled split, e.g. data.test_split=validation")
 
 
 def _accuracy_stage(cfg: RunConfig, models: dict, test_set, device: torch.device, run_dir: Path) -> None:
