@@ -11,6 +11,8 @@ examples:
   stabn-bench evaluate checkpoints/synthetic-stabn-*/best.pt
   stabn-bench evaluate a/best.pt b/best.pt --split validation --out results/accuracy.csv
   stabn-bench evaluate stabn/best.pt --reverse          # frames in reverse order, scored against the original labels
+                                                        # (arrow-of-time: against the flipped label, forward <-> reversed;
+                                                        # double-speed clips are left out)
   stabn-bench evaluate stabn/best.pt data.root=/elsewhere/synthetic
 
 The data section comes from the config stored in each checkpoint; --preset/--config replace it, and KEY=VALUE
@@ -31,7 +33,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     group.add_argument("--config", default=None, help="take the data section from this YAML file instead")
     parser.add_argument("--split", default=None, help="split name (default: data.test_split, 'test')")
     parser.add_argument("--out", default=None, help="CSV to write (default: accuracy.csv, or accuracy_reversed.csv with --reverse)")
-    parser.add_argument("--reverse", action="store_true", help="time-reversed clips scored against their original labels")
+    parser.add_argument("--reverse", action="store_true", help="time-reversed clips scored against their original labels "
+                        "(arrow-of-time data: against the flipped label, forward <-> reversed)")
     parser.add_argument("--batch-size", type=positive_int, default=None, help="clips per batch (default: train.batch_size)")
     parser.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bars")
     parser.set_defaults(func=run)
@@ -75,12 +78,17 @@ def run(args: argparse.Namespace) -> int:
                                   f"data.num_frames is {cfg.data.num_frames}")
         loader = eval_loader(dataset, args.batch_size or cfg.train.batch_size, cfg.data.num_workers)
         loader = _recording(loader, skipped)
+        flipped = getattr(dataset, "reversal_labels", None) if args.reverse else None
         accuracy = evaluate_model(model, loader, device, reverse=args.reverse, amp=cfg.train.amp,
-                                  channels_last=cfg.train.channels_last, progress=args.progress)
+                                  channels_last=cfg.train.channels_last, progress=args.progress,
+                                  reversal_labels=flipped)
         rows += accuracy_rows(meta["arch"], accuracy)
     if distributed.is_main():
         write_accuracy_csv(rows, out)
-        order = "time-reversed clips, original labels" if args.reverse else "clips"
+        order = "clips"
+        if args.reverse:
+            order = ("time-reversed clips, labels flipped: forward <-> reversed" if flipped is not None
+                     else "time-reversed clips, original labels")
         print(f"accuracy on the {split} split ({order}) -> {out}")
         for row in rows:
             print(f"  {row['model']:<10} {row['head']:<11} top1 {row['top1']:.4f}  top5 {row['top5']:.4f}  "

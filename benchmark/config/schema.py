@@ -75,15 +75,51 @@ class SyntheticConfig:
 
 
 @dataclass
+class ArrowOfTimeConfig:
+    """The self-supervised arrow-of-time task on a folder of videos (``data.source=arrow-of-time``).
+
+    Clips of ``data.num_frames`` frames, ``data.stride`` apart, are cut from every video under ``data.root``;
+    each is shown forwards (label 0), time-reversed (1) and, with ``double_speed``, at twice the speed (2).
+    """
+
+    #: frames between the first frames of consecutive clips of one video
+    clip_step: int = 8
+    #: at most this many clips per video, spread evenly over it (0 = all)
+    max_clips_per_video: int = 0
+    #: add a third class: the clip played at doubled speed (every second frame of a twice as long span)
+    double_speed: bool = False
+    #: clips whose mean absolute difference of consecutive frames (grey levels 0..255) is below this are static,
+    #: so their direction is undecidable: they are dropped (and counted in the log)
+    min_motion: float = 1.0
+    #: fractions of the SOURCE VIDEOS (not clips) in train, validation, test
+    split: list[float] = field(default_factory=lambda: [0.6, 0.2, 0.2])
+    #: seed of the video-to-split assignment
+    seed: int = 0
+
+    def validate(self) -> None:
+        if self.clip_step < 1 or self.max_clips_per_video < 0 or self.min_motion < 0:
+            raise ConfigError(
+                "config keys 'data.arrow_of_time.clip_step/max_clips_per_video/min_motion' = "
+                f"{self.clip_step}/{self.max_clips_per_video}/{self.min_motion}; need clip_step >= 1, "
+                "max_clips_per_video >= 0 (0 = all), min_motion >= 0"
+            )
+        if len(self.split) != 3 or any(s < 0 for s in self.split) or abs(sum(self.split) - 1.0) > 1e-6:
+            raise ConfigError(f"config key 'data.arrow_of_time.split' = {self.split}; need three non-negative "
+                              "fractions of the videos summing to 1 (train, validation, test)")
+
+
+@dataclass
 class DataConfig:
     """Where clips come from and how they are sampled and transformed into (C, T, H, W) tensors."""
 
-    source: Literal["synthetic", "ssv2", "csv", "folders"] = "synthetic"
+    source: Literal["synthetic", "ssv2", "csv", "folders", "arrow-of-time"] = "synthetic"
     #: synthetic: cache folder (one sub-folder per parameter set); ssv2: the data set root as distributed;
     #: csv: the folder holding ``<split>.csv`` files (``path,label``, paths relative to it; optional
-    #: ``classes.txt``); folders: the root of ``<split>/<class>/<video>``.
+    #: ``classes.txt``); folders: the root of ``<split>/<class>/<video>``; arrow-of-time: any folder of videos
+    #: (searched recursively).
     root: str = "data/synthetic"
     synthetic: SyntheticConfig = field(default_factory=SyntheticConfig)
+    arrow_of_time: ArrowOfTimeConfig = field(default_factory=ArrowOfTimeConfig)
     num_frames: int = 16
     sampling: Literal["uniform", "consecutive"] = "uniform"
     stride: int = 1

@@ -8,8 +8,10 @@ from __future__ import annotations
 from .actions import ACTIONS, DEFAULT_ACTIONS, Action
 from .collate import SkipReport, collate_clips
 from .datasets import (
+    ArrowOfTimeDataset,
     DecodeFailure,
     VideoClipDataset,
+    arrow_of_time_dataset,
     build_dataset,
     csv_dataset,
     folder_dataset,
@@ -22,7 +24,7 @@ from .transforms import IMAGENET_MEAN, IMAGENET_STD, ClipTransform, denormalize,
 from .video_io import VideoDecodeError, VideoFile, read_video, write_video
 
 __all__ = [
-    "ACTIONS", "Action", "ClipTransform", "DEFAULT_ACTIONS", "DecodeFailure", "GroundTruth", "IMAGENET_MEAN",
+    "ACTIONS", "ArrowOfTimeDataset", "arrow_of_time_dataset", "Action", "ClipTransform", "DEFAULT_ACTIONS", "DecodeFailure", "GroundTruth", "IMAGENET_MEAN",
     "IMAGENET_STD", "SkipReport", "VideoClipDataset", "VideoDecodeError", "VideoFile", "build_dataset",
     "collate_clips", "consecutive_indices", "csv_dataset", "denormalize", "ensure_synthetic", "folder_dataset",
     "generate_synthetic", "load_ground_truth", "normalize", "read_manifest", "read_video", "render_clip",

@@ -21,7 +21,7 @@ from torch.utils.data import Dataset
 
 from ..config.schema import DataConfig
 from ..errors import DataError
-from . import ssv2
+from . import arrow_of_time, ssv2
 from .ground_truth import GROUND_TRUTH_DIR, GroundTruth, read_ground_truth
 from .sampling import sample_indices
 from .ssv2 import ClipRecord
@@ -250,6 +250,25 @@ def folder_dataset(root: str | os.PathLike, split: str, cfg: DataConfig, train: 
     return VideoClipDataset(records, classes, cfg, train, name=f"{split_dir}")
 
 
+class ArrowOfTimeDataset(VideoClipDataset):
+    """The arrow-of-time task (:mod:`.arrow_of_time`): every record's frames are fixed, in the order shown."""
+
+    def __init__(self, records, classes, cfg: DataConfig, train: bool = False, name: str = ""):
+        super().__init__(records, classes, cfg, train, None, name)
+        self._videos: dict = {}
+        #: label after time reversal, per label (-1: no class); ``stabn-bench evaluate --reverse`` scores against it
+        self.reversal_labels = arrow_of_time.reversal_label_map(len(classes) > 2)
+
+    def _sample(self, index: int) -> "SampledClip":
+        return SampledClip(arrow_of_time.read_clip(self.records[index], self._videos if self.cfg.cache_decoded else None))
+
+
+def arrow_of_time_dataset(cfg: DataConfig, split: str, train: bool = False) -> VideoClipDataset:
+    """The arrow-of-time task on the videos under ``cfg.root``: split ``split`` of the source videos."""
+    records, classes = arrow_of_time.arrow_of_time_records(cfg, split)
+    return ArrowOfTimeDataset(records, classes, cfg, train, name=f"{cfg.root}:arrow-of-time:{split}")
+
+
 def build_dataset(data_cfg: DataConfig, split: str, train: bool = False, progress: bool = True) -> VideoClipDataset:
     """The data set of ``split`` for ``data_cfg.source`` (synthetic data is generated and cached on first use)."""
     from .synthetic import ensure_synthetic
@@ -263,4 +282,6 @@ def build_dataset(data_cfg: DataConfig, split: str, train: bool = False, progres
         return csv_dataset(data_cfg.root, split, data_cfg, train)
     if data_cfg.source == "folders":
         return folder_dataset(data_cfg.root, split, data_cfg, train)
-    raise DataError(f"unknown data source {data_cfg.source!r}; valid: synthetic, ssv2, csv, folders")
+    if data_cfg.source == "arrow-of-time":
+        return arrow_of_time_dataset(data_cfg, split, train)
+    raise DataError(f"unknown data source {data_cfg.source!r}; valid: synthetic, ssv2, csv, folders, arrow-of-time")

@@ -257,6 +257,7 @@ def _run_locked(cfg: RunConfig, device: torch.device, restart: bool, progress: b
         distributed.barrier()
         if not distributed.is_main():
             test_set = build_dataset(cfg.data, cfg.data.test_split, train=False, progress=False)
+        _check_labelled(test_set, cfg.data.test_split)
 
     seeds = cfg.train_seeds()
     checkpoints: dict[tuple[int, str], Path] = {}
@@ -343,6 +344,14 @@ def _in_domain_stage(cfg: RunConfig, checkpoints: dict[tuple[int, str], Path], s
         tuned[seed, result.model_name] = result.path
         stages.add_seconds(f"train:{result.model_name}", result.wall_time_s)
     return tuned
+
+
+def _check_labelled(dataset, split: str) -> None:
+    """The benchmark scores predictions against labels: a split without any (SSv2's official test) is refused."""
+    records = getattr(dataset, "records", None)
+    if records and all(r.label < 0 for r in records):
+        raise StabnBenchError(f"split '{split}' of data.root has no labels (e.g. SSv2's official test split); "
+                              "set data.test_split to a labelled split, e.g. data.test_split=validation")
 
 
 def _accuracy_stage(cfg: RunConfig, models: dict[tuple[int, str], torch.nn.Module], test_set, device: torch.device, run_dir: Path) -> None:

@@ -35,6 +35,21 @@ HEADLINE_METRICS = (
     "deletion_auc", "insertion_auc", "pointing_game", "energy_pointing_game", "temporal_auroc", "frame_deletion_auc",
 )
 ALPHA = 0.05
+#: shown where a run has no localisation metric at all: its data set has no evidence masks or action windows
+NO_GROUND_TRUTH = "no ground truth"
+
+
+def ground_truth_note(metrics: Sequence[str], wanted: Sequence[str] | None = None) -> str | None:
+    """``"pointing_game, ...: no ground truth ..."`` when no localisation metric was scored, else None.
+
+    ``metrics``: the metrics present; ``wanted``: the localisation metrics to name (default: all of the catalog)."""
+    if any(metric_family(m) == "localisation" for m in metrics):
+        return None
+    names = [m for m in (wanted if wanted is not None else METRICS) if metric_family(m) == "localisation"
+             and split_variant(m)[1] is None]
+    if not names:
+        return None
+    return f"{', '.join(names)}: {NO_GROUND_TRUTH} (the data set has no evidence masks or action windows)"
 
 
 @dataclass
@@ -313,6 +328,9 @@ def build_blocks(results: Results, summary: pd.DataFrame, settings: ReportSettin
                 caption += " " + VALIDITY_FOOTNOTE
             blocks += [Heading(3, title),
                        estimate_table(summary, model, names, model_methods, caption=caption, invalid=failed)]
+        gt_note = ground_truth_note(metric_names) if model_methods else None
+        if gt_note is not None:
+            blocks += [Heading(3, "Localisation metrics"), Paragraph(gt_note)]
         level_table = model_level_table(summary, model)
         if level_table is not None:
             blocks += [Heading(3, "Model-level metrics"), level_table]
@@ -460,8 +478,9 @@ def headline_table(summary: pd.DataFrame, metrics: Sequence[str] = HEADLINE_METR
         rows += [[Cell(model)] + row for row in table.rows]
     # a dagger on a column whose metric failed for any model (the cells of the models where it failed are not bold)
     failed = failed_in_summary(summary)
-    return Table(["model", "method"] + [mark(metric_header(m), m in failed) for m in present], rows,
-                 caption=VALIDITY_FOOTNOTE if failed & set(present) else "")
+    note = ground_truth_note(list(summary["metric"].unique()), metrics)
+    caption = " ".join(text for text in (VALIDITY_FOOTNOTE if failed & set(present) else "", note or "") if text)
+    return Table(["model", "method"] + [mark(metric_header(m), m in failed) for m in present], rows, caption=caption)
 
 
 def format_terminal_summary(run_dir: str | Path, summary: pd.DataFrame | None = None) -> str:

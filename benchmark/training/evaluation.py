@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Iterable, Mapping
+from typing import Iterable, Mapping, Sequence
 
 import pandas as pd
 import torch
@@ -36,13 +36,16 @@ def move_clips(clips: torch.Tensor, device: torch.device, channels_last: bool) -
 
 @torch.no_grad()
 def evaluate_model(model: nn.Module, loader: DataLoader, device: torch.device | str, reverse: bool = False,
-                   amp: bool = True, channels_last: bool = True, progress: bool = False) -> dict[str, dict[str, float]]:
+                   amp: bool = True, channels_last: bool = True, progress: bool = False,
+                   reversal_labels: Sequence[int] | None = None) -> dict[str, dict[str, float]]:
     """Top-1 / top-5 and mean cross-entropy of each head over the loader's clips (summed over DDP ranks).
 
     Args:
         model: a video model returning VideoModelOutput; put in eval mode here.
         loader: batches {"clip": (N, C, T, H, W), "label": (N,)}; under DDP each rank sees its own shard.
         reverse: score time-reversed clips (frames in reverse order) against their original labels.
+        reversal_labels: with ``reverse``, score against ``reversal_labels[label]`` instead (a task whose label
+            is the direction of time, e.g. arrow-of-time: forward <-> reversed); clips mapped to -1 are left out.
     Returns:
         {head: {"top1": float, "top5": float, "loss": float, "n_clips": int}} with heads ``perception`` and, where
         present, ``attention``.
@@ -56,9 +59,16 @@ def evaluate_model(model: nn.Module, loader: DataLoader, device: torch.device | 
         if batch["label"].numel() == 0:
             continue  # no clip of this batch could be decoded (listed in batch["skipped"])
         clips = move_clips(batch["clip"], device, channels_last)
+        labels = batch["label"].to(device)
         if reverse:
             clips = clips.flip(2)
-        labels = batch["label"].to(device)
+            if reversal_labels is not None:
+                labels = torch.as_tensor(list(reversal_labels), device=device)[labels]
+                keep = labels >= 0
+                if not bool(keep.all()):
+                    clips, labels = clips[keep], labels[keep]
+                if labels.numel() == 0:
+                    continue
         with autocast(device, amp):
             out = model(clips)
         for head, logits in out.heads().items():
