@@ -172,9 +172,9 @@ def file_cases(ws: Path) -> list[tuple[list[str], str, int]]:
                "stages-latin1": (".state/stages.json", "{\"done\": [\"\xe9\"]}".encode("latin-1")),
                "config-garbage": ("config.yaml", b"run_name: [oops\n"),
                "config-binary": ("config.yaml", bytes(range(256))),
-               "shard-garbage": (".state/shards/baseline/random/batch-00000.json", b"\x00\x01garbage"),
-               "shard-rows": (".state/shards/baseline/random/batch-00000.json", b'{"scores": [[1, 2]]}'),
-               "shard-type": (".state/shards/baseline/random/batch-00000.json", b'"a string"')}
+               "shard-garbage": (".state/shards/seed-0/baseline/random/batch-00000.json", b"\x00\x01garbage"),
+               "shard-rows": (".state/shards/seed-0/baseline/random/batch-00000.json", b'{"scores": [[1, 2]]}'),
+               "shard-type": (".state/shards/seed-0/baseline/random/batch-00000.json", b'"a string"')}
     for name, (relative, data) in corrupt.items():
         run_dir = ws / "results" / f"state-{name}"
         (run_dir / ".state").mkdir(parents=True)

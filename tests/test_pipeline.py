@@ -384,7 +384,7 @@ def test_restart_deletes_only_the_run_folder(tmp_path):
 def test_shard_store_keeps_failed_units_apart_and_lists_each_error_once(tmp_path):
     from stabn_bench.benchmark.pipeline.shards import Shard
 
-    store = ShardStore(tmp_path)
+    store = ShardStore(tmp_path, seed=0)
     failed = Shard()
     failed.add("errors", "stabn", "gradcam", "7", "explain+score", "RuntimeError: boom")
     store.write("stabn", "gradcam", 0, failed)

@@ -21,8 +21,9 @@ def imported():
 
 @pytest.mark.parametrize("override, message", [
     ("explain.methods=[gradcamm]", "config key 'explain.methods' names unknown method 'gradcamm'; valid: all, "),
-    ("explain.options.gradcam.layer=res4", "'explain.options.gradcam.layer': method 'gradcam' has no option 'layer'; "
-                                           "valid options: none"),
+    ("explain.options.gradcam.layr=res4", "'explain.options.gradcam.layr': method 'gradcam' has no option 'layr'; "
+                                          "valid options: layer; did you mean 'layer'?"),
+    ("explain.options.gradcam.layer=res9", "explain.options.gradcam.layer"),
     ("explain.options.occlusion.windw=[1,8,8]", "valid options: baseline, stride, window; did you mean 'window'?"),
     ("explain.options.integrated-gradients.batch_size=2", "set explain.batch_size instead"),
     ("explain.options.gradcm.x=1", "'explain.options.gradcm' names unknown method 'gradcm'"),
