@@ -38,6 +38,7 @@ import pandas as pd
 from scipy import stats
 
 from .catalog import CEILINGS, METRICS, PER_GRANULARITY, ceiling_name, granularity_variant
+from .statistics import wilcoxon_method
 
 ORACLE = "oracle"
 INVERSE_ORACLE = "inverse-oracle"
@@ -128,7 +129,8 @@ def compare_paired(first: np.ndarray, second: np.ndarray, higher_is_better: bool
         return PairedComparison(n, share, 1.0, float("nan"))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # scipy warns about the normal approximation for tiny samples
-        p_value = float(stats.wilcoxon(d, zero_method="wilcox", alternative="greater").pvalue)
+        p_value = float(stats.wilcoxon(d, zero_method="wilcox", alternative="greater",
+                                       method=wilcoxon_method(d)).pvalue)
     return PairedComparison(n, share, p_value, rank_biserial(d))
 
 

@@ -26,7 +26,7 @@ import pandas as pd
 
 from scipy import stats
 
-from stabn_bench.metrics.statistics import higher_is_better, holm_adjust
+from stabn_bench.metrics.statistics import higher_is_better, holm_adjust, wilcoxon_method
 
 from ..runtime import atomic_write_text
 from .files import MODEL_LEVEL_METHOD, Results, safe_name
@@ -81,11 +81,9 @@ def best_vs_others(values: pd.DataFrame, best: str) -> pd.Series:
         if not np.any(d != 0):
             p[other] = 1.0
             continue
-        magnitudes = np.sort(np.abs(d[d != 0]))
-        irregular = np.any(d == 0) or np.any(magnitudes[1:] == magnitudes[:-1]) or len(d) > 50
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # small-sample approximation warnings
-            p[other] = stats.wilcoxon(d, zero_method="wilcox", method="approx" if irregular else "exact").pvalue
+            p[other] = stats.wilcoxon(d, zero_method="wilcox", method=wilcoxon_method(d)).pvalue
     p[:] = holm_adjust(p.to_numpy(float))
     return p
 
