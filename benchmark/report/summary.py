@@ -20,7 +20,7 @@ from stabn_bench.metrics.statistics import average_ranks, method_means, paired_t
 from stabn_bench.metrics.validity import STATUSES
 
 from .files import MODEL_LEVEL_METHOD, Results
-from .groups import method_order
+from .groups import is_control, method_order
 from .seeds import read_seed_table, spread_view, summary_seeds
 from .tables import (
     Cell, Table, best_mask, estimate_table, format_estimate, format_number, latex_escape, metric_header, sort_metrics,
@@ -228,6 +228,7 @@ def rank_table(scores: pd.DataFrame, model: str, metrics: Sequence[str], methods
     (failed the validity check) are left out."""
     left_out = sorted(set(invalid) & set(metrics))
     metrics = [m for m in metrics if m not in set(invalid)]
+    methods = [m for m in methods if not is_control(m)]  # controls and oracles are references, not ranked
     ranks = average_ranks(method_means(scores, model, metrics).reindex(index=list(methods)))
     if ranks.empty or len(methods) < 2:
         return None
@@ -242,7 +243,7 @@ def rank_table(scores: pd.DataFrame, model: str, metrics: Sequence[str], methods
         rows.append(cells)
     columns = ["method", "average rank"] + [f"{f} rank" for f in by_family]
     plural = "s" if len(ranked) != 1 else ""
-    caption = f"Average rank of each method over {len(ranked)} metric{plural} (1 = best)."
+    caption = f"Average rank of each method over {len(ranked)} metric{plural} (1 = best; controls and oracles not ranked)."
     if left_out:
         caption += f" Left out (failed the metric-validity check): {', '.join(left_out)}."
     return Table(columns, rows, caption=caption)

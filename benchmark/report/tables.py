@@ -123,13 +123,18 @@ def estimate_table(
 ) -> Table:
     """Rows = methods, columns = ``metric ↑/↓``, cells ``mean ± CI half-width``, best per column bold.
 
+    The best is chosen among the explanation methods: controls and oracles are references, shown but never bold.
     ``invalid``: metrics that failed the validity check; their header gets a dagger and their column no bold."""
     rows = summary[(summary["model"] == model) & summary["metric"].isin(metrics) & summary["method"].isin(methods)]
     means = rows.pivot(index="method", columns="metric", values="mean").reindex(index=list(methods), columns=list(metrics))
     text = pd.DataFrame("–", index=means.index, columns=means.columns)
     for r in rows.itertuples(index=False):
         text.loc[r.method, r.metric] = format_estimate(r.mean, r.ci_low, r.ci_high)
-    bold = best_mask(means)
+    from .groups import is_control
+
+    candidates = [m for m in means.index if not is_control(m)] or list(means.index)
+    bold = pd.DataFrame(False, index=means.index, columns=means.columns)
+    bold.loc[candidates] = best_mask(means.loc[candidates])
     bold.loc[:, [m for m in metrics if m in set(invalid)]] = False
     text.columns = [metric_header(m) + (" †" if m in set(invalid) else "") for m in metrics]
     bold.columns = text.columns
