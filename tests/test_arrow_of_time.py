@@ -3,7 +3,6 @@ the motion correlation, and the preset end to end on the shipped sample clips.""
 from __future__ import annotations
 
 import logging
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +13,7 @@ from scipy.stats import spearmanr
 from torch import nn
 
 from stabn_bench.benchmark.config import ConfigError, load_config
-from stabn_bench.benchmark.data import build_dataset, collate_clips, write_video
+from stabn_bench.benchmark.data import build_dataset, write_video
 from stabn_bench.benchmark.data.arrow_of_time import (
     clip_starts, find_videos, motion_energy, reversal_label_map, split_videos, view_indices,
 )
@@ -196,7 +195,7 @@ def test_preset_runs_end_to_end_on_real_footage(tmp_path, one_thread):
     assert "pointing_game" not in set(scores["metric"])  # no ground truth: not scored ...
     assert "no ground truth" in (run_dir / "summary.md").read_text()  # ... and said so
     assert pd.read_csv(run_dir / "errors.csv").empty
-    checkpoint = pd.read_json(run_dir / "provenance.json", typ="series")["checkpoints"]["stabn"]
+    checkpoint = pd.read_json(run_dir / "provenance.json", typ="series")["checkpoints"]["stabn"]["0"]
     out = tmp_path / "reversed.csv"
     assert cli(["evaluate", checkpoint, "--reverse", "--out", str(out), "--no-progress"]) == 0
     reversed_rows = pd.read_csv(out)

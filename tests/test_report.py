@@ -232,9 +232,11 @@ def _significance_run(tmp_path, flagged=False):
     offsets = {(m, "stabn-spatial", "insertion_auc"): 0.6 * (0.8 - 0.3) for m in MODELS}
     run = make_results_dir(tmp_path / "sig", methods=methods, n_clips=8, offsets=offsets, overlay=False)
     if flagged:
-        pd.DataFrame({"model": ["stabn", "stabn"], "metric": ["insertion_auc", "deletion_auc"],
-                      "passed": ["false", "true"], "detail": ["x", "y"]}).to_csv(run / "metric_validity.csv",
-                                                                               index=False)
+        from stabn_bench.metrics.validity import VALIDITY_COLUMNS
+
+        rows = pd.DataFrame({"model": ["stabn", "stabn"], "metric": ["insertion_auc", "deletion_auc"],
+                             "status": ["fail", "pass"], "reasons": ["x", ""]})
+        rows.reindex(columns=VALIDITY_COLUMNS).to_csv(run / "metric_validity.csv", index=False)
     return run
 
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable, Optional
 
-import torch
 from torch import Tensor, nn
 
 from .attention import ResidualSpatialFusion, SpatialAttentionBranch, SpatioTemporalAttentionBranch, SpatioTemporalFusion

@@ -19,7 +19,7 @@ import pandas as pd
 
 from ..runtime import atomic_write_text
 from .files import MODEL_LEVEL_METHOD, Overlay, Results, read_overlay
-from .flags import read_validity
+from .validity import read_validity
 from .latex import ALPHA, TEST_NAME, Grid, score_grid
 from .plots import class_name
 from .style import family_order, metric_label

@@ -122,7 +122,8 @@ def validity_table(validity: pd.DataFrame, model: str) -> Table | None:
             Cell(deleted_text),
             Cell(verdict, bool(r["status"] == "pass")),
         ])
-    n_clips = int(rows["n_clips"].max()) if "n_clips" in rows else 0
+    n_clips = rows["n_clips"].max() if "n_clips" in rows else np.nan
+    n_clips = int(n_clips) if np.isfinite(n_clips) else 0
     return Table(
         ["metric", "oracle > random", "random > inverse", "tie spread", "split-half ρ", "deleted p (× chance)",
          "verdict"], cells,
