@@ -32,6 +32,8 @@ def main() -> None:
     args = parser.parse_args()
     cfg = from_dict(RunConfig, yaml.safe_load((args.run_dir / "config.yaml").read_text()))
     checkpoint = json.loads((args.run_dir / "provenance.json").read_text())["checkpoints"][args.model]
+    if isinstance(checkpoint, dict):  # one checkpoint per training seed: the first seed's
+        checkpoint = checkpoint[sorted(checkpoint, key=int)[0]]
     model, _ = load_model(checkpoint, "cpu")
     dataset = build_dataset(cfg.data, cfg.data.test_split, train=False, progress=False)
     loader = torch.utils.data.DataLoader(dataset, batch_size=cfg.train.batch_size, collate_fn=collate_clips)
