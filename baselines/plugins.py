@@ -3,15 +3,11 @@ entry-point group of an installed package. Importing the module runs its ``@regi
 """
 from __future__ import annotations
 
-import hashlib
 import importlib
 import importlib.metadata
-import importlib.util
 import logging
-import sys
-from pathlib import Path
 
-from stabn_bench.benchmark.errors import StabnBenchError
+from stabn_bench.benchmark.user_modules import import_user_module
 
 log = logging.getLogger("stabn_bench")
 
@@ -35,34 +31,7 @@ def load_methods_module(name_or_path: str) -> list[str]:
     it could not be imported.
     """
     before = _names()
-    path = Path(name_or_path)
-    try:
-        if path.suffix == ".py" or path.is_file():
-            if not path.is_file():
-                raise StabnBenchError(f"methods module file '{path}' does not exist")
-            resolved = path.resolve()
-            digest = hashlib.sha1(str(resolved).encode()).hexdigest()[:10]
-            module_name = f"stabn_bench_user_methods.{resolved.stem}_{digest}"
-            if module_name not in sys.modules:
-                spec = importlib.util.spec_from_file_location(module_name, resolved)
-                assert spec is not None and spec.loader is not None
-                module = importlib.util.module_from_spec(spec)
-                sys.modules[module_name] = module
-                try:
-                    spec.loader.exec_module(module)
-                except BaseException:
-                    sys.modules.pop(module_name, None)
-                    raise
-        else:
-            importlib.import_module(name_or_path)
-    except StabnBenchError:
-        raise
-    except Exception as err:  # the user's code: report why in one line
-        first = str(err).splitlines()[0] if str(err) else ""
-        raise StabnBenchError(
-            f"cannot import methods module '{name_or_path}': {type(err).__name__}: {first} "
-            "(give a dotted module name on the Python path or a path to a .py file)"
-        ) from err
+    import_user_module(name_or_path, "methods", "stabn_bench_user_methods")
     return sorted(_names() - before)
 
 

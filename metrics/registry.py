@@ -40,21 +40,18 @@ statistics and the plots treat it like a built-in score.
 """
 from __future__ import annotations
 
-import hashlib
 import importlib
 import importlib.metadata
-import importlib.util
 import inspect
 import logging
-import sys
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Optional
 
 import numpy as np
 import torch
 
 from stabn_bench.benchmark.errors import StabnBenchError
+from stabn_bench.benchmark.user_modules import import_user_module
 
 from . import catalog
 
@@ -209,7 +206,7 @@ def load_metrics_module(name_or_path: str) -> list[str]:
     not be imported.
     """
     before = set(_REGISTRY)
-    _import_user_module(name_or_path, "metrics", "stabn_bench_user_metrics")
+    import_user_module(name_or_path, "metrics", "stabn_bench_user_metrics")
     return sorted(set(_REGISTRY) - before)
 
 
@@ -228,38 +225,6 @@ def load_entry_point_metrics(force: bool = False) -> list[str]:
             log.warning("metric plugin '%s' (%s) failed to load: %s: %s",
                         entry_point.name, entry_point.value, type(err).__name__, err)
     return sorted(set(_REGISTRY) - before)
-
-
-def _import_user_module(name_or_path: str, what: str, namespace: str) -> None:
-    """Import a dotted module or a ``.py`` file once per process (a file under a name derived from its path)."""
-    path = Path(name_or_path)
-    try:
-        if path.suffix == ".py" or path.is_file():
-            if not path.is_file():
-                raise StabnBenchError(f"{what} module file '{path}' does not exist")
-            resolved = path.resolve()
-            digest = hashlib.sha1(str(resolved).encode()).hexdigest()[:10]
-            module_name = f"{namespace}.{resolved.stem}_{digest}"
-            if module_name not in sys.modules:
-                spec = importlib.util.spec_from_file_location(module_name, resolved)
-                assert spec is not None and spec.loader is not None
-                module = importlib.util.module_from_spec(spec)
-                sys.modules[module_name] = module
-                try:
-                    spec.loader.exec_module(module)
-                except BaseException:
-                    sys.modules.pop(module_name, None)
-                    raise
-        else:
-            importlib.import_module(name_or_path)
-    except StabnBenchError:
-        raise
-    except Exception as err:  # the user's code: report why in one line
-        first = str(err).splitlines()[0] if str(err) else ""
-        raise StabnBenchError(
-            f"cannot import {what} module '{name_or_path}': {type(err).__name__}: {first} "
-            "(give a dotted module name on the Python path or a path to a .py file)"
-        ) from err
 
 
 # ---------------------------------------------------------------------- scoring
