@@ -257,3 +257,17 @@ def test_generation_is_byte_identical_across_processes_and_threads(tiny_dataset,
     for copy in ("process0", "process1", "thread", "main"):
         for rel in files:
             assert (tmp_path / copy / rel).read_bytes() == (tiny_dataset / rel).read_bytes(), (copy, rel)
+
+
+def test_overwrite_replaces_only_a_synthetic_data_set(tmp_path):
+    """--force never deletes a folder that is not a data set made by the generator (e.g. --out ..)."""
+    from stabn_bench.benchmark.data.synthetic import generate_synthetic
+    from stabn_bench.benchmark.errors import DataError
+
+    other = tmp_path / "project"
+    other.mkdir()
+    (other / "notes.txt").write_text("keep")
+    with pytest.raises(DataError, match="not a synthetic data set"):
+        generate_synthetic(other, SyntheticConfig(num_videos=8, num_frames=4, height=16, width=16), progress=False,
+                           overwrite=True)
+    assert (other / "notes.txt").read_text() == "keep"

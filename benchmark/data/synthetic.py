@@ -252,11 +252,16 @@ def generate_synthetic(out: str | os.PathLike, cfg: SyntheticConfig, progress: b
                        overwrite: bool = False) -> Path:
     """Generate the data set into ``out`` (written in a temporary folder beside it, then renamed into place).
 
-    ``out`` must not hold files unless ``overwrite`` is set; a killed run never leaves a half-written data set.
+    ``out`` must not hold files unless ``overwrite`` is set, and ``overwrite`` replaces only a synthetic data set
+    (a folder with this generator's manifest): any other folder is refused, never deleted. A killed run never
+    leaves a half-written data set.
     """
     out = Path(out)
     if out.exists() and not overwrite and any(out.iterdir()):
         raise DataError(f"output folder '{out}' already exists and is not empty; choose another or overwrite it")
+    if overwrite and (out.is_symlink() or (out.exists() and any(out.iterdir()) and not is_complete(out))):
+        raise DataError(f"output folder '{out}' is not a synthetic data set (no {MANIFEST_FILE} in it); --force "
+                        "replaces only a data set made by this command: choose another folder")
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
     try:
