@@ -3,13 +3,7 @@ entry-point group of an installed package. Importing the module runs its ``@regi
 """
 from __future__ import annotations
 
-import importlib
-import importlib.metadata
-import logging
-
-from stabn_bench.benchmark.user_modules import import_user_module
-
-log = logging.getLogger("stabn_bench")
+from stabn_bench.benchmark.user_modules import import_user_module, load_entry_points
 
 #: The entry-point group an installed package uses to add explanation methods, e.g. in its pyproject.toml:
 #: ``[project.entry-points."stabn_bench.methods"] my_methods = "my_package.methods"``
@@ -46,10 +40,5 @@ def load_entry_point_methods(force: bool = False) -> list[str]:
         return []
     _entry_points_loaded = True
     before = _names()
-    for entry_point in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
-        try:
-            entry_point.load()
-        except Exception as err:  # a third party's package
-            log.warning("explanation-method plugin '%s' (%s) failed to load: %s: %s",
-                        entry_point.name, entry_point.value, type(err).__name__, err)
+    load_entry_points(ENTRY_POINT_GROUP, "explanation-method")
     return sorted(_names() - before)

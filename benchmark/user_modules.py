@@ -7,11 +7,15 @@ from __future__ import annotations
 
 import hashlib
 import importlib
+import importlib.metadata
 import importlib.util
+import logging
 import sys
 from pathlib import Path
 
 from .errors import StabnBenchError
+
+log = logging.getLogger("stabn_bench")
 
 
 def import_user_module(name_or_path: str, what: str, namespace: str) -> None:
@@ -44,3 +48,15 @@ def import_user_module(name_or_path: str, what: str, namespace: str) -> None:
             f"cannot import {what} module '{name_or_path}': {type(err).__name__}: {first} "
             "(give a dotted module name on the Python path or a path to a .py file)"
         ) from err
+
+
+def load_entry_points(group: str, what: str) -> None:
+    """Import every module of the entry-point ``group`` of the installed packages; a plugin that fails to import
+    is logged as a warning (naming it as a ``what`` plugin) and skipped, so one broken package does not take the
+    built-in methods and metrics down with it."""
+    for entry_point in importlib.metadata.entry_points(group=group):
+        try:
+            entry_point.load()
+        except Exception as err:  # a third party's package
+            log.warning("%s plugin '%s' (%s) failed to load: %s: %s",
+                        what, entry_point.name, entry_point.value, type(err).__name__, err)

@@ -40,8 +40,6 @@ statistics and the plots treat it like a built-in score.
 """
 from __future__ import annotations
 
-import importlib
-import importlib.metadata
 import inspect
 import logging
 from dataclasses import dataclass
@@ -51,7 +49,7 @@ import numpy as np
 import torch
 
 from stabn_bench.benchmark.errors import StabnBenchError
-from stabn_bench.benchmark.user_modules import import_user_module
+from stabn_bench.benchmark.user_modules import import_user_module, load_entry_points
 
 from . import catalog
 
@@ -218,12 +216,7 @@ def load_entry_point_metrics(force: bool = False) -> list[str]:
         return []
     _entry_points_loaded = True
     before = set(_REGISTRY)
-    for entry_point in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
-        try:
-            entry_point.load()
-        except Exception as err:  # a third party's package
-            log.warning("metric plugin '%s' (%s) failed to load: %s: %s",
-                        entry_point.name, entry_point.value, type(err).__name__, err)
+    load_entry_points(ENTRY_POINT_GROUP, "metric")
     return sorted(set(_REGISTRY) - before)
 
 

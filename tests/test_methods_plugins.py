@@ -98,7 +98,7 @@ def test_entry_point_group_registers_methods(tmp_path, monkeypatch, cleanup):
         asked.append(group)
         return [broken, good]
 
-    monkeypatch.setattr(plugins.importlib.metadata, "entry_points", entry_points)
+    monkeypatch.setattr(importlib.metadata, "entry_points", entry_points)
     monkeypatch.setattr(plugins, "_entry_points_loaded", False)
     assert "test-gradient-norm-plugin" in baselines.available_methods("baseline")  # loaded on first use
     assert asked == ["stabn_bench.methods"]

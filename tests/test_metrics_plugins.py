@@ -173,7 +173,7 @@ def test_metrics_command_lists_plugins_and_entry_points_register_them(tmp_path, 
     monkeypatch.syspath_prepend(str(tmp_path))
     good = importlib.metadata.EntryPoint("tests", "plugin_metrics", registry.ENTRY_POINT_GROUP)
     broken = importlib.metadata.EntryPoint("broken", "no_such_metric_module", registry.ENTRY_POINT_GROUP)
-    monkeypatch.setattr(registry.importlib.metadata, "entry_points", lambda group: [broken, good])
+    monkeypatch.setattr(importlib.metadata, "entry_points", lambda group: [broken, good])
     monkeypatch.setattr(registry, "_entry_points_loaded", False)
     try:
         assert main(["metrics"]) == 0

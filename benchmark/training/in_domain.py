@@ -22,7 +22,6 @@ from pathlib import Path
 from typing import Any, Mapping, Optional, Sequence
 
 import torch
-from torch import nn
 from torch.utils.data import Dataset
 from tqdm import tqdm
 
@@ -37,7 +36,7 @@ from . import data as loaders
 from .checkpoint import load_model, read_checkpoint, save_checkpoint
 from .evaluation import evaluate_model
 from .history import MetricsLog
-from .loop import checkpoint_folder, head_losses
+from .loop import checkpoint_folder, head_losses, optimizer_step
 from .schedule import scaled_lr
 
 log = logging.getLogger("stabn_bench")
@@ -192,11 +191,7 @@ def _fine_tune(cfg: RunConfig, model_name: str, base_checkpoint: Path, out_dir: 
                 if not torch.isfinite(loss):
                     raise StabnBenchError(f"{in_domain_name(model_name)}: fine-tuning loss is {loss.item()} (not "
                                           f"finite) at epoch {epoch + 1}; try a lower metrics.in_domain.lr_scale")
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                if tcfg.clip_grad_norm > 0:
-                    nn.utils.clip_grad_norm_(model.parameters(), tcfg.clip_grad_norm)
-                optimizer.step()
+                optimizer_step(model, optimizer, loss, tcfg.clip_grad_norm)
                 step += 1
                 n = labels.numel()
                 n_seen += n

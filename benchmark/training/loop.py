@@ -80,6 +80,15 @@ def head_losses(out: VideoModelOutput, labels: torch.Tensor) -> dict[str, torch.
     return {head: F.cross_entropy(logits.float(), labels) for head, logits in out.heads().items()}
 
 
+def optimizer_step(model: nn.Module, optimizer: torch.optim.Optimizer, loss: torch.Tensor, clip_grad_norm: float) -> None:
+    """One SGD update: clear the gradients, backpropagate ``loss``, clip at ``clip_grad_norm`` (0 = off), step."""
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    if clip_grad_norm > 0:
+        nn.utils.clip_grad_norm_(model.parameters(), clip_grad_norm)
+    optimizer.step()
+
+
 def _build_datasets(cfg: RunConfig, datasets: Optional[Mapping[str, Dataset]]) -> tuple[Dataset, Optional[Dataset]]:
     if datasets is not None:
         return datasets["train"], datasets.get("val")
@@ -222,11 +231,7 @@ def _train_one_epoch(step_module: nn.Module, model: VideoAttentionNet, optimizer
             kept = f"the last good checkpoint is kept: {last_good}" if last_good else "no checkpoint was written yet"
             raise StabnBenchError(f"{model.arch}: training loss is {loss.item()} (not finite) at epoch {epoch + 1}, "
                                   f"step {i + 1} (lr {lr:.3g}); stopped, {kept}. Try a lower train.lr or check the data")
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        if tcfg.clip_grad_norm > 0:
-            nn.utils.clip_grad_norm_(model.parameters(), tcfg.clip_grad_norm)
-        optimizer.step()
+        optimizer_step(model, optimizer, loss, tcfg.clip_grad_norm)
         with torch.no_grad():
             n = labels.numel()
             parts = [torch.full((1,), float(n), dtype=torch.float64, device=device)]
