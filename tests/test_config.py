@@ -68,8 +68,11 @@ def test_yaml_is_loaded_safely(tmp_path):
 
 
 def test_every_packaged_preset_is_valid():
-    for path in CONFIG_DIR.glob("*.yaml"):
-        from_dict(RunConfig, load_yaml_tree(path))
+    """Every preset resolves to a valid config whose run (and results folder) is named after the preset."""
+    paths = sorted(CONFIG_DIR.glob("*.yaml"))
+    assert {p.stem for p in paths} >= {"synthetic", "smoke", "ssv2", "arrow-of-time"}
+    for path in paths:
+        assert from_dict(RunConfig, load_yaml_tree(path)).run_name == path.stem
 
 
 @pytest.mark.slow
