@@ -28,12 +28,23 @@ class SyntheticConfig:
     container: Literal["mp4", "webm"] = "mp4"
     split: list[float] = field(default_factory=lambda: [0.7, 0.1, 0.2])
     seed: int = 0
-    #: the classes, by key (benchmark/data/actions.py); every class's time-reversed pair must be listed too
-    actions: list[str] = field(default_factory=lambda: [
-        "left_to_right", "right_to_left", "down", "up", "closer", "away", "appearing", "disappearing",
-    ])
+    #: ``window``: the class can be read only inside the action window (square excursions of a wandering target,
+    #: every object moving at one speed all the time); ``endpoints``: the earlier design, whose first and last
+    #: frames tell the class (benchmark/data/actions.py)
+    design: Literal["window", "endpoints"] = "window"
+    #: the classes, by key (benchmark/data/actions.py), all of one design; every class's time-reversed pair must
+    #: be listed too. Empty: the design's eight default classes.
+    actions: list[str] = field(default_factory=list)
     #: opacity of the textured background pattern (0 = flat grey)
     background_contrast: float = 0.12
+    #: ``window`` design: camera motion, the background's random walk in pixels per frame (0 = a still camera)
+    camera_motion: float = 0.0
+
+    def action_keys(self) -> list[str]:
+        """The class keys in label order: ``actions``, or the design's default set when it is empty."""
+        from ..data.actions import DESIGN_ACTIONS  # late import: the data package imports the config
+
+        return list(self.actions) or list(DESIGN_ACTIONS[self.design])
 
     def validate(self) -> None:
         from ..data.actions import resolve_actions  # late import: the data package imports the config
@@ -61,11 +72,16 @@ class SyntheticConfig:
                 f"{self.num_decoys}/{self.noise}/{self.background_contrast}/{self.fps}; need num_decoys >= 0, "
                 "noise >= 0, 0 <= background_contrast <= 1, fps >= 1"
             )
-        if len(self.actions) < 2:
+        if self.design not in ("window", "endpoints"):
+            raise ConfigError(f"config key 'data.synthetic.design' = {self.design!r}; valid: window, endpoints")
+        if len(self.action_keys()) < 2:
             raise ConfigError(f"config key 'data.synthetic.actions' = {list(self.actions)}; list at least two "
                               "classes (each with its time-reversed pair)")
+        if not 0 <= self.camera_motion <= min(self.height, self.width) / 4:
+            raise ConfigError(f"config key 'data.synthetic.camera_motion' = {self.camera_motion}; need 0 <= "
+                              f"camera_motion <= min(height, width) / 4 = {min(self.height, self.width) / 4:g}")
         try:
-            resolve_actions(list(self.actions))
+            resolve_actions(self.action_keys(), self.design)
         except ValueError as err:
             raise ConfigError(f"config key 'data.synthetic.actions' = {list(self.actions)}: {err}") from None
         if self.seed < 0:
@@ -440,6 +456,9 @@ class RunConfig:
     run_name: str = "synthetic"
     seed: int = 0
     device: Literal["auto", "cpu", "cuda"] = "auto"
+    #: CPU runs: worker processes for the trainings and the explain-and-score batches (0 = one per core, at most
+    #: 4); a GPU or ``torchrun`` run uses its own process
+    workers: int = 0
     output_dir: str = "results"
     #: where trained checkpoints are cached (one sub-folder per model config hash)
     checkpoint_dir: str = "checkpoints"
@@ -460,6 +479,8 @@ class RunConfig:
             )
         if self.seed < 0:
             raise ConfigError(f"config key 'seed' = {self.seed}; must be >= 0")
+        if not 0 <= self.workers <= 64:
+            raise ConfigError(f"config key 'workers' = {self.workers}; need 0 (one per CPU core) to 64")
         for key in ("output_dir", "checkpoint_dir"):
             if not str(getattr(self, key)).strip():
                 raise ConfigError(f"config key '{key}' is empty; give a folder (e.g. {key}=results)")

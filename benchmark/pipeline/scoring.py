@@ -141,8 +141,10 @@ def explain_and_score_model(
     overlays: OverlayMaps,
     device: torch.device,
     progress: bool = True,
+    batches: Optional[Sequence[int]] = None,
 ) -> dict[str, float]:
-    """Run every method on this rank's share of the clip batches and write one shard per unit of work.
+    """Run every method on this rank's share of the clip batches (or on ``batches``) and write one shard per
+    unit of work.
 
     Returns seconds spent per method on this rank (explanation + scoring), for the provenance.
     """
@@ -158,7 +160,7 @@ def explain_and_score_model(
     sanity = "randomisation_spearman" in wanted and cfg.metrics.sanity_clips > 0
     options = cfg.explain.options
     seconds: dict[str, float] = {}
-    my_batches = distributed.shard(list(range(len(clips.indices))))
+    my_batches = list(batches) if batches is not None else distributed.shard(list(range(len(clips.indices))))
     todo = [(b, [m for m in [MODEL_LEVEL, *methods] if not store.done(model_name, m, b)]) for b in my_batches]
     todo = [(b, names) for b, names in todo if names]
     total = sum(len(names) for _, names in todo)

@@ -75,6 +75,18 @@ def checkpoint_folder(cfg: RunConfig, model_name: str) -> Path:
     return Path(cfg.checkpoint_dir) / f"{model_name}-{digest}"
 
 
+def is_trained(out_dir: str | Path, epochs: int) -> bool:
+    """True when ``out_dir/last.pt`` holds a model trained for ``epochs`` epochs (a cached training; a corrupt
+    or unreadable checkpoint counts as not trained, and training reports it)."""
+    path = Path(out_dir) / "last.pt"
+    if not path.is_file():
+        return False
+    try:
+        return int(read_checkpoint(path)["meta"]["epoch"]) >= epochs
+    except (StabnBenchError, KeyError, TypeError, ValueError):
+        return False
+
+
 def head_losses(out: VideoModelOutput, labels: torch.Tensor) -> dict[str, torch.Tensor]:
     """Cross-entropy of every head: ``perception`` and, where present, ``attention`` (equal weights in the loss)."""
     return {head: F.cross_entropy(logits.float(), labels) for head, logits in out.heads().items()}
