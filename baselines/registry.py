@@ -19,6 +19,8 @@ from typing import Any, Callable, Iterable, Union
 
 import torch
 
+from stabn_bench.core import KINDS  # the kinds (families) a method declares, in the order reports list them
+
 from .errors import MethodError
 
 #: ``models=ALL``: the method applies to every model (it needs only ``model(clips).logits``).
@@ -27,8 +29,6 @@ ALL = "all"
 #: The cost classes a method declares, cheapest first.
 COSTS = ("free", "one-backward", "many-forwards")
 
-#: The kinds (families) a method declares; reports, plots and the method listing group methods by them.
-KINDS = ("attention", "cam", "gradient", "perturbation", "control", "oracle")
 
 #: Options every method may accept by naming them in its signature; :func:`baselines.explain` fills them in.
 SHARED_OPTIONS = ("batch_size",)

@@ -25,8 +25,8 @@ from typing import Callable, Literal, NamedTuple, Optional, Union
 
 import torch
 
-from stabn_bench.benchmark.models.outputs import VideoModelOutput
-from stabn_bench.benchmark.runtime import autocast as autocast_context
+from stabn_bench.core import VideoModelOutput
+from stabn_bench.core import autocast as autocast_context
 
 from .auc import trapezoid_auc
 from .memory import LiveTensorMemory

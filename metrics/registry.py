@@ -48,8 +48,8 @@ from typing import Any, Callable, Iterable, Mapping, Optional
 import numpy as np
 import torch
 
-from stabn_bench.benchmark.errors import StabnBenchError
-from stabn_bench.benchmark.user_modules import import_user_module, load_entry_points
+from stabn_bench.core import StabnBenchError
+from stabn_bench.core import import_user_module, load_entry_points
 
 from . import catalog
 
@@ -221,11 +221,6 @@ def load_entry_point_metrics(force: bool = False) -> list[str]:
 
 
 # ---------------------------------------------------------------------- scoring
-
-
-def plugin_names(model_level: bool) -> list[str]:
-    """Names of the registered plug-in metrics that are (or are not) model-level."""
-    return [s.name for s in metric_specs() if s.model_level == model_level]
 
 
 def configured_granularity_names() -> list[str]:

@@ -59,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from stabn_bench import baselines
-    from stabn_bench.baselines.render import ANIMATION_SUFFIXES, STRIP_SUFFIXES, save_animation, save_frame_strip
+    from ..report.render import ANIMATION_SUFFIXES, STRIP_SUFFIXES, save_animation, save_frame_strip
 
     from .common import config_from_checkpoint
     from ..data import DecodeFailure, build_dataset, denormalize

@@ -15,6 +15,8 @@ from typing import Any, Literal, Mapping, TypeVar, Union, get_args, get_origin, 
 
 import yaml
 
+from stabn_bench.core import ConfigError
+
 T = TypeVar("T")
 
 #: Folder of the packaged configs (``--preset NAME`` reads ``NAME.yaml`` from here).
@@ -25,10 +27,6 @@ SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 #: A YAML file may name another packaged config (or a path) under this key; it is loaded first.
 INHERIT_KEY = "inherit"
-
-
-class ConfigError(ValueError):
-    """A bad config file, key or value. The message is a single line fit for the terminal."""
 
 
 def _suggest(word: str, choices: typing.Iterable[str]) -> str:

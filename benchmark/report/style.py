@@ -25,6 +25,7 @@ from stabn_bench.metrics.catalog import GRANULARITIES, METRICS  # noqa: E402
 
 from ..runtime import atomic_path, atomic_write_text  # noqa: E402
 from .files import FIGURE_FORMATS as FORMATS  # noqa: E402
+from .groups import KIND_ORDER  # noqa: E402
 
 #: figure widths in inches for a two-column paper
 SINGLE_COLUMN = 3.3
@@ -37,8 +38,8 @@ BASE_FONT_PT = 8
 COLOURS = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#F0E442", "#000000", "#8C8C8C")
 MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
 BLACK, GREY = 7, 8
-#: the order families are listed and drawn in; ``other`` = a method the registry does not know
-FAMILY_ORDER = ("attention", "cam", "gradient", "perturbation", "oracle", "control", "other")
+#: the order families (method kinds) are listed and drawn in; ``other`` = a method the registry does not know
+FAMILY_ORDER = KIND_ORDER
 #: kinds drawn in every family panel as references
 REFERENCE_KINDS = ("control", "oracle")
 LINESTYLES = {"control": (0, (4, 2)), "oracle": (0, (5, 1.5, 1, 1.5))}
@@ -80,7 +81,7 @@ METRIC_LABELS = {
     "reverse_prediction_change": "Reverse prediction change",
 }
 FAMILY_LABELS = {"attention": "ST-ABN / ABN attention", "cam": "CAM", "gradient": "Gradient",
-                 "perturbation": "Perturbation", "oracle": "Oracle", "control": "Controls", "other": "Other"}
+                 "perturbation": "Perturbation", "control": "Controls", "oracle": "Oracle", "other": "Other"}
 
 _style_applied = False
 
@@ -170,11 +171,6 @@ def method_styles(methods: Iterable[str]) -> dict[str, MethodStyle]:
         kind = method_kind(method)
         out[method] = MethodStyle(COLOURS[c], MARKERS[m], LINESTYLES.get(kind, "-"), 1.6 if kind == "attention" else 1.1)
     return out
-
-
-def method_palette(methods: Iterable[str]) -> dict[str, str]:
-    """Method -> colour (see :func:`method_styles`)."""
-    return {m: s.colour for m, s in method_styles(methods).items()}
 
 
 # ---------------------------------------------------------------- metrics
