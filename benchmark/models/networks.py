@@ -135,7 +135,12 @@ MODELS: dict[str, ModelBuilder] = {}
 
 
 def register_model(name: str) -> Callable[[ModelBuilder], ModelBuilder]:
+    """Decorator: enter ``builder`` in :data:`MODELS` as ``name``; a name that is taken is a ValueError (a second
+    builder never silently replaces the first)."""
     def decorate(builder: ModelBuilder) -> ModelBuilder:
+        if name in MODELS:
+            raise ValueError(f"model '{name}' is already registered (by {MODELS[name].__module__}."
+                             f"{MODELS[name].__qualname__}); choose another name")
         MODELS[name] = builder
         return builder
     return decorate
