@@ -1,19 +1,21 @@
-"""Process-wide set-up: device choice, seeding, logging, mixed precision and atomic file writes."""
+"""Process-wide set-up: device choice, seeding, logging, mixed precision and atomic file writes (the last two
+defined in :mod:`stabn_bench.core`, which every layer may import)."""
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import random
 import re
 import tempfile
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 import torch
 
 from stabn_bench.core import atomic_path, autocast
+
+__all__ = ["atomic_path", "atomic_write_text", "autocast", "ensure_writable_dir", "is_safe_name", "seed_everything",
+           "select_device", "setup_logging"]
 
 log = logging.getLogger("stabn_bench")
 

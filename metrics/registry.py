@@ -256,13 +256,13 @@ def compute_plugin_metrics(
         if spec.granularity == "configured":
             runs = [(spec.name if i == 0 else catalog.granularity_variant(spec.name, g), g) for i, g in enumerate(granularities)]
         else:
-            runs = [(spec.name, spec.granularity)]
+            runs = [(spec.name, spec.granularity)]  # type: ignore[list-item]  # None: used as given
         for name, granularity in runs:
             if name not in wanted:
                 continue
             kwargs = {need: inputs[need] for need in spec.needs}
             if granularity is not None:
-                kwargs["map"] = cell_relevance(inputs["map"], granularity, list(tube_size))
+                kwargs["map"] = cell_relevance(inputs["map"], granularity, list(tube_size))  # type: ignore[arg-type]
             try:
                 with torch.no_grad():
                     value = spec.fn(**kwargs)

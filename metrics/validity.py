@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
-from typing import Mapping, Optional, Sequence
+from typing import Any, Mapping, Optional, Sequence
 
 import numpy as np
 import pandas as pd
@@ -121,7 +121,7 @@ def compare_paired(first: np.ndarray, second: np.ndarray, higher_is_better: bool
     d = first[keep] - second[keep]
     if not higher_is_better:
         d = -d
-    n = int(len(d))
+    n = len(d)
     if n == 0:
         return PairedComparison(0, float("nan"), 1.0, float("nan"))
     share = float(np.mean(d > 0))
@@ -278,7 +278,7 @@ def metric_validity(
         wide = group.pivot_table(index="clip_id", columns="method", values="value", aggfunc="mean")
         info = METRICS.get(metric)
         higher = (directions or {}).get(metric, info.higher_is_better if info else None)
-        row = dict.fromkeys(VALIDITY_COLUMNS, float("nan"))
+        row: dict[str, Any] = dict.fromkeys(VALIDITY_COLUMNS, float("nan"))
         row.update(model=model, metric=metric, higher_is_better=higher, n_clips=len(wide), tie_spread_method="",
                    chance=chance, reasons="")
 

@@ -141,7 +141,7 @@ def load_entry_points(group: str, what: str) -> None:
     for entry_point in importlib.metadata.entry_points(group=group):
         try:
             entry_point.load()
-        except Exception as err:  # a third party's package
+        except Exception as err:  # noqa: BLE001  a third party's package: logged and skipped
             log.warning("%s plugin '%s' (%s) failed to load: %s: %s",
                         what, entry_point.name, entry_point.value, type(err).__name__, err)
 

@@ -56,7 +56,7 @@ def test_score_explanations_gives_every_selected_metric_per_clip():
     assert "deletion_auc_voxel" in result.values and "deletion_voxel" in result.curves
     for name, value in result.values.items():
         assert name in catalog.METRICS and value.shape == (N,) and value.dtype == torch.float64
-    for name, (fractions, scores) in result.curves.items():
+    for fractions, scores in result.curves.values():
         assert fractions.shape == scores.shape and fractions[:, 0].eq(0).all() and fractions[:, -1].eq(1).all()
         assert ((scores >= 0) & (scores <= 1)).all()
     assert result.curves["frame_deletion"].scores.shape == (N, T + 1)

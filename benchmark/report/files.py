@@ -193,7 +193,7 @@ def write_overlay(
     path = overlay_path(run_dir, clip_id)
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as fh:
-            np.savez_compressed(fh, **arrays)
+            np.savez_compressed(fh, **arrays)  # type: ignore[arg-type]  # numpy's stub mistypes **kwds
     return path
 
 
@@ -274,7 +274,8 @@ def load_results(run_dir: str | Path) -> Results:
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise DataError(f"{run_dir}: results folder does not exist")
-    config, provenance = {}, {}
+    config: dict = {}
+    provenance: dict = {}
     if (run_dir / "config.yaml").exists():
         try:
             config = yaml.safe_load((run_dir / "config.yaml").read_text()) or {}

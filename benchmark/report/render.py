@@ -107,7 +107,7 @@ def animation_frames(frames: np.ndarray, maps: torch.Tensor, temporal: torch.Ten
     out[:, :height] = pictures
     for current in range(t_count):
         for t in range(t_count):
-            top = height + bar_height - max(1, int(round(importance[t] * (bar_height - 2))))
+            top = height + bar_height - max(1, round(importance[t] * (bar_height - 2)))
             colour = (0.85, 0.33, 0.1) if t == current else (0.6, 0.6, 0.6)
             out[current, top:, edges[t] + 1:max(edges[t] + 2, edges[t + 1] - 1)] = colour
     out = (np.clip(out, 0, 1) * 255).round().astype(np.uint8)

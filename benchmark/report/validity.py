@@ -48,8 +48,8 @@ def read_validity(run_dir: str | Path) -> pd.DataFrame:
 
 def thresholds_from_config(config: Mapping) -> ValidityThresholds:
     """The thresholds a run used (its ``config.yaml`` as a dict); defaults where absent."""
-    metrics = config.get("metrics") if isinstance(config.get("metrics"), Mapping) else {}
-    section = metrics.get("validity") if isinstance(metrics.get("validity"), Mapping) else {}
+    metrics = config["metrics"] if isinstance(config.get("metrics"), Mapping) else {}
+    section = metrics["validity"] if isinstance(metrics.get("validity"), Mapping) else {}
     defaults = ValidityThresholds()
     return ValidityThresholds(**{k: float(section.get(k, getattr(defaults, k)))
                                  for k in ("alpha", "min_effect", "max_tie_spread", "max_deleted_vs_chance")})
