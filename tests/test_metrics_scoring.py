@@ -3,7 +3,7 @@ import pytest
 import torch
 from torch import nn
 
-from stabn_bench.benchmark.config import ConfigError, load_config
+from stabn_bench.benchmark.config import ConfigError, check_names, load_config
 from stabn_bench.benchmark.config.schema import MetricsConfig
 from stabn_bench.benchmark.errors import DataError
 from stabn_bench.benchmark.models.outputs import VideoModelOutput
@@ -143,7 +143,7 @@ def test_metrics_config_validation():
     cfg = load_config("smoke", ["metrics.granularities=[voxel,frame]", "metrics.temporal_substrate=frozen"])
     assert cfg.metrics.granularities == ["voxel", "frame"]
     with pytest.raises(ConfigError, match="deletion_au.*did you mean 'deletion_auc'"):
-        load_config("smoke", ["metrics.metrics=[deletion_au]"])
+        check_names(load_config("smoke", ["metrics.metrics=[deletion_au]"]))  # names: the step after parsing
     with pytest.raises(ConfigError, match="metrics.tube_size"):
         load_config("smoke", ["metrics.tube_size=[2,8]"])
     with pytest.raises(ConfigError, match="metrics.granularities"):
