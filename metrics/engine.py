@@ -185,7 +185,8 @@ class PerturbationEngine:
             ranks: cell ranks of the N clips (:mod:`stabn_bench.metrics.ordering`).
             targets: (N,) class whose probability is scored.
             mode: ``deletion`` or ``insertion``.
-            substrate: one of ``zero``, ``mean``, ``blur``, ``mean_frame``, ``frozen`` (frame ranks only).
+            substrate: one of ``road`` (a run's default: 3-D noisy linear imputation), ``zero``, ``mean``, ``blur``,
+                ``mean_frame``, ``frozen`` (frame ranks only).
             steps: number of steps (the curve has ``S + 1`` points).
             endpoints: probabilities of the clean and fully substituted clips (from :meth:`endpoints`, same
                 clips, targets and substrate); when given, those two points are not recomputed.

@@ -7,7 +7,10 @@ repo=$(pwd)
 bash scripts/setup_env.sh
 scratch=$(mktemp -d)
 trap 'rm -rf "$scratch"' EXIT
-.venv/bin/python -m pip install -q --no-deps --target "$scratch/site" . 2>&1 | grep -v "BuildBackendWarning\|^ *$" || true
+if ! .venv/bin/python -m pip install -q --no-deps --target "$scratch/site" . >"$scratch/pip.log" 2>&1; then
+    cat "$scratch/pip.log"
+    exit 1
+fi
 test -f "$scratch/site/stabn_bench/benchmark/configs/synthetic.yaml"
 test ! -L "$scratch/site/stabn_bench/benchmark"   # the links became real folders
 cd "$scratch"
