@@ -37,6 +37,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from stabn_bench.core import MODEL_LEVEL
+
 from .catalog import CEILINGS, METRICS, PER_GRANULARITY, ceiling_name, granularity_variant
 from .statistics import wilcoxon_method
 
@@ -269,7 +271,7 @@ def metric_validity(
         ranking_exclude: methods left out of the split-half ranking (the oracle controls bound it trivially).
         directions: metric -> higher_is_better (overrides the catalog).
     """
-    scores = scores[scores["method"] != "-"]
+    scores = scores[scores["method"] != MODEL_LEVEL]
     spreads = tie_spread(tie_scores).set_index(["model", "metric"]) if tie_scores is not None else None
     ends = deleted.set_index(["model", "curve"]) if deleted is not None and not deleted.empty else None
     chance = 1.0 / num_classes if num_classes else float("nan")

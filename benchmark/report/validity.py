@@ -15,6 +15,7 @@ import pandas as pd
 from stabn_bench.metrics.validity import VALIDITY_COLUMNS, ValidityThresholds, invalid_metrics, validity_flags
 
 from ..errors import DataError
+from .files import MODEL_LEVEL_METHOD
 from .tables import Cell, Table, metric_header, sort_metrics
 
 #: the mark of a failed metric in every table, and its footnote
@@ -144,7 +145,7 @@ def in_domain_table(summary: pd.DataFrame, model: str, suffix: str = "+indomain"
     if tuned.empty or plain.empty:
         return None
     metrics = sort_metrics(set(tuned["metric"]) & set(plain["metric"]))
-    methods = method_order(set(tuned["method"]) & set(plain["method"]) - {"-"})
+    methods = method_order(set(tuned["method"]) & set(plain["method"]) - {MODEL_LEVEL_METHOD})
     if not metrics or not methods:
         return None
 
