@@ -33,8 +33,8 @@ from typing import Callable, Literal, NamedTuple, Optional, Union
 
 import torch
 
-from stabn_bench.benchmark.models.outputs import VideoModelOutput
-from stabn_bench.benchmark.runtime import autocast as autocast_context
+from stabn_bench.core import VideoModelOutput
+from stabn_bench.core import autocast as autocast_context
 
 from .auc import trapezoid_auc
 from .memory import LiveTensorMemory
@@ -198,7 +198,8 @@ class PerturbationEngine:
             ranks: cell ranks of the N clips (:mod:`stabn_bench.metrics.ordering`).
             targets: (N,) class whose probability is scored.
             mode: ``deletion`` or ``insertion``.
-            substrate: one of ``zero``, ``mean``, ``blur``, ``mean_frame``, ``frozen`` (frame ranks only).
+            substrate: one of ``road`` (a run's default: 3-D noisy linear imputation), ``zero``, ``mean``, ``blur``,
+                ``mean_frame``, ``frozen`` (frame ranks only).
             steps: number of steps (the curve has ``S + 1`` points).
             endpoints: probabilities of the clean and fully substituted clips (from :meth:`endpoints`, same
                 clips, targets and substrate); when given, those two points are not recomputed.

@@ -3,7 +3,7 @@ import pytest
 import torch
 from torch import nn
 
-from stabn_bench.benchmark.config import ConfigError, load_config
+from stabn_bench.benchmark.config import ConfigError, check_names, load_config
 from stabn_bench.benchmark.config.schema import MetricsConfig
 from stabn_bench.benchmark.errors import DataError
 from stabn_bench.benchmark.models.outputs import VideoModelOutput
@@ -56,7 +56,7 @@ def test_score_explanations_gives_every_selected_metric_per_clip():
     assert "deletion_auc_voxel" in result.values and "deletion_voxel" in result.curves
     for name, value in result.values.items():
         assert name in catalog.METRICS and value.shape == (N,) and value.dtype == torch.float64
-    for name, (fractions, scores) in result.curves.items():
+    for fractions, scores in result.curves.values():
         assert fractions.shape == scores.shape and fractions[:, 0].eq(0).all() and fractions[:, -1].eq(1).all()
         assert ((scores >= 0) & (scores <= 1)).all()
     assert result.curves["frame_deletion"].scores.shape == (N, T + 1)
@@ -143,7 +143,7 @@ def test_metrics_config_validation():
     cfg = load_config("smoke", ["metrics.granularities=[voxel,frame]", "metrics.temporal_substrate=frozen"])
     assert cfg.metrics.granularities == ["voxel", "frame"]
     with pytest.raises(ConfigError, match="deletion_au.*did you mean 'deletion_auc'"):
-        load_config("smoke", ["metrics.metrics=[deletion_au]"])
+        check_names(load_config("smoke", ["metrics.metrics=[deletion_au]"]))  # names: the step after parsing
     with pytest.raises(ConfigError, match="metrics.tube_size"):
         load_config("smoke", ["metrics.tube_size=[2,8]"])
     with pytest.raises(ConfigError, match="metrics.granularities"):

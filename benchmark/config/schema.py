@@ -2,6 +2,8 @@
 
 One dataclass per section; a section may define ``validate()`` for checks across fields
 (raise :class:`~benchmark.config.loader.ConfigError` with a one-line message naming the key).
+Parsing has no side effects: no plug-in module is imported and no method or metric name is checked here; that is
+the one explicit step after parsing, :func:`benchmark.config.names.check_names`.
 """
 from __future__ import annotations
 
@@ -348,19 +350,12 @@ class InDomainConfig:
     metrics: list[str] = field(default_factory=lambda: ["deletion_auc", "insertion_auc"])
 
     def validate(self) -> None:
-        from stabn_bench.metrics.catalog import selectable_metric_names  # late import: metrics imports the config
-
         if self.epochs < 1 or self.lr_scale <= 0:
             raise ConfigError(f"config keys 'metrics.in_domain.epochs/lr_scale' = {self.epochs}/{self.lr_scale}; "
                               "need epochs >= 1 and lr_scale > 0")
         if len(self.fraction) != 2 or not 0 <= self.fraction[0] <= self.fraction[1] <= 1:
             raise ConfigError(f"config key 'metrics.in_domain.fraction' = {self.fraction}; need [low, high] with "
                               "0 <= low <= high <= 1")
-        valid = selectable_metric_names()
-        unknown = [name for name in self.metrics if name != "all" and name not in valid]
-        if unknown:
-            raise ConfigError(f"config key 'metrics.in_domain.metrics' names unknown metric {unknown[0]!r}; "
-                              f"valid: all, {', '.join(valid)}")
         if not self.methods:
             raise ConfigError("config key 'metrics.in_domain.methods' is empty; give method names or [all]")
 
@@ -408,11 +403,8 @@ class MetricsConfig:
     in_domain: InDomainConfig = field(default_factory=InDomainConfig)
 
     def validate(self) -> None:
-        from .names import check_metric_names  # late import: metrics imports the config
-
         if not self.metrics:
             raise ConfigError("config key 'metrics.metrics' is empty; give metric names or [all]")
-        check_metric_names(self)  # loads metrics_module and the entry-point plugins first
         if self.steps < 1:
             raise ConfigError(f"config key 'metrics.steps' = {self.steps}; must be >= 1")
         if not self.granularities:

@@ -17,7 +17,7 @@ import time
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
-from typing import Iterator
+from typing import IO, Any, Iterator, Mapping, Optional
 
 import pandas as pd
 import torch
@@ -57,7 +57,7 @@ def _flatten(tree, prefix: str = "") -> dict:
     return {prefix[:-1]: tree}
 
 
-def _read_state_file(path: Path, parse) -> object:
+def _read_state_file(path: Path, parse) -> Any:
     """``parse(text)`` of a run's own file, or a StabnBenchError naming it when it is unreadable or corrupt."""
     try:
         return parse(path.read_text(encoding="utf-8"))
@@ -135,7 +135,7 @@ class RunLock:
     def __init__(self, run_dir: Path):
         self.run_dir = Path(run_dir)
         self.path = self.run_dir.parent / f".{self.run_dir.name}.lock"
-        self._handle = None
+        self._handle: Optional[IO[str]] = None
 
     def acquire(self) -> None:
         import fcntl
@@ -436,7 +436,7 @@ def _check_labelled(dataset, split: str) -> None:
                               "set data.test_split to a labelled split, e.g. data.test_split=validation")
 
 
-def _accuracy_stage(cfg: RunConfig, models: dict[tuple[int, str], torch.nn.Module], test_set, device: torch.device, run_dir: Path) -> None:
+def _accuracy_stage(cfg: RunConfig, models: Mapping[tuple[int, str], torch.nn.Module], test_set, device: torch.device, run_dir: Path) -> None:
     from ..data import collate_clips
     from ..report import write_table
     from ..report.seeds import aggregate_accuracy

@@ -23,6 +23,8 @@ from stabn_bench import baselines
 from stabn_bench.metrics import model_order_sensitivity, reference_curves, score_explanations, selected_metrics
 from stabn_bench.metrics.sanity import cascading_randomisation
 
+from stabn_bench.core import MODEL_LEVEL
+
 from .. import distributed
 from ..config import RunConfig
 from ..data import collate_clips
@@ -31,9 +33,6 @@ from .shards import Shard, ShardStore
 from .validity import tie_rescores, wants_tie_rescore
 
 log = logging.getLogger("stabn_bench.pipeline")
-
-#: method name of the model-level rows (frame-order sensitivity) in scores.csv
-MODEL_LEVEL = "-"
 
 
 @dataclass
