@@ -8,8 +8,8 @@ its pair, and no single frame tells the two apart.
 Two designs (``data.synthetic.design``):
 
 - ``window`` (the default): *excursions*. The target wanders like every other object; inside the window it leaves
-  its track for a closed square excursion (first along one axis, then the other, then back) and returns to the
-  point it left. The path is an offset from that anchor that is zero at ``p = 0`` and ``p = 1``, so the frames
+  its track for a closed loop (through the corners of a square: first along one axis, then the other, then back)
+  and returns to the point it left. The path is an offset from that anchor that is zero at ``p = 0`` and ``p = 1``, so the frames
   outside the window are the same for every class: only the window tells the class.
 - ``endpoints`` (the earlier design, kept so that old results reproduce): translations, scaling, fading and
   orbits of a target that is still outside the window. Its start and end states differ, so the first and last
@@ -139,18 +139,24 @@ def _pair(forward: tuple[str, str], backward: tuple[str, str], draw, design: str
 _DIRECTIONS = {"right": (1.0, 0.0), "left": (-1.0, 0.0), "up": (0.0, -1.0), "down": (0.0, 1.0)}
 
 
-def square_offset(first: tuple[float, float], second: tuple[float, float], side: float, p: float) -> tuple[float, float]:
-    """Offset (dx, dy) from the anchor after a fraction ``p`` of a closed square excursion of side ``side``.
+def loop_offset(first: tuple[float, float], second: tuple[float, float], side: float, p: float) -> tuple[float, float]:
+    """Offset (dx, dy) from the anchor after a fraction ``p`` of a closed loop excursion.
 
-    The excursion runs ``first`` -> ``second`` -> ``-first`` -> ``-second`` at constant speed along the
-    perimeter: (0, 0) at ``p = 0`` and ``p = 1``. Run backwards (``p -> 1 - p``) it is the excursion that starts
-    with ``second``: the time-reversed pair.
+    The loop is the circle through the corners of the square ``0 -> first -> first + second -> second`` (side
+    ``side``), run at constant angular speed in that order: (0, 0) at ``p = 0`` and ``p = 1``, at the corners at
+    ``p = 1/4, 1/2, 3/4``. Equal steps in time are equal steps (chords) in space, so the target moves as far
+    between any two frames of its excursion. Run backwards (``p -> 1 - p``) it is the loop that starts towards
+    ``second``: the time-reversed pair.
     """
-    arc = 4.0 * min(max(p, 0.0), 1.0)
-    leg, along = min(int(arc), 3), arc - min(int(arc), 3)
-    corners = [(0.0, 0.0), first, (first[0] + second[0], first[1] + second[1]), second, (0.0, 0.0)]
-    (x0, y0), (x1, y1) = corners[leg], corners[leg + 1]
-    return side * (x0 + (x1 - x0) * along), side * (y0 + (y1 - y0) * along)
+    cx, cy = side * (first[0] + second[0]) / 2, side * (first[1] + second[1]) / 2
+    radius = float(np.hypot(cx, cy))
+    start = float(np.arctan2(-cy, -cx))
+    # the sense that reaches the corner ``first`` a quarter of the way round
+    quarter = (start + np.pi / 2, start - np.pi / 2)
+    ax, ay = side * first[0], side * first[1]
+    sense = 1.0 if np.hypot(cx + radius * np.cos(quarter[0]) - ax, cy + radius * np.sin(quarter[0]) - ay) < 1e-6 * max(side, 1) else -1.0
+    angle = start + sense * 2 * np.pi * min(max(p, 0.0), 1.0)
+    return cx + radius * float(np.cos(angle)), cy + radius * float(np.sin(angle))
 
 
 def _excursion(first: str, second: str):
@@ -160,7 +166,7 @@ def _excursion(first: str, second: str):
 
     def draw(rng: np.random.Generator, height: int, width: int, side: float) -> Callable[[float], TargetState]:
         def state(p: float) -> TargetState:
-            dx, dy = square_offset(a, b, side, p)
+            dx, dy = loop_offset(a, b, side, p)
             return TargetState(dx, dy, 0.0, 1.0)
 
         return state

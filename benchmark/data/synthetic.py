@@ -153,27 +153,27 @@ def _anchor_times(num_frames: int, start: int, end: int) -> np.ndarray:
     return np.where(t < start - 1, t + 1, np.where(t <= end, start, t - length))
 
 
-@dataclass
-class _Mover:
-    """One object of a ``window`` clip: its excursion (offset path), window, walk and speed."""
-
-    offset: object  # p -> TargetState offset
-    start: int
-    end: int
-    track: np.ndarray  # (T, 2) centre per frame
+def _excursion_offsets(offset_for, side: float, num_frames: int, start: int, end: int) -> np.ndarray:
+    """(T, 2) offset from the anchor per frame: the excursion inside the window, zero outside it."""
+    path = offset_for(side)
+    return np.array([[path(float(p)).x, path(float(p)).y] for p in action_progress(num_frames, start, end)])
 
 
-def _mover(rng: np.random.Generator, cfg: SyntheticConfig, offset_for, side: float, start: int, end: int,
-           size: float) -> _Mover:
-    """Draw the walk of an object whose excursion of side ``side`` fills the window ``[start, end)``."""
+def mean_chord(length: int) -> float:
+    """Step (chord) between consecutive frames of a loop excursion of side 1 over a window of ``length`` frames:
+    the L + 1 steps from the anchor and back are equal chords of the loop's circle (radius 1 / sqrt 2)."""
+    return float(np.sqrt(2.0) * np.sin(np.pi / (length + 1)))
+
+
+def _mover(rng: np.random.Generator, cfg: SyntheticConfig, offset_for, side: float, start: int, end: int) -> np.ndarray:
+    """(T, 2) centre per frame of an object whose excursion of side ``side`` fills the window ``[start, end)``
+    and that wanders at the excursion's mean step outside it (so that it moves as much in as out)."""
     T, H, W = cfg.num_frames, cfg.height, cfg.width
-    speed = 4 * side / (end - start + 1)  # one perimeter in L + 1 steps: the walk moves at the same speed
+    speed = side * mean_chord(end - start)
     walk = _wander(rng, T - (end - start) + 1, speed, H, W)
     anchors = walk[_anchor_times(T, start, end)]
-    progress = action_progress(T, start, end)
-    path = offset_for(side)
-    offsets = np.array([[path(float(p)).x, path(float(p)).y] for p in progress])
-    return _Mover(path, start, end, np.mod(anchors + offsets, np.array([W, H], dtype=np.float64)))
+    offsets = _excursion_offsets(offset_for, side, T, start, end)
+    return np.mod(anchors + offsets, np.array([W, H], dtype=np.float64))
 
 
 def _render_window_clip(action: Action, cfg: SyntheticConfig, rng: np.random.Generator) -> SyntheticClip:
@@ -188,9 +188,9 @@ def _render_window_clip(action: Action, cfg: SyntheticConfig, rng: np.random.Gen
     start, end = placement.sample(rng)
     size = cfg.target_size * float(rng.uniform(0.85, 1.15))
     side = float(rng.uniform(0.16, 0.2)) * min(H, W)
-    speed = 4 * side / (end - start + 1)
+    speed = side * mean_chord(end - start)
     colour = np.clip(TARGET_COLOUR + rng.uniform(-0.05, 0.05, size=3), 0, 1)
-    target = _mover(rng, cfg, lambda s: action.sample_path(rng, H, W, s).at, side, start, end, size)
+    track = _mover(rng, cfg, lambda s: action.sample_path(rng, H, W, s).at, side, start, end)
 
     background = textured_background(rng, H + 2 * _camera_margin(cfg), W + 2 * _camera_margin(cfg),
                                      cfg.background_contrast)
@@ -202,20 +202,20 @@ def _render_window_clip(action: Action, cfg: SyntheticConfig, rng: np.random.Gen
     for d in range(cfg.num_decoys):
         d_start, d_end = placement.sample(rng)
         d_action = excursions[int(rng.integers(len(excursions)))]
-        d_side = speed * (d_end - d_start + 1) / 4  # every object moves at the target's speed
+        d_side = speed / mean_chord(d_end - d_start)  # every object moves at the target's speed
         decoys.append(_mover(rng, cfg, lambda s, a=d_action: a.sample_path(rng, H, W, s).at, d_side, d_start,
-                             d_end, decoy_sizes[d]))
+                             d_end))
 
     frames = np.empty((T, H, W, 3), dtype=np.uint8)
     evidence = np.zeros((T, H, W), dtype=bool)
-    states = [TargetState(float(x), float(y), size, 1.0) for x, y in target.track]
+    states = [TargetState(float(x), float(y), size, 1.0) for x, y in track]
     noise = rng.normal(0, cfg.noise, size=(T, H, W, 3)) if cfg.noise > 0 else None
     margin = _camera_margin(cfg)
     for t in range(T):
         oy, ox = margin + int(round(camera[t, 1])), margin + int(round(camera[t, 0]))
         image = background[oy:oy + H, ox:ox + W].copy()
         for d, decoy in enumerate(decoys):
-            cover = torus_disc_coverage(xs, ys, *decoy.track[t], decoy_sizes[d])[..., None]
+            cover = torus_disc_coverage(xs, ys, *decoy[t], decoy_sizes[d])[..., None]
             image = image * (1 - cover) + decoy_colours[d] * cover
         cover = torus_disc_coverage(xs, ys, states[t].x, states[t].y, size)
         image = image * (1 - cover[..., None]) + colour * cover[..., None]
