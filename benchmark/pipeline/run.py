@@ -343,11 +343,11 @@ def _run_locked(cfg: RunConfig, device: torch.device, restart: bool, progress: b
                                unit="clip batches of a model")
             if workers > 1 and todo:
                 configs = {seed: seed_config(cfg, seed) for seed in seeds}
-                for job, seconds in run_parallel(ExplainCall(configs, run_dir), todo, workers,
-                                                 lambda j: f"{j.model} seed {j.seed} batch {j.batch}", progress,
-                                                 "explain+score"):
+                for unit, seconds in run_parallel(ExplainCall(configs, run_dir), todo, workers,
+                                                  lambda j: f"{j.model} seed {j.seed} batch {j.batch}", progress,
+                                                  "explain+score"):
                     for method, s in seconds.items():
-                        stages.add_seconds(f"explain:{job.model}:{method}", s)
+                        stages.add_seconds(f"explain:{unit.model}:{method}", s)
             else:
                 for (seed, name), model in models.items():
                     seed_cfg, seed_store = seed_config(cfg, seed), ShardStore(run_dir, seed)
@@ -403,8 +403,11 @@ def _explain_units(cfg: RunConfig, seeds: list[int], checkpoints: dict[tuple[int
         store = ShardStore(run_dir, seed)
         in_domain = is_in_domain(name)
         unit_cfg = in_domain_config(cfg) if in_domain else cfg
-        arch = name.split("+")[0]
-        methods = [m for m in baselines.available_methods(arch)] if "all" in unit_cfg.explain.methods else list(unit_cfg.explain.methods)
+        applicable = baselines.available_methods(name.split("+")[0])
+        requested = unit_cfg.explain.methods
+        methods = [m for m in applicable if "all" in requested or m in requested]
+        if not getattr(clip_batches.dataset, "has_ground_truth", False):
+            methods = [m for m in methods if not baselines.get_method(m).needs]
         for batch in range(len(clip_batches.indices)):
             done = all(store.done(name, m, batch) for m in [MODEL_LEVEL, *methods])
             job = ExplainJob(seed, name, path, batch, in_domain,
