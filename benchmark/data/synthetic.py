@@ -186,7 +186,7 @@ def _render_window_clip(action: Action, cfg: SyntheticConfig, rng: np.random.Gen
     placement = window_placement(T, cfg.window_min, cfg.window_max)
     start, end = placement.sample(rng)
     size = cfg.target_size * float(rng.uniform(0.85, 1.15))
-    side = float(rng.uniform(0.16, 0.2)) * min(H, W)
+    side = float(rng.uniform(0.09, 0.11)) * min(H, W)
     speed = side * mean_chord(end - start)
     colour = np.clip(TARGET_COLOUR + rng.uniform(-0.05, 0.05, size=3), 0, 1)
     track = _mover(rng, cfg, lambda s: action.sample_path(rng, H, W, s).at, side, start, end)
