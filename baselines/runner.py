@@ -16,7 +16,7 @@ from torch import nn
 
 from .errors import MethodError
 from .explanation import Explanation, TargetKind
-from .forward import eval_mode, model_device
+from .forward import eval_mode, model_device, preserved_state
 from .memory import bounded_batch_size
 from .postprocess import check_finite, frame_importance, to_input_resolution
 from .registry import RawAttribution, get_method
@@ -64,6 +64,9 @@ def _checked_maps(name: str, raw: torch.Tensor | RawAttribution,
     check_finite(name, "map", maps)
     if native_temporal is None:
         return maps, frame_importance(maps), reduction, upsampling, native_shape
+    if not isinstance(native_temporal, torch.Tensor) or native_temporal.is_complex():
+        what = native_temporal.dtype if isinstance(native_temporal, torch.Tensor) else type(native_temporal).__name__
+        raise MethodError(name, f"returned a temporal importance of type {what}; expected a real tensor (N, T)")
     temporal = native_temporal.detach().float()
     expected = (input_shape[0], input_shape[2])
     if tuple(temporal.shape) != expected:
@@ -142,7 +145,7 @@ def explain(name: str, model: nn.Module, clips: torch.Tensor, targets: torch.Ten
     maps_out, temporal_out = [], []
     reduction = upsampling = ""
     native_shape = None
-    with eval_mode(model), torch.enable_grad(), warnings.catch_warnings(), torch.random.fork_rng(
+    with preserved_state(model), torch.enable_grad(), warnings.catch_warnings(), torch.random.fork_rng(
         devices=[device] if device.type == "cuda" else []
     ):
         for message in _EXPECTED_CAPTUM_WARNINGS:

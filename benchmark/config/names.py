@@ -92,7 +92,28 @@ def check_method_names(cfg: "ExplainConfig") -> None:
                 )
 
 
+def check_in_domain_names(cfg: "RunConfig") -> None:
+    """Every name in ``metrics.in_domain.methods`` / ``.metrics`` is ``all`` or a registered method / metric,
+    plug-ins included (call after :func:`check_method_names` and :func:`check_metric_names` loaded them), so a
+    typo is refused before any model is fine-tuned."""
+    from stabn_bench import baselines
+    from stabn_bench.metrics.catalog import selectable_metric_names
+
+    in_domain = cfg.metrics.in_domain
+    valid = selectable_metric_names()
+    for name in in_domain.metrics:
+        if name != "all" and name not in valid:
+            raise ConfigError(f"config key 'metrics.in_domain.metrics' names unknown metric {name!r}; valid: all, "
+                              f"{', '.join(valid)}" + _hint(name, valid))
+    known = baselines.available_methods()
+    for name in in_domain.methods:
+        if name != baselines.ALL and name not in known:
+            raise ConfigError(f"config key 'metrics.in_domain.methods' names unknown method {name!r}; valid: all, "
+                              f"{', '.join(known)}" + _hint(name, known))
+
+
 def check_names(cfg: "RunConfig") -> None:
-    """All of the above for a whole run config."""
+    """All of the above for a whole run config (plug-ins loaded first, then every name checked)."""
     check_method_names(cfg.explain)
     check_metric_names(cfg.metrics)
+    check_in_domain_names(cfg)

@@ -27,7 +27,7 @@ from .. import distributed
 from ..config import RunConfig, dump_yaml, to_dict
 from ..errors import StabnBenchError
 from ..provenance import collect_provenance
-from ..runtime import atomic_write_text, ensure_writable_dir, seed_everything, select_device
+from ..runtime import atomic_write_text, ensure_writable_dir, remove_stale_temporaries, seed_everything, select_device
 from .scoring import ClipBatches, OverlayMaps, explain_and_score_model
 from .shards import ShardStore
 from .validity import write_metric_validity
@@ -119,6 +119,8 @@ def prepare_run_dir(cfg: RunConfig, restart: bool = False) -> Path:
             )
     elif distributed.is_main():
         atomic_write_text(config_path, text)
+    if distributed.is_main():  # temporaries of a killed run (this run holds the lock: no live writer is left)
+        remove_stale_temporaries(run_dir)
     distributed.barrier()
     return run_dir
 
@@ -317,6 +319,9 @@ def _run_locked(cfg: RunConfig, device: torch.device, restart: bool, progress: b
             _write_tables(run_dir, store, overlays, test_set, overlay_ids, first_models, device, cfg)
         with stages.stage("report", mark_done=False):
             from ..report import write_report
+            from ..report.plugin_data import write_plugin_data
+
+            write_plugin_data(run_dir)  # kinds and directions of the plug-ins, read by every later report
 
             write_report(run_dir, formats=tuple(cfg.report.formats))
         provenance = collect_provenance(device, cfg.seed, distributed.world_size())

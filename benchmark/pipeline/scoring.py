@@ -27,7 +27,7 @@ from .. import distributed
 from ..config import RunConfig
 from ..data import collate_clips
 from ..errors import StabnBenchError
-from .shards import Shard, ShardStore
+from .shards import FAILED_STAGE, Shard, ShardStore
 from .validity import tie_rescores, wants_tie_rescore
 
 log = logging.getLogger("stabn_bench.pipeline")
@@ -77,6 +77,14 @@ def _add_values(shard: Shard, model: str, method: str, clip_ids: Sequence[str], 
     for metric, per_clip in values.items():
         for clip_id, value in zip(clip_ids, per_clip.tolist()):
             shard.add("scores", model, method, metric, clip_id, float(value))
+
+
+def _add_metric_failures(shard: Shard, model: str, method: str, clip_ids: Sequence[str],
+                         failures: dict[str, str]) -> None:
+    """One errors.csv row per clip and failed plug-in metric (naming it); the unit is retried by the next run."""
+    for text in failures.values():
+        for clip_id in clip_ids:
+            shard.add("errors", model, method, clip_id, FAILED_STAGE, text)
 
 
 def _add_tie_values(shard: Shard, model: str, method: str, clip_ids: Sequence[str], tie_seed: int,
@@ -191,8 +199,11 @@ def explain_and_score_model(
             started = time.perf_counter()
             if name == MODEL_LEVEL:
                 try:
-                    values = model_order_sensitivity(reference, x, seed=seed, cfg=cfg.metrics, labels=labels)
+                    failures: dict[str, str] = {}  # plug-in metrics that failed; the others are kept
+                    values = model_order_sensitivity(reference, x, seed=seed, cfg=cfg.metrics, labels=labels,
+                                                     failures=failures)
                     _add_values(shard, model_name, MODEL_LEVEL, clip_ids, values)
+                    _add_metric_failures(shard, model_name, MODEL_LEVEL, clip_ids, failures)
                 except (StabnBenchError, ValueError, RuntimeError) as err:  # e.g. a broken model-level plug-in metric
                     log.warning("%s / model-level metrics failed on batch %d: %s", model_name, batch_index, _error_text(err))
                     for clip_id in clip_ids:
@@ -215,6 +226,7 @@ def explain_and_score_model(
                     )
                     result = score(seed=seed)
                     _add_values(shard, model_name, name, clip_ids, result.values)
+                    _add_metric_failures(shard, model_name, name, clip_ids, result.failures)
                     if wants_tie_rescore(cfg, name, clips.indices[batch_index][0]):
                         rescored = tie_rescores(lambda s: score(seed=s).values, result.values, seed,
                                                 cfg.metrics.validity.tie_seeds)

@@ -16,7 +16,8 @@ from stabn_bench.metrics.statistics import all_paired_tests
 from ..errors import StabnBenchError
 from ..runtime import atomic_write_text
 from .files import (
-    MODEL_LEVEL_METHOD, Results, clip_to_frames, load_results, read_overlay, temporal_rows, write_overlay, write_table,
+    MODEL_LEVEL_METHOD, Results, clip_to_frames, inside_folder, load_results, read_overlay, temporal_rows,
+    write_overlay, write_table,
 )
 from .seeds import seed_summary_table, with_seed_in_clip_id
 from .flags import flagged_metrics
@@ -64,13 +65,15 @@ def write_figures(
         raise StabnBenchError(str(err)) from err
     results = results or load_results(run_dir)
     _check_selection(results, methods, metrics)
-    settings = ReportSettings.from_config(results.config)
+    settings = ReportSettings.from_config(results.config, results.run_dir / "config.yaml")
     if summary is None:
         summary = seed_summary_table(results.scores, settings.confidence, settings.n_resamples, settings.seed)
     # several seeds: each (clip, seed) is one sample of the curves and per-frame importances
     results = replace(results, curves=with_seed_in_clip_id(results.curves),
                       temporal=with_seed_in_clip_id(results.temporal))
-    return draw_figures(results, summary, out_dir or results.run_dir / "figures", formats, methods, metrics,
+    if out_dir is None:  # the run's own figures/: written only if it lies inside the results folder
+        out_dir = inside_folder(results.run_dir, results.run_dir / "figures")
+    return draw_figures(results, summary, out_dir, formats, methods, metrics,
                         settings.confidence, settings.n_resamples, settings.seed)
 
 
@@ -89,9 +92,11 @@ def write_report(
     ``figures/`` and ``report.html`` (one self-contained file). Returns the written paths."""
     results = load_results(run_dir)
     _check_selection(results, methods, metrics)
-    settings = ReportSettings.from_config(results.config)
+    settings = ReportSettings.from_config(results.config, results.run_dir / "config.yaml")
     summary = seed_summary_table(results.scores, settings.confidence, settings.n_resamples, settings.seed)
     run_dir = results.run_dir
+    for target in ("summary.csv", "paired_tests.csv", "summary.md", "summary.tex", "tables", "figures", "report.html"):
+        inside_folder(run_dir, run_dir / target)  # checked before anything is written
     validity = read_validity(run_dir)
     summary = with_valid_column(summary, validity_flags(validity))
     written = [write_table(summary, run_dir / "summary.csv"),
