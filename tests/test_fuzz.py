@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import sys
 import typing
 from pathlib import Path
 
@@ -453,3 +454,301 @@ def test_evaluate_names_the_clips_it_could_not_decode(checkpoint_workspace, tmp_
                      "--no-progress", "--batch-size", "2"]) == 0
     out = capsys.readouterr().out
     assert "n=3" in out and "1 clips could not be decoded" in out and "clip2.mp4" in out
+
+
+# ------------------------------------------------------------------------------------------------ results folders
+#
+# ``report``, ``plot``, ``compare`` and ``readme`` on hostile copies of a results folder. Every case is generated
+# from a table of (file, corruption) or (config key, bad value) or (command, module named in config.yaml). Rule: no
+# traceback, exit 1 or 2, a message naming the file or key, nothing written outside the folder; the cases a folder
+# may legally hold (modules named in its config, hostile names) must succeed, import nothing and escape everything.
+
+#: a module that leaves a marker file beside itself when imported: no command that reads a results folder may run it
+EVIL = "import pathlib\npathlib.Path(__file__).with_name('MARKER-imported').write_text('ran')\n"
+FOLDER_COMMANDS = ("report", "plot", "compare", "readme")
+README_TEXT = "# Title\n\n<!-- RESULTS:BEGIN -->\nold block\n<!-- RESULTS:END -->\n\ntail\n"
+
+
+def _folder_argv(command: str, run: str, ws: Path) -> tuple[list[str], list[str]]:
+    """argv of ``command`` on results folder ``run`` and the paths (relative to ``ws``) it may change."""
+    if command == "report":
+        return ["report", run, "--format", "png", "--no-html"], [f"{run}/"]
+    if command == "report-config":  # figure formats from the folder's config.yaml
+        return ["report", run, "--no-html"], [f"{run}/"]
+    if command == "plot":
+        return ["plot", run, "--format", "png", "--metrics", "deletion_auc"], [f"{run}/"]
+    if command == "compare":
+        return ["compare", run, "good"], []
+    readme = f"readme-{run}.md"
+    if not (ws / readme).exists():
+        (ws / readme).write_text(README_TEXT)
+    return ["readme", run, "--readme", readme, "--figure-dir", f"docs-{run}"], [readme, f"docs-{run}/"]
+
+
+def _table_corruptions() -> dict[str, dict[str, bytes]]:
+    """file -> corruption name -> bytes, for every table of a results folder."""
+    from stabn_bench.benchmark.report.files import COLUMNS, NUMERIC
+
+    out = {}
+    for stem, columns in COLUMNS.items():
+        header = ",".join(columns).encode()
+        cases = {"binary": bytes(range(256)) * 8, "missing-column": b"a,b\n1,2\n"}
+        if NUMERIC[stem]:
+            row = ",".join("abc" if c == NUMERIC[stem][0] else ("1" if c in NUMERIC[stem] else "x") for c in columns)
+            cases["text-number"] = header + b"\n" + row.encode() + b"\n"
+        if stem == "scores":
+            cases.update({"empty": b"", "header-only": header + b"\n"})
+        out[f"{stem}.csv"] = cases
+    return out
+
+
+#: config.yaml keys a command reads numbers from -> values that must be refused (leaf name in the message)
+CONFIG_NUMBERS = {
+    "metrics.bootstrap_resamples": ["abc", "1e12", "1000000000000", "-1", "0", ".nan", "true", "[1]"],
+    "seed": ["-1", "abc", "1099511627776", "2.5", "true"],
+    "metrics.validity.alpha": ["abc", "-1", "2", "[0.1]", ".nan"],
+    "metrics.validity.min_effect": ["abc", "5", "true"],
+    "report.formats": ["5", "[gif]", "abc"],
+}
+CONFIG_READERS = {"metrics.bootstrap_resamples": ("report", "plot", "compare"), "seed": ("report", "plot", "compare"),
+                  "metrics.validity.alpha": ("report",), "metrics.validity.min_effect": ("report",),
+                  "report.formats": ("report-config",)}
+
+
+def _overlay_corruptions(good: bytes) -> dict[str, bytes]:
+    import io
+
+    def npz(**arrays) -> bytes:
+        buffer = io.BytesIO()
+        np.savez(buffer, **arrays)
+        return buffer.getvalue()
+
+    frames = np.zeros((4, 8, 8, 3), np.uint8)
+    return {
+        "truncated": good[: len(good) // 2], "garbage": b"PK\x03\x04" + bytes(300), "text": b"not an npz\n",
+        "frames-3d": npz(frames=np.zeros((4, 8, 8), np.uint8), meta=np.array("{}")),
+        "frames-float": npz(frames=frames.astype(np.float32), meta=np.array("{}")),
+        "map-shape": npz(frames=frames, meta=np.array("{}"), **{"map/baseline/gradcam": np.zeros((4, 9, 8))}),
+        "evidence-shape": npz(frames=frames, evidence=np.zeros((3, 8, 8)), meta=np.array("{}")),
+        "pickle": npz(frames=np.array([object()], dtype=object)),
+        "meta-list": npz(frames=frames, meta=np.array("[1, 2]")),
+    }
+
+
+PLUGIN_DATA = {
+    "garbage": b"{not json", "list": b"[1, 2]", "binary": bytes(range(256)),
+    "bad-kind": b'{"methods": [{"name": "m", "kind": "__import__"}], "metrics": []}',
+    "bad-direction": b'{"methods": [], "metrics": [{"name": "g", "direction": "sideways"}]}',
+    "long-name": ('{"methods": [{"name": "' + "n" * 500 + '", "kind": "gradient"}]}').encode(),
+    "bad-family": b'{"metrics": [{"name": "g", "direction": "higher", "family": "../../x"}]}',
+    "methods-not-list": b'{"methods": "gradcam"}',
+}
+PROVENANCE_TIMINGS = {"text": '{"timings_s": {"train": "abc"}}', "not-object": '{"timings_s": "abc"}',
+                      "list": '{"timings_s": {"train": [1]}}', "huge": '{"timings_s": {"train": 1e300}}',
+                      "bool": '{"timings_s": {"train": true}}'}
+#: README marker layouts that ``readme`` must refuse (the README is left as it was)
+BAD_READMES = {
+    "no-markers": "# Title\n", "no-end": "<!-- RESULTS:BEGIN -->\n", "no-begin": "<!-- RESULTS:END -->\n",
+    "two-begins": "<!-- RESULTS:BEGIN -->\n<!-- RESULTS:BEGIN -->\n<!-- RESULTS:END -->\n",
+    "two-ends": "<!-- RESULTS:BEGIN -->\n<!-- RESULTS:END -->\n<!-- RESULTS:END -->\n",
+    "reversed": "<!-- RESULTS:END -->\nx\n<!-- RESULTS:BEGIN -->\n",
+}
+
+
+def results_folder_cases(ws: Path) -> list[tuple[list[str], str, int, list[str]]]:
+    """(argv, fragment, exit code, paths it may change) for hostile results folders; builds them under ``ws``."""
+    import shutil
+
+    from report_fixtures import make_results_dir
+
+    template = make_results_dir(ws / "good")
+    (template / "figures").mkdir()
+    (template / "figures" / "curve_deletion.png").write_bytes(b"\x89PNG fake")
+    summary = "model,method,metric,mean,ci_low,ci_high,n\nbaseline,gradcam,deletion_auc,0.3,0.2,0.4,5\n"
+    (template / "summary.csv").write_text(summary)
+    (ws / "outside").mkdir(exist_ok=True)
+    (ws / "outside" / "keep.txt").write_text("precious\n")
+    counter = iter(range(10**6))
+
+    def folder(relative: str | None = None, data: bytes | None = None) -> str:
+        name = f"r{next(counter):03d}"
+        shutil.copytree(template, ws / name)
+        if relative is not None:
+            (ws / name / relative).parent.mkdir(parents=True, exist_ok=True)
+            (ws / name / relative).write_bytes(data)
+        return name
+
+    cases = []
+
+    def add(command: str, run: str, fragment: str, code: int = 1) -> None:
+        argv, allowed = _folder_argv(command, run, ws)
+        cases.append((argv, fragment, code, allowed))
+
+    for file, corruptions in _table_corruptions().items():
+        for corruption, data in corruptions.items():
+            run = folder(file, data)
+            for command in FOLDER_COMMANDS:
+                add(command, run, file)
+    import yaml
+
+    good_config = yaml.safe_load((template / "config.yaml").read_text())
+    for key, values in CONFIG_NUMBERS.items():
+        for value in values:
+            tree = {k: (dict(v) if isinstance(v, dict) else v) for k, v in good_config.items()}
+            *parents, leaf = key.split(".")
+            node = tree
+            for part in parents:
+                node = node.setdefault(part, {})
+            node[leaf] = yaml.safe_load(value)
+            run = folder("config.yaml", yaml.safe_dump(tree).encode())
+            for command in CONFIG_READERS[key]:
+                add(command, run, leaf)
+    for name, data in {"yaml-broken": b"seed: [unclosed\n", "yaml-binary": bytes(range(256)),
+                       "yaml-tag": b"seed: !!python/object/apply:os.system [ls]\n"}.items():
+        run = folder("config.yaml", data)
+        for command in FOLDER_COMMANDS:
+            add(command, run, "config.yaml")
+    for name, data in {"json-broken": b"{oops", "json-binary": bytes(range(256))}.items():
+        run = folder("provenance.json", data)
+        for command in FOLDER_COMMANDS:
+            add(command, run, "provenance.json")
+    for name, text in PROVENANCE_TIMINGS.items():
+        add("readme", folder("provenance.json", text.encode()), "provenance.json")
+    good_overlay = next((template / "overlays").glob("*.npz"))
+    for name, data in _overlay_corruptions(good_overlay.read_bytes()).items():
+        run = folder(f"overlays/{good_overlay.name}", data)
+        for command in ("report", "plot"):
+            add(command, run, good_overlay.name)
+    for name, data in PLUGIN_DATA.items():
+        run = folder("plugins.json", data)
+        for command in FOLDER_COMMANDS:
+            add(command, run, "plugins.json")
+    for sub, commands in {"figures": ("report", "plot"), "tables": ("report",)}.items():
+        run = folder()
+        shutil.rmtree(ws / run / sub, ignore_errors=True)
+        os.symlink(ws / "outside", ws / run / sub)
+        for command in commands:
+            add(command, run, sub)
+    for name, text in BAD_READMES.items():
+        readme = f"bad-readme-{name}.md"
+        (ws / readme).write_text(text)
+        cases.append((["readme", "good", "--readme", readme, "--figure-dir", "docs-bad"], readme, 1, []))
+    return cases
+
+
+def legal_folder_cases(ws: Path) -> list[tuple[list[str], str, int, list[str]]]:
+    """Folders that are legal but hostile: config.yaml names modules (absolute, relative, dotted, ``this``).
+    Every command must succeed (exit 0) and import none of them."""
+    import shutil
+
+    import yaml
+
+    (ws / "evil_module.py").write_text(EVIL)
+    (ws / "sub").mkdir(exist_ok=True)
+    (ws / "sub" / "evil_sub.py").write_text(EVIL)
+    cases = []
+    values = [str(ws / "evil_module.py"), "evil_module.py", "sub/evil_sub.py", "evil_module", "this"]
+    for k, (key, value) in enumerate((key, value) for key in ("explain.methods_module", "metrics.metrics_module")
+                                     for value in values):
+        run = f"legal{k:02d}"
+        shutil.copytree(ws / "good", ws / run)
+        tree = yaml.safe_load((ws / run / "config.yaml").read_text())
+        section, leaf = key.split(".")
+        tree.setdefault(section, {})[leaf] = value
+        (ws / run / "config.yaml").write_text(yaml.safe_dump(tree))
+        # every command on the first (report and plot are slow), readme on the first of each key, compare on all
+        commands = FOLDER_COMMANDS if k == 0 else ("compare", "readme") if k % len(values) == 0 else ("compare",)
+        for command in commands:
+            argv, allowed = _folder_argv(command, run, ws)
+            cases.append((argv, "", 0, allowed))
+    return cases
+
+
+def _run_folder_case(argv, fragment, expected, allowed, ws, capsys) -> list[str]:
+    import time
+
+    before = _LAST_SNAPSHOT.pop(ws, None) or _snapshot(ws)
+    started = time.perf_counter()
+    try:
+        code = cli.main(list(argv))
+        if os.environ.get("FUZZ_TIMES"):
+            print(f"TIME {time.perf_counter() - started:.2f} {argv}", file=sys.__stderr__)
+    except BaseException as err:  # noqa: BLE001 - any escape is a traceback for the user
+        return [f"{argv}: raised {type(err).__name__}: {err}"]
+    out, err = capsys.readouterr()
+    text = out + err
+    problems = []
+    if code != expected:
+        problems.append(f"{argv}: exit code {code}, expected {expected}: {text.strip()[-300:]}")
+    if "Traceback" in text:
+        problems.append(f"{argv}: traceback printed")
+    if expected and fragment.lower() not in text.lower():
+        problems.append(f"{argv}: message does not name {fragment!r}: {text.strip()[-300:]}")
+    if expected and len(err.strip().splitlines()) != 1:
+        problems.append(f"{argv}: the error is not one line: {err.strip()[-300:]}")
+    if "Beautiful is better than ugly" in text:
+        problems.append(f"{argv}: imported the module 'this' named in a results folder")
+    after = _LAST_SNAPSHOT[ws] = _snapshot(ws)
+    changed = {p for p in before.keys() | after.keys() if before.get(p) != after.get(p)}
+    foreign = sorted(p for p in changed if not any(p == a or p.startswith(a) for a in allowed if a.endswith("/"))
+                     and p not in allowed)
+    if foreign:
+        problems.append(f"{argv}: changed files outside its folder: {foreign[:5]}")
+    return problems
+
+
+def test_hostile_results_folders_are_data(tmp_path, monkeypatch, capsys):
+    """Generated cases over every file of a results folder and every command that reads one (see above)."""
+    import sys
+    import time
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.syspath_prepend(str(tmp_path))  # a dotted module name would be found here, if it were imported
+    sys.modules.pop("this", None)
+    torch.set_num_threads(1)
+    started = time.perf_counter()
+    bad = results_folder_cases(tmp_path)
+    legal = legal_folder_cases(tmp_path)
+    _LAST_SNAPSHOT.clear()
+    problems = [p for argv, fragment, code, allowed in bad + legal
+                for p in _run_folder_case(argv, fragment, code, allowed, tmp_path, capsys)]
+    assert len(bad) >= 150 and len(legal) >= 10
+    assert not problems, f"{len(problems)} of {len(bad) + len(legal)} cases misbehaved:\n" + "\n".join(problems[:25])
+    assert not list(tmp_path.rglob("MARKER-imported")), "a module named in a results folder was imported"
+    assert "evil_module" not in sys.modules and "this" not in sys.modules
+    assert sorted(p.name for p in (tmp_path / "outside").iterdir()) == ["keep.txt"]
+    for name, text in BAD_READMES.items():  # refused READMEs are untouched
+        assert (tmp_path / f"bad-readme-{name}.md").read_text() == text
+    print(f"{len(bad) + len(legal)} results-folder cases in {time.perf_counter() - started:.1f} s")
+
+
+def test_hostile_names_are_escaped_and_never_share_a_file(tmp_path, monkeypatch, capsys):
+    """Models ``x/y`` and ``x_y``, methods that close the README block, split a table row, break a line or are
+    300 characters long: the report and the README block keep one file per table and one row shape."""
+    import re
+
+    from report_fixtures import make_results_dir
+
+    monkeypatch.chdir(tmp_path)
+    torch.set_num_threads(1)
+    methods = ("gradcam", "<!-- RESULTS:END -->", "a|b", "m" * 300, "line\nbreak", "*bold* [link](x) `code`")
+    run = make_results_dir(tmp_path / "names", models=("x/y", "x_y"), methods=methods, overlay=False)
+    assert cli.main(["report", str(run), "--format", "png", "--no-html"]) == 0
+    tables = sorted(p.name for p in (run / "tables").glob("headline-*.tex"))
+    assert len(tables) == 2 and len(set(tables)) == 2 and all(re.fullmatch(r"headline-x_y-[0-9a-f]{8}\.tex", t)
+                                                               for t in tables)
+    readme = tmp_path / "README.md"
+    readme.write_text(README_TEXT)
+    (run / "figures" / "curve_deletion.png").exists() or (run / "figures" / "curve_deletion.png").write_bytes(b"")
+    for _ in range(2):  # twice: the block is replaced, never duplicated
+        assert cli.main(["readme", str(run), "--readme", str(readme), "--figure-dir", str(tmp_path / "docs")]) == 0
+    text = readme.read_text()
+    assert text.count("<!-- RESULTS:BEGIN -->") == 1 and text.count("<!-- RESULTS:END -->") == 1
+    assert text.startswith("# Title\n") and text.endswith("\ntail\n")
+    for markdown in (text, (run / "summary.md").read_text()):
+        for block in re.split(r"\n\s*\n", markdown):
+            rows = [line for line in block.splitlines() if line.startswith("|")]
+            widths = {len(re.split(r"(?<!\\)\|", row)) for row in rows}
+            assert len(widths) <= 1, f"a table with rows of {sorted(widths)} cells:\n{block[:400]}"
+        assert "line break" in markdown and "a\\|b" in markdown and "\\[link\\]" in markdown
+    capsys.readouterr()

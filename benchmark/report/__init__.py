@@ -24,7 +24,7 @@ from .flags import flagged_metrics
 from .latex import write_latex_tables
 from .summary import ReportSettings, build_blocks, format_terminal_summary, render_latex, render_markdown
 from .tables import summary_table
-from .validity import read_validity, validity_flags, with_valid_column
+from .validity import read_validity, thresholds_from_config, validity_flags, with_valid_column
 
 __all__ = [
     "Results", "load_results", "write_table", "temporal_rows", "write_overlay", "read_overlay", "clip_to_frames",
@@ -66,6 +66,8 @@ def write_figures(
     results = results or load_results(run_dir)
     _check_selection(results, methods, metrics)
     settings = ReportSettings.from_config(results.config, results.run_dir / "config.yaml")
+    for path in results.overlays:  # a broken overlay is an error before any figure is drawn
+        read_overlay(path)
     if summary is None:
         summary = seed_summary_table(results.scores, settings.confidence, settings.n_resamples, settings.seed)
     # several seeds: each (clip, seed) is one sample of the curves and per-frame importances
@@ -93,6 +95,9 @@ def write_report(
     results = load_results(run_dir)
     _check_selection(results, methods, metrics)
     settings = ReportSettings.from_config(results.config, results.run_dir / "config.yaml")
+    thresholds_from_config(results.config, str(results.run_dir / "config.yaml"))  # every number checked up front
+    for path in results.overlays:  # a broken overlay is an error before anything is written
+        read_overlay(path)
     summary = seed_summary_table(results.scores, settings.confidence, settings.n_resamples, settings.seed)
     run_dir = results.run_dir
     for target in ("summary.csv", "paired_tests.csv", "summary.md", "summary.tex", "tables", "figures", "report.html"):

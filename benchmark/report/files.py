@@ -310,8 +310,9 @@ def read_table(run_dir: str | Path, stem: str, required: bool = False) -> pd.Dat
         try:
             df = pd.read_csv(csv, dtype={c: t for c, t in _TEXT_COLUMNS.items() if c in columns}, keep_default_na=False,
                              na_values={c: ["", "nan", "NaN"] for c in NUMERIC[stem]})
-        except (pd.errors.ParserError, UnicodeDecodeError) as err:
-            raise DataError(f"{csv}: cannot be parsed as CSV ({err})") from err
+        except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as err:
+            text = str(err).strip().splitlines()[0][:160] if str(err).strip() else type(err).__name__
+            raise DataError(f"{csv}: cannot be parsed as CSV ({text})") from None
         except pd.errors.EmptyDataError:
             df = pd.DataFrame(columns=columns)
     elif parquet.exists():

@@ -38,8 +38,9 @@ def read_validity(run_dir: str | Path) -> pd.DataFrame:
                                          "tie_spread_method": str}, keep_default_na=False,
                             na_values={c: ["", "nan", "NaN"] for c in VALIDITY_COLUMNS
                                        if c not in ("model", "metric", "status", "reasons", "tie_spread_method")})
-    except (pd.errors.ParserError, UnicodeDecodeError) as err:
-        raise DataError(f"{path}: cannot be parsed as CSV ({err})") from err
+    except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as err:
+        text = str(err).strip().splitlines()[0][:160] if str(err).strip() else type(err).__name__
+        raise DataError(f"{path}: cannot be parsed as CSV ({text})") from None
     missing = [c for c in ("model", "metric", "status") if c not in table.columns]
     if missing:
         raise DataError(f"{path}: missing columns {missing}; expected columns {VALIDITY_COLUMNS}")
