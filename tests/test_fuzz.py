@@ -752,3 +752,290 @@ def test_hostile_names_are_escaped_and_never_share_a_file(tmp_path, monkeypatch,
             assert len(widths) <= 1, f"a table with rows of {sorted(widths)} cells:\n{block[:400]}"
         assert "line break" in markdown and "a\\|b" in markdown and "\\[link\\]" in markdown
     capsys.readouterr()
+
+
+# ------------------------------------------------------------------------------------------------ hostile plug-ins
+#
+# Plug-in metrics and methods that raise, return the wrong shape, type or length, complex values, or disturb the
+# model (train mode, BatchNorm statistics). Each is run beside built-in methods and metrics through the same scorer
+# a run uses; the rule: no exception escapes, the failure is recorded with the plug-in's name, every other score is
+# exactly what it is without the plug-in, and the model comes back as it went in.
+
+
+class _BatchNormNet(torch.nn.Module):
+    """A tiny classifier with BatchNorm: train-mode forwards change its running statistics (and its outputs)."""
+
+    def __init__(self):
+        super().__init__()
+        self.stage = torch.nn.Sequential(torch.nn.Conv3d(3, 4, 1), torch.nn.BatchNorm3d(4), torch.nn.ReLU())
+        self.head = torch.nn.Linear(4, 3)
+
+    def forward(self, clips):
+        return self.head(self.stage(clips).mean(dim=(2, 3, 4)))
+
+
+def _hostile_metric_values(n: int) -> dict[str, object]:
+    """name -> what a hostile metric returns (or raises) on n clips."""
+    return {
+        "raises": RuntimeError("metric broken on purpose"), "too-long": torch.zeros(n + 1),
+        "too-short": torch.zeros(max(n - 1, 0)), "two-d": torch.zeros(n, 2), "scalar": torch.tensor(0.5),
+        "text": "abc", "none": None, "complex-tensor": torch.zeros(n, dtype=torch.complex64),
+        "complex-array": np.zeros(n, dtype=np.complex128), "dict": {"a": 1}, "strings": ["a"] * n,
+        "nested": [[1, 2]] * n,
+    }
+
+
+def _hostile_method_outputs(n: int, t: int, h: int, w: int) -> dict[str, object]:
+    return {
+        "raises": ValueError("method broken on purpose"), "wrong-n": torch.rand(n + 1, t, h, w),
+        "wrong-frames": torch.rand(n, t + 1), "too-large": torch.rand(n, t + 2, h, w), "six-d": torch.rand(n, 1, 1, t, h, w),
+        "complex": torch.rand(n, t, h, w, dtype=torch.complex64), "text": "map", "none": None,
+        "nan": torch.full((n, t, h, w), float("nan")), "bool": torch.ones(n, t, h, w, dtype=torch.bool),
+    }
+
+
+def _state(model: torch.nn.Module) -> tuple:
+    return ([(k, v.clone()) for k, v in model.state_dict().items()], [m.training for m in model.modules()],
+            [p.requires_grad for p in model.parameters()])
+
+
+def _same_state(a: tuple, b: tuple) -> bool:
+    return (all(ka == kb and torch.equal(va, vb) for (ka, va), (kb, vb) in zip(a[0], b[0]))
+            and a[1] == b[1] and a[2] == b[2])
+
+
+def test_hostile_plugins_are_recorded_and_every_other_score_stands(one_thread):
+    import warnings
+
+    import stabn_bench
+    from stabn_bench import baselines
+    from stabn_bench.metrics import register_metric, unregister_metric
+
+    torch.manual_seed(0)
+    model = _BatchNormNet().eval()
+    clips = torch.randn(3, 3, 4, 8, 8, generator=torch.Generator().manual_seed(1))
+    targets = torch.tensor([0, 1, 2])
+    common = dict(settings={"steps": 4, "sanity_clips": 0}, batch_size=3)
+    builtin = ["deletion_auc", "insertion_auc", "shuffle_prediction_change"]
+    before = _state(model)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        reference = stabn_bench.evaluate(model, clips, targets, methods=["saliency", "random"], metrics=builtin,
+                                         **common)
+    key = ["model", "method", "metric", "clip_id"]
+    reference = reference.sort_values(key).reset_index(drop=True)
+    problems, cases = [], 0
+    for level, needs in (("map", ("map",)), ("model", ("clips",))):
+        for behaviour, value in _hostile_metric_values(3).items():
+            name = f"fuzz-{level}-{behaviour}"
+
+            def fn(value=value, **_):
+                if isinstance(value, Exception):
+                    raise value
+                return value
+
+            register_metric(name, needs=needs)(lambda map=None, clips=None, fn=fn: fn())
+            cases += 1
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    scores = stabn_bench.evaluate(model, clips, targets, methods=["saliency", "random"],
+                                                  metrics=[*builtin, name], **common)
+            except Exception as err:  # noqa: BLE001
+                problems.append(f"metric {name}: raised {type(err).__name__}: {err}")
+                continue
+            finally:
+                unregister_metric(name)
+            errors = scores.attrs["errors"]
+            if errors.empty or not errors["error"].str.contains(name, regex=False).all():
+                problems.append(f"metric {name}: not recorded by name: {errors.to_dict('list')}")
+            kept = scores[scores.metric != name].sort_values(key).reset_index(drop=True)
+            if not kept.equals(reference):
+                problems.append(f"metric {name}: the other scores changed")
+    for behaviour, value in _hostile_method_outputs(3, 4, 8, 8).items():
+        name = f"fuzz-method-{behaviour}"
+
+        def method(model, clips, targets, value=value):
+            if isinstance(value, Exception):
+                raise value
+            return value
+
+        baselines.register_method(name, models="all", cost="free", kind="gradient")(method)
+        cases += 1
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                scores = stabn_bench.evaluate(model, clips, targets, methods=[name, "saliency", "random"],
+                                              metrics=builtin, **common)
+        except Exception as err:  # noqa: BLE001
+            problems.append(f"method {name}: raised {type(err).__name__}: {err}")
+            continue
+        finally:
+            baselines.unregister_method(name)
+        errors = scores.attrs["errors"]
+        if set(errors["method"]) != {name} or not errors["error"].str.contains(name, regex=False).all():
+            problems.append(f"method {name}: not recorded by name: {errors.to_dict('list')}")
+        if not scores[scores.method != name].sort_values(key).reset_index(drop=True).equals(reference):
+            problems.append(f"method {name}: the other methods' scores changed")
+
+    def train_mode_method(model, clips, targets):  # shifts the BatchNorm statistics, leaves the model in train mode
+        model.train()
+        for _ in range(3):
+            model(clips * 5 + 3)
+        return torch.rand(clips.shape[0], clips.shape[2], clips.shape[3], clips.shape[4])
+
+    baselines.register_method("fuzz-method-train-mode", models="all", cost="free", kind="gradient")(train_mode_method)
+    cases += 1
+    try:
+        scores = stabn_bench.evaluate(model, clips, targets, methods=["fuzz-method-train-mode", "saliency", "random"],
+                                      metrics=builtin, **common)
+    finally:
+        baselines.unregister_method("fuzz-method-train-mode")
+    others = scores[scores.method != "fuzz-method-train-mode"].sort_values(key).reset_index(drop=True)
+    if not others.equals(reference):
+        problems.append("a method that ran the model in train mode changed the scores of the methods after it")
+    assert cases >= 30
+    assert not problems, f"{len(problems)} of {cases} plug-in cases misbehaved:\n" + "\n".join(problems)
+    assert _same_state(before, _state(model)), "the model did not come back as it went in"
+
+
+def test_a_method_in_train_mode_leaves_the_model_as_it_was():
+    """``explain`` hands the model back in its mode with its BatchNorm statistics, whatever the method did."""
+    from stabn_bench import baselines
+
+    model = _BatchNormNet().eval()
+
+    def shifts(model, clips, targets):
+        model.train()
+        model(clips + 10)
+        return torch.rand(clips.shape[0], clips.shape[2], clips.shape[3], clips.shape[4])
+
+    baselines.register_method("fuzz-shifts", models="all", cost="free", kind="gradient")(shifts)
+    try:
+        before = _state(model)
+        baselines.explain("fuzz-shifts", model, torch.randn(2, 3, 4, 8, 8), torch.tensor([0, 1]))
+        assert _same_state(before, _state(model))
+        model.train()
+        model.stage[1].weight.requires_grad_(False)
+        before = _state(model)
+        baselines.explain("fuzz-shifts", model, torch.randn(2, 3, 4, 8, 8), torch.tensor([0, 1]))
+        assert _same_state(before, _state(model)) and model.training
+    finally:
+        baselines.unregister_method("fuzz-shifts")
+
+
+# ------------------------------------------------------------------------------------------------ API misuse
+
+
+def api_misuse_cases() -> list[tuple[str, object, str, type]]:
+    """(argument, bad value, fragment the message must hold, exception type) for ``evaluate``."""
+    n, t = 3, 4
+    nan_clips = torch.randn(n, 3, t, 8, 8)
+    nan_clips[0, 0, 0, 0, 0] = float("nan")
+    inf_clips = torch.randn(n, 3, t, 8, 8)
+    inf_clips[1, 1, 1, 1, 1] = float("inf")
+    bad = {
+        "model": [None, "r3d_18", lambda x: x, 3, torch.randn(3)],
+        "clips": [None, [[1.0]], torch.randn(n, 3, 8, 8), torch.zeros(n, 3, t, 8, 8, dtype=torch.long), nan_clips,
+                  inf_clips, torch.randn(0, 3, t, 8, 8), np.zeros((n, 3, t, 8, 8))],
+        "targets": [torch.tensor([0.5, 1.0, 2.0]), torch.tensor([0, 1, 7]), torch.tensor([0, -1, 1]), torch.tensor([0, 1]),
+                    torch.zeros(n, 2, dtype=torch.long), torch.tensor([0, 1, 2], dtype=torch.complex64),
+                    torch.tensor([True, False, True]), [0.0, float("nan"), 1.0], "abc"],
+        "labels": [torch.tensor([0, 1, 3]), torch.tensor([0.25, 1, 2]), torch.tensor([-2, 0, 0])],
+        "masks": [torch.full((n, t, 8, 8), float("nan")), torch.full((n, t, 8, 8), 0.5), torch.ones(n, t, 8, 7),
+                  torch.ones(n, t, 8, 8) * 2, torch.zeros(n, t, 8, 8, dtype=torch.complex64)],
+        "windows": [torch.full((n, t), float("nan")), torch.ones(n, t + 1), torch.full((n, t), 3.0)],
+        "clip_ids": [["a", "a", "b"], ["a", "b"], "abc", ["a", "b", "c", "d"]],
+        "batch_size": [0, -1, 1.5, True, "2"],
+        "seed": [-1, "a", 1.5],
+        "methods": [["no-such-method"], ["saliency", "salency"]],
+        "metrics": [["no-such-metric"], ["deletion_auk"]],
+        "errors": ["ignore"],
+    }
+    fragments = {"methods": "no-such-method", "metrics": "no-such-metric"}
+    cases = []
+    for argument, values in bad.items():
+        for value in values:
+            fragment = argument
+            if argument in fragments:
+                fragment = value[-1] if value[-1] not in ("salency", "deletion_auk") else value[-1]
+            cases.append((argument, value, fragment, Exception))
+    return cases
+
+
+def test_api_misuse_names_the_argument_and_leaves_the_model_alone(one_thread):
+    import warnings
+
+    import stabn_bench
+    from stabn_bench.baselines import MethodError
+
+    torch.manual_seed(0)
+    model = _BatchNormNet().train()
+    model.head.bias.requires_grad_(False)
+    before = _state(model)
+    base = dict(model=model, clips=torch.randn(3, 3, 4, 8, 8), targets=torch.tensor([0, 1, 2]),
+                methods=["saliency"], metrics=["deletion_auc"], settings={"steps": 2})
+    problems = []
+    cases = api_misuse_cases()
+    for argument, value, fragment, _ in cases:
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                stabn_bench.evaluate(**{**base, argument: value})
+        except (TypeError, ValueError, ConfigError_ := __import__("stabn_bench.benchmark.config",
+                                                                    fromlist=["ConfigError"]).ConfigError) as err:
+            if fragment not in str(err):
+                problems.append(f"evaluate({argument}={value!r:.40}): message does not name {fragment!r}: {err}")
+            if "\n" in str(err).strip():
+                problems.append(f"evaluate({argument}={value!r:.40}): message is not one line: {err}")
+        except Exception as err:  # noqa: BLE001
+            problems.append(f"evaluate({argument}={value!r:.40}): {type(err).__name__}: {err}")
+        else:
+            problems.append(f"evaluate({argument}={value!r:.40}): accepted")
+        if not _same_state(before, _state(model)):
+            problems.append(f"evaluate({argument}={value!r:.40}): changed the model")
+            before = _state(model)
+    # explain(): the same checks, as MethodError naming the argument
+    explain_cases = [("model", dict(model="not a model"), "model"),
+                     ("clips", dict(clips=torch.full((2, 3, 4, 8, 8), float("nan"))), "clips"),
+                     ("targets", dict(targets=torch.tensor([0.5, 1.0])), "targets"),
+                     ("targets", dict(targets=torch.tensor([-1, 0])), "targets"),
+                     ("clips", dict(clips=torch.zeros(2, 3, 4, 8, 8, dtype=torch.long)), "clips")]
+    for argument, override, fragment in explain_cases:
+        kwargs = {"model": model, "clips": torch.randn(2, 3, 4, 8, 8), "targets": torch.tensor([0, 1]), **override}
+        try:
+            stabn_bench.explain("saliency", kwargs["model"], kwargs["clips"], kwargs["targets"])
+        except MethodError as err:
+            if fragment not in str(err):
+                problems.append(f"explain({argument}): message does not name {fragment!r}: {err}")
+        except Exception as err:  # noqa: BLE001
+            problems.append(f"explain({argument}): {type(err).__name__}: {err}")
+        else:
+            problems.append(f"explain({argument}): accepted")
+    assert len(cases) + len(explain_cases) >= 45
+    assert not problems, f"{len(problems)} of {len(cases) + len(explain_cases)} API cases misbehaved:\n" + "\n".join(problems)
+    assert _same_state(before, _state(model)) and model.training
+
+
+def test_evaluate_hands_the_model_back_warns_and_passes_ground_truth(one_thread):
+    import stabn_bench
+
+    torch.manual_seed(0)
+    model = _BatchNormNet().train()
+    model.stage[0].weight.requires_grad_(False)
+    before = _state(model)
+    clips = torch.randn(2, 3, 4, 8, 8)
+    masks = torch.zeros(2, 4, 8, 8, dtype=torch.bool)
+    masks[:, :, 2:5, 2:5] = True
+    windows = torch.tensor([[0, 1, 1, 0], [1, 1, 0, 0]])
+    with pytest.warns(UserWarning, match="stabn-attention"):
+        scores = stabn_bench.evaluate(model, clips, torch.tensor([0, 1]),
+                                      methods=["oracle", "inverse-oracle", "random", "stabn-attention"],
+                                      metrics=["pointing_game", "temporal_auroc"], masks=masks, windows=windows,
+                                      settings={"steps": 2})
+    assert _same_state(before, _state(model)) and model.training
+    assert scores.attrs["errors"].empty
+    per = scores.groupby(["method", "metric"])["value"].mean()
+    assert per[("oracle", "pointing_game")] == 1.0 and per[("oracle", "temporal_auroc")] == 1.0
+    assert per[("inverse-oracle", "temporal_auroc")] == 0.0
+    assert "stabn-attention" not in set(scores.method)
