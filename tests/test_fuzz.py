@@ -52,7 +52,7 @@ def _leaves(cls, prefix=""):
 
 #: numbers out of range per key (every one must be refused when the config is read)
 OUT_OF_RANGE = {
-    "seed": ["-1"], "data.synthetic.num_videos": ["0", "-5"], "data.synthetic.num_frames": ["1", "0"],
+    "seed": ["-1", "1099511627776"], "data.synthetic.num_videos": ["0", "-5"], "data.synthetic.num_frames": ["1", "0"],
     "data.synthetic.height": ["4", "-1"], "data.synthetic.width": ["0"], "data.synthetic.num_decoys": ["-1"],
     "data.synthetic.noise": ["-0.1"], "data.synthetic.window_min": ["0", "99"], "data.synthetic.window_max": ["99"],
     "data.synthetic.target_size": ["1", "1000"], "data.synthetic.fps": ["0"], "data.synthetic.seed": ["-3"],
@@ -71,7 +71,9 @@ OUT_OF_RANGE = {
     "metrics.metrics": ["[]", "[bogus]"], "metrics.steps": ["0"], "metrics.granularities": ["[]", "[pixel]"],
     "metrics.tube_size": ["[2, 8]", "[0, 8, 8]"], "metrics.keep_fraction": ["0", "1.5"], "metrics.blur_sigma": ["-1"],
     "metrics.pointing_tolerance": ["-1"], "metrics.memory_budget_mb": ["0"], "metrics.max_batch_size": ["0"],
-    "metrics.batch_size": ["0", "-1"], "metrics.sanity_clips": ["-1"], "metrics.bootstrap_resamples": ["0", "-1"],
+    "metrics.batch_size": ["0", "-1"], "metrics.sanity_clips": ["-1"],
+    "metrics.bootstrap_resamples": ["0", "-1", "1000000000000"],
+    "metrics.in_domain.methods": ["[gradcm]", "[all, bogus]"], "metrics.in_domain.metrics": ["[bogus]"],
     "run_name": ["''", "..", ".", "a/b", "../escaped", "a/b/../../../escaped", "/abs", ".hidden", "-x", "a b",
                  "x" * 101, "a\\\\b", "ü"],
     "output_dir": ["''"], "checkpoint_dir": ["''"], "device": ["gpu", "cuda:0"],

@@ -143,6 +143,26 @@ def test_an_unknown_metric_fails_when_the_config_is_read_unless_its_module_is_na
         load_config("smoke", [f"metrics.metrics_module={tmp_path / 'missing.py'}"])
 
 
+def test_in_domain_names_are_checked_with_the_plugins_loaded(tmp_path):
+    """A plug-in metric in ``metrics.in_domain.metrics`` is accepted once its module is named; a mistyped method or
+    metric there is refused when the config is read, before any model is fine-tuned."""
+    path = tmp_path / "in_domain_metrics.py"
+    path.write_text(PLUGINS)
+    try:
+        cfg = load_config("smoke", [f"metrics.metrics_module={path}", "metrics.in_domain.enabled=true",
+                                    "metrics.in_domain.metrics=[test-peak,deletion_auc]"])
+        assert cfg.metrics.in_domain.metrics == ["test-peak", "deletion_auc"]
+        with pytest.raises(ConfigError, match="metrics.in_domain.methods.*'gradcm'.*did you mean 'gradcam'"):
+            load_config("smoke", [f"metrics.metrics_module={path}", "metrics.in_domain.methods=[gradcm]"])
+        with pytest.raises(ConfigError, match="metrics.in_domain.metrics.*'test-peek'.*did you mean 'test-peak'"):
+            load_config("smoke", [f"metrics.metrics_module={path}", "metrics.in_domain.metrics=[test-peek]"])
+    finally:
+        for name in NAMES:
+            registry.unregister_metric(name)
+    with pytest.raises(ConfigError, match="unknown metric 'test-peak'"):  # without its module
+        load_config("smoke", ["metrics.in_domain.metrics=[test-peak]"])
+
+
 def test_registering_checks_direction_inputs_and_names():
     with pytest.raises(ValueError, match="direction 'up' is not one of higher, lower"):
         registry.register_metric("test-x", direction="up")

@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 
 from stabn_bench import baselines
+from stabn_bench.benchmark import cli
 from stabn_bench.metrics import unregister_metric
 from stabn_bench.benchmark.config import load_config
 from stabn_bench.benchmark.errors import StabnBenchError
@@ -238,7 +239,7 @@ def test_two_training_seeds_are_trained_scored_and_averaged(smoke_run, workspace
     assert "stabn last.pt, epoch 1 of 1 (2 seeds)" in text
 
 
-def test_a_failing_method_is_listed_and_the_run_goes_on(workspace, tmp_path):
+def test_a_failing_method_is_listed_and_the_run_goes_on(workspace, tmp_path, monkeypatch, capsys):
     module = tmp_path / "broken_methods.py"
     module.write_text(textwrap.dedent('''
         from stabn_bench.baselines import register_method
@@ -254,21 +255,38 @@ def test_a_failing_method_is_listed_and_the_run_goes_on(workspace, tmp_path):
         @register_metric("test-map-peak", direction="lower", needs=("map",))
         def map_peak(map):
             return map.flatten(1).amax(dim=1)
+
+        @register_metric("test-map-broken", direction="higher", needs=("map",))
+        def map_broken(map):
+            return map.flatten(1)[:, :2]  # two values per clip: the wrong shape
     '''))
-    cfg = smoke_config(workspace, f"output_dir={tmp_path / 'results'}", f"explain.methods_module={module}",
-                       f"metrics.metrics_module={metrics_module}", "explain.methods=[always-fails,random]",
-                       "train.models=[baseline]", "report.formats=[]")
+    overrides = [f"output_dir={tmp_path / 'results'}", f"explain.methods_module={module}",
+                 f"metrics.metrics_module={metrics_module}", "explain.methods=[always-fails,random]",
+                 "train.models=[baseline]", "report.formats=[]"]
+    cfg = smoke_config(workspace, *overrides)
     try:
         run_dir = run_benchmark(cfg, progress=False)
         summary = (run_dir / "summary.md").read_text()
+        # the command line says so in its exit status (the finished run is reused, nothing is recomputed here)
+        monkeypatch.setattr("stabn_bench.benchmark.pipeline.run.run_benchmark", lambda *a, **k: run_dir)
+        assert cli.main(["run", "--preset", "smoke", "--no-progress", f"checkpoint_dir={workspace / 'checkpoints'}",
+                         f"data.root={workspace / 'data'}", "device=cpu", *overrides]) == 1
+        assert "test-map-broken" in capsys.readouterr().err
     finally:
         baselines.unregister_method("always-fails")
         unregister_metric("test-map-peak")
+        unregister_metric("test-map-broken")
     tables = read_tables(run_dir)
     errors = tables["errors"]
-    assert set(errors["method"]) == {"always-fails"}
-    assert errors["error"].str.contains("broken on purpose").all()
+    assert set(errors["method"]) == {"always-fails", "random"}
+    assert errors.loc[errors["method"] == "always-fails", "error"].str.contains("broken on purpose").all()
+    # the broken plug-in metric is recorded by name for every clip of random; every other metric of random is scored
+    broken = errors[errors["method"] == "random"]
+    assert broken["error"].str.contains("metric 'test-map-broken' returned shape").all()
+    assert len(broken) == tables["scores"]["clip_id"].nunique()
     assert set(tables["scores"]["method"]) == {"random", "-"}
+    random_metrics = set(tables["scores"].loc[tables["scores"]["method"] == "random", "metric"])
+    assert {"deletion_auc", "insertion_auc", "test-map-peak"} <= random_metrics and "test-map-broken" not in random_metrics
     # the plug-in metric is scored for every clip (the random map's peak is below 1) and shown with its direction
     peak = tables["scores"][tables["scores"]["metric"] == "test-map-peak"]
     assert len(peak) == tables["scores"]["clip_id"].nunique() and peak["value"].between(0.9, 1.0).all()
