@@ -614,6 +614,12 @@ def results_folder_cases(ws: Path) -> list[tuple[list[str], str, int, list[str]]
         run = folder("provenance.json", data)
         for command in FOLDER_COMMANDS:
             add(command, run, "provenance.json")
+    checkpoints = {"text-epoch": b"model,checkpoint,epoch\nbaseline,last,abc\n", "binary": bytes(range(256)) * 4,
+                   "huge-epoch": b"model,checkpoint,epoch,seed\nbaseline,last,1e400,x\n"}
+    for name, data in checkpoints.items():
+        run = folder("checkpoints.csv", data)
+        for command in ("report", "readme"):
+            add(command, run, "checkpoints.csv")
     for name, text in PROVENANCE_TIMINGS.items():
         add("readme", folder("provenance.json", text.encode()), "provenance.json")
     good_overlay = next((template / "overlays").glob("*.npz"))

@@ -375,7 +375,16 @@ def explained_checkpoints_text(run_dir: Path) -> str:
     path = Path(run_dir) / "checkpoints.csv"
     if not path.is_file():
         return ""
-    table = pd.read_csv(path)
+    try:
+        return _explained_checkpoints_text(pd.read_csv(path))
+    except pd.errors.EmptyDataError:
+        return ""
+    except (ValueError, TypeError, OverflowError, UnicodeDecodeError, pd.errors.ParserError) as err:
+        text = str(err).strip().splitlines()[0][:120] if str(err).strip() else type(err).__name__
+        raise DataError(f"{path}: not a checkpoints table written by `stabn-bench run` ({text})") from None
+
+
+def _explained_checkpoints_text(table: pd.DataFrame) -> str:
     if table.empty or not {"model", "checkpoint", "epoch"} <= set(table.columns):
         return ""
     texts: dict[str, list[tuple[str, str]]] = {}
