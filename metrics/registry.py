@@ -146,7 +146,7 @@ def register_metric(
         existing = _REGISTRY.get(name)
         if existing is not None and existing.source != source:
             raise ValueError(f"metric name '{name}' is already registered by {existing.source}")
-        if existing is None and name in catalog.METRICS:
+        if existing is None and name in catalog.METRICS and not catalog.METRICS[name].from_results:
             raise ValueError(f"metric name '{name}' is a built-in metric")
         doc = inspect.getdoc(fn) or ""
         text = description or (doc.splitlines()[0] if doc else name)

@@ -240,6 +240,8 @@ def test_a_redrawn_report_reads_the_runs_plugin_data_and_never_imports_its_modul
         assert (run_dir / "figures" / "metric_test-peak.png").is_file()
         assert not (tmp_path / "MARKER-imported").exists(), "a module named in a results folder was imported"
         assert "test-peak" not in registry._REGISTRY
+        assert "test-peak" not in catalog.selectable_metric_names()  # data, not a metric a config can select
     finally:
         for name in NAMES:
             registry.unregister_metric(name)
+            catalog.METRICS.pop(name, None)

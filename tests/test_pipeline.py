@@ -285,6 +285,13 @@ def test_a_failing_method_is_listed_and_the_run_goes_on(workspace, tmp_path, mon
     assert broken["error"].str.contains("metric 'test-map-broken' returned shape").all()
     assert len(broken) == tables["scores"]["clip_id"].nunique()
     assert set(tables["scores"]["method"]) == {"random", "-"}
+    # the run stores its plug-ins' kinds and directions as data, for every later report
+    import json
+
+    plugins = json.loads((run_dir / "plugins.json").read_text(encoding="utf-8"))
+    assert {"name": "always-fails", "kind": "gradient"}.items() <= next(
+        m for m in plugins["methods"] if m["name"] == "always-fails").items()
+    assert next(m for m in plugins["metrics"] if m["name"] == "test-map-peak")["direction"] == "lower"
     random_metrics = set(tables["scores"].loc[tables["scores"]["method"] == "random", "metric"])
     assert {"deletion_auc", "insertion_auc", "test-map-peak"} <= random_metrics and "test-map-broken" not in random_metrics
     # the plug-in metric is scored for every clip (the random map's peak is below 1) and shown with its direction
@@ -362,7 +369,7 @@ def test_a_failed_unit_is_retried_by_the_next_run(smoke_run, workspace, tmp_path
             f"explain.methods_module={module}", "explain.methods=[fails-while-flagged]", "train.models=[baseline]",
             "report.formats=[]"]
     try:
-        assert main(args) == 0
+        assert main(args) == 1  # a run with failures says so in its exit status
         err = capsys.readouterr().err
         assert "1 units of work" in err and "fails-while-flagged" in err and "flagged as broken" in err
         run_dir = tmp_path / "results" / "smoke"

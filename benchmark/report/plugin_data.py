@@ -11,7 +11,8 @@ a folder is data, whoever made it. The file::
 
 A name the file does not list (or a folder without the file) is drawn with the fallbacks of an unknown name: kind
 ``other``, no direction. Names of the built-in registries keep their built-in kind and direction whatever the
-file says.
+file says. Metric names read here are entered in the catalog for the report only (``from_results``): a config
+cannot select them, and a real plug-in of the same name registers over them.
 """
 from __future__ import annotations
 
@@ -120,6 +121,7 @@ def read_plugin_data(run_dir: str | Path) -> dict[str, Any]:
         if name not in METHODS:
             RESULT_KINDS[name] = kind
     for name, direction, family, description, variant_of in metrics:
-        if name not in catalog.METRICS:
-            catalog.register_metric_info(name, direction == "higher", family, description, variant_of)
+        if name not in catalog.METRICS or catalog.METRICS[name].from_results:
+            catalog.register_metric_info(name, direction == "higher", family, description, variant_of,
+                                         from_results=True)
     return {"methods": [n for n, _ in methods], "metrics": [m[0] for m in metrics]}
