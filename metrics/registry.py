@@ -277,7 +277,8 @@ def compute_plugin_metrics(
                         value = spec.fn(**kwargs)
                 except Exception as err:
                     text = str(err).strip().splitlines()[0] if str(err).strip() else ""
-                    raise StabnBenchError(f"metric '{name}' ({spec.source}) raised {type(err).__name__}: {text}") from err
+                    raise StabnBenchError(
+                        f"metric '{name}' ({spec.source}) raised {type(err).__name__}: {text}") from err
                 out[name] = _as_values(name, value, n)
             except StabnBenchError as err:
                 if failures is None:

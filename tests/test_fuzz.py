@@ -796,7 +796,8 @@ def _hostile_metric_values(n: int) -> dict[str, object]:
 def _hostile_method_outputs(n: int, t: int, h: int, w: int) -> dict[str, object]:
     return {
         "raises": ValueError("method broken on purpose"), "wrong-n": torch.rand(n + 1, t, h, w),
-        "wrong-frames": torch.rand(n, t + 1), "too-large": torch.rand(n, t + 2, h, w), "six-d": torch.rand(n, 1, 1, t, h, w),
+        "wrong-frames": torch.rand(n, t + 1), "too-large": torch.rand(n, t + 2, h, w),
+        "six-d": torch.rand(n, 1, 1, t, h, w),
         "complex": torch.rand(n, t, h, w, dtype=torch.complex64), "text": "map", "none": None,
         "nan": torch.full((n, t, h, w), float("nan")), "bool": torch.ones(n, t, h, w, dtype=torch.bool),
     }
@@ -946,7 +947,8 @@ def api_misuse_cases() -> list[tuple[str, object, str, type]]:
         "model": [None, "r3d_18", lambda x: x, 3, torch.randn(3)],
         "clips": [None, [[1.0]], torch.randn(n, 3, 8, 8), torch.zeros(n, 3, t, 8, 8, dtype=torch.long), nan_clips,
                   inf_clips, torch.randn(0, 3, t, 8, 8), np.zeros((n, 3, t, 8, 8))],
-        "targets": [torch.tensor([0.5, 1.0, 2.0]), torch.tensor([0, 1, 7]), torch.tensor([0, -1, 1]), torch.tensor([0, 1]),
+        "targets": [torch.tensor([0.5, 1.0, 2.0]), torch.tensor([0, 1, 7]), torch.tensor([0, -1, 1]),
+                    torch.tensor([0, 1]),
                     torch.zeros(n, 2, dtype=torch.long), torch.tensor([0, 1, 2], dtype=torch.complex64),
                     torch.tensor([True, False, True]), [0.0, float("nan"), 1.0], "abc"],
         "labels": [torch.tensor([0, 1, 3]), torch.tensor([0.25, 1, 2]), torch.tensor([-2, 0, 0])],
@@ -960,15 +962,9 @@ def api_misuse_cases() -> list[tuple[str, object, str, type]]:
         "metrics": [["no-such-metric"], ["deletion_auk"]],
         "errors": ["ignore"],
     }
-    fragments = {"methods": "no-such-method", "metrics": "no-such-metric"}
-    cases = []
-    for argument, values in bad.items():
-        for value in values:
-            fragment = argument
-            if argument in fragments:
-                fragment = value[-1] if value[-1] not in ("salency", "deletion_auk") else value[-1]
-            cases.append((argument, value, fragment, Exception))
-    return cases
+    # the message names the argument, or for a name list the bad name in it
+    return [(argument, value, value[-1] if argument in ("methods", "metrics") else argument, Exception)
+            for argument, values in bad.items() for value in values]
 
 
 def test_api_misuse_names_the_argument_and_leaves_the_model_alone(one_thread):
@@ -976,6 +972,7 @@ def test_api_misuse_names_the_argument_and_leaves_the_model_alone(one_thread):
 
     import stabn_bench
     from stabn_bench.baselines import MethodError
+    from stabn_bench.benchmark.config import ConfigError
 
     torch.manual_seed(0)
     model = _BatchNormNet().train()
@@ -990,8 +987,7 @@ def test_api_misuse_names_the_argument_and_leaves_the_model_alone(one_thread):
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 stabn_bench.evaluate(**{**base, argument: value})
-        except (TypeError, ValueError, ConfigError_ := __import__("stabn_bench.benchmark.config",
-                                                                    fromlist=["ConfigError"]).ConfigError) as err:
+        except (TypeError, ValueError, ConfigError) as err:
             if fragment not in str(err):
                 problems.append(f"evaluate({argument}={value!r:.40}): message does not name {fragment!r}: {err}")
             if "\n" in str(err).strip():
@@ -1021,7 +1017,8 @@ def test_api_misuse_names_the_argument_and_leaves_the_model_alone(one_thread):
         else:
             problems.append(f"explain({argument}): accepted")
     assert len(cases) + len(explain_cases) >= 45
-    assert not problems, f"{len(problems)} of {len(cases) + len(explain_cases)} API cases misbehaved:\n" + "\n".join(problems)
+    total = len(cases) + len(explain_cases)
+    assert not problems, f"{len(problems)} of {total} API cases misbehaved:\n" + "\n".join(problems)
     assert _same_state(before, _state(model)) and model.training
 
 
