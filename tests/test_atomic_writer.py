@@ -9,6 +9,7 @@ import sys
 import pytest
 import torch
 
+from stabn_bench import core
 from stabn_bench.benchmark import runtime
 from stabn_bench.benchmark.errors import StabnBenchError
 from stabn_bench.benchmark.models import build_model
@@ -72,7 +73,7 @@ def test_stale_temporaries_of_dead_processes_are_removed(tmp_path):
 
 def test_atomic_path_names_its_temporary_with_the_pid(tmp_path):
     with runtime.atomic_path(tmp_path / "a.json") as tmp:
-        assert runtime._TEMPORARY.match(tmp.name) and f".{os.getpid()}-" in tmp.name
+        assert core._TEMPORARY.match(tmp.name) and f".{os.getpid()}-" in tmp.name
         tmp.write_text("{}")
     assert (tmp_path / "a.json").read_text() == "{}"
     torch.manual_seed(0)

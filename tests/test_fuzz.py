@@ -57,7 +57,7 @@ OUT_OF_RANGE = {
     "data.synthetic.noise": ["-0.1"], "data.synthetic.window_min": ["0", "99"], "data.synthetic.window_max": ["99"],
     "data.synthetic.target_size": ["1", "1000"], "data.synthetic.fps": ["0"], "data.synthetic.seed": ["-3"],
     "data.synthetic.split": ["[0.5, 0.5]", "[1.5, -0.5, 0]", "[0.2, 0.2, 0.2]"],
-    "data.synthetic.background_contrast": ["-1", "2"], "data.synthetic.actions": ["[]", "[up]", "[nope]"],
+    "data.synthetic.background_contrast": ["-1", "2"], "data.synthetic.actions": ["[up]", "[nope]"],
     "data.num_frames": ["0"], "data.stride": ["0"], "data.resize": ["0"], "data.crop": ["0", "999"],
     "data.color_jitter": ["-1"], "data.num_workers": ["-1"], "data.train_split": ["''", "../x"],
     "data.val_split": ["a/b"], "data.test_split": [".."], "data.root": ["''"],
@@ -276,8 +276,8 @@ def _run_case(argv, fragment, expected, ws, capsys) -> list[str]:
         return [f"{argv}: got past validation into real work"]
     except BaseException as err:  # noqa: BLE001 - any escape is a traceback for the user
         return [f"{argv}: raised {type(err).__name__}: {err}"]
-    out, err = capsys.readouterr()
-    text = out + err
+    out, stderr = capsys.readouterr()
+    text = out + stderr
     problems = []
     if code not in (1, 2) or code != expected:
         problems.append(f"{argv}: exit code {code}, expected {expected}: {text.strip()[-300:]}")
@@ -577,7 +577,7 @@ def results_folder_cases(ws: Path) -> list[tuple[list[str], str, int, list[str]]
         shutil.copytree(template, ws / name)
         if relative is not None:
             (ws / name / relative).parent.mkdir(parents=True, exist_ok=True)
-            (ws / name / relative).write_bytes(data)
+            (ws / name / relative).write_bytes(data or b"")
         return name
 
     cases = []
@@ -587,7 +587,7 @@ def results_folder_cases(ws: Path) -> list[tuple[list[str], str, int, list[str]]
         cases.append((argv, fragment, code, allowed))
 
     for file, corruptions in _table_corruptions().items():
-        for corruption, data in corruptions.items():
+        for data in corruptions.values():
             run = folder(file, data)
             for command in FOLDER_COMMANDS:
                 add(command, run, file)
@@ -605,29 +605,28 @@ def results_folder_cases(ws: Path) -> list[tuple[list[str], str, int, list[str]]
             run = folder("config.yaml", yaml.safe_dump(tree).encode())
             for command in CONFIG_READERS[key]:
                 add(command, run, leaf)
-    for name, data in {"yaml-broken": b"seed: [unclosed\n", "yaml-binary": bytes(range(256)),
-                       "yaml-tag": b"seed: !!python/object/apply:os.system [ls]\n"}.items():
+    for data in (b"seed: [unclosed\n", bytes(range(256)), b"seed: !!python/object/apply:os.system [ls]\n"):
         run = folder("config.yaml", data)
         for command in FOLDER_COMMANDS:
             add(command, run, "config.yaml")
-    for name, data in {"json-broken": b"{oops", "json-binary": bytes(range(256))}.items():
+    for data in {"json-broken": b"{oops", "json-binary": bytes(range(256))}.values():
         run = folder("provenance.json", data)
         for command in FOLDER_COMMANDS:
             add(command, run, "provenance.json")
     checkpoints = {"text-epoch": b"model,checkpoint,epoch\nbaseline,last,abc\n", "binary": bytes(range(256)) * 4,
                    "huge-epoch": b"model,checkpoint,epoch,seed\nbaseline,last,1e400,x\n"}
-    for name, data in checkpoints.items():
+    for data in checkpoints.values():
         run = folder("checkpoints.csv", data)
         for command in ("report", "readme"):
             add(command, run, "checkpoints.csv")
-    for name, text in PROVENANCE_TIMINGS.items():
+    for text in PROVENANCE_TIMINGS.values():
         add("readme", folder("provenance.json", text.encode()), "provenance.json")
     good_overlay = next((template / "overlays").glob("*.npz"))
-    for name, data in _overlay_corruptions(good_overlay.read_bytes()).items():
+    for data in _overlay_corruptions(good_overlay.read_bytes()).values():
         run = folder(f"overlays/{good_overlay.name}", data)
         for command in ("report", "plot"):
             add(command, run, good_overlay.name)
-    for name, data in PLUGIN_DATA.items():
+    for data in PLUGIN_DATA.values():
         run = folder("plugins.json", data)
         for command in FOLDER_COMMANDS:
             add(command, run, "plugins.json")
@@ -681,8 +680,8 @@ def _run_folder_case(argv, fragment, expected, allowed, ws, capsys) -> list[str]
         code = cli.main(list(argv))
         if os.environ.get("FUZZ_TIMES"):
             print(f"TIME {time.perf_counter() - started:.2f} {argv}", file=sys.__stderr__)
-    except BaseException as err:  # noqa: BLE001 - any escape is a traceback for the user
-        return [f"{argv}: raised {type(err).__name__}: {err}"]
+    except BaseException as escaped:  # noqa: BLE001 - any escape is a traceback for the user
+        return [f"{argv}: raised {type(escaped).__name__}: {escaped}"]
     out, err = capsys.readouterr()
     text = out + err
     problems = []
@@ -943,7 +942,7 @@ def api_misuse_cases() -> list[tuple[str, object, str, type]]:
     nan_clips[0, 0, 0, 0, 0] = float("nan")
     inf_clips = torch.randn(n, 3, t, 8, 8)
     inf_clips[1, 1, 1, 1, 1] = float("inf")
-    bad = {
+    bad: dict[str, list[typing.Any]] = {
         "model": [None, "r3d_18", lambda x: x, 3, torch.randn(3)],
         "clips": [None, [[1.0]], torch.randn(n, 3, 8, 8), torch.zeros(n, 3, t, 8, 8, dtype=torch.long), nan_clips,
                   inf_clips, torch.randn(0, 3, t, 8, 8), np.zeros((n, 3, t, 8, 8))],

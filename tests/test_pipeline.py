@@ -440,7 +440,7 @@ def test_metric_validity_and_tie_scores_are_written(smoke_run):
     # every curve metric has the fully deleted end point and chance 1 / K
     deletion = validity[validity["metric"] == "deletion_auc"]
     assert deletion["deleted_probability"].between(0, 1).all()
-    assert (deletion["chance"] == 1 / len(cfg.data.synthetic.actions)).all()
+    assert (deletion["chance"] == 1 / len(cfg.data.synthetic.action_keys())).all()
     ties = pd.read_csv(run_dir / "tie_scores.csv", dtype={"clip_id": str})
     assert set(ties["method"]) == {"gradcam"} | ({"oracle"} & set(scores["method"]))
     assert sorted(ties["tie_seed"].unique()) == [0, 1, 2]

@@ -30,7 +30,7 @@ def run(args: argparse.Namespace) -> int:
         formats = list(dict.fromkeys(f for group in args.formats for f in group))
     else:
         config = load_results(args.results_dir).config
-        report_cfg = config.get("report") if isinstance(config.get("report"), dict) else {}
+        report_cfg = config["report"] if isinstance(config.get("report"), dict) else {}
         configured = report_cfg.get("formats") or ["png"]
         if not isinstance(configured, list) or any(f not in FIGURE_FORMATS for f in configured):
             raise DataError(f"{args.results_dir / 'config.yaml'}: report.formats = {str(configured)[:60]!r}; "

@@ -39,6 +39,9 @@ class VideoDecodeError(DataError):
         self.problem = problem
         super().__init__(f"video file '{path}' {problem}")
 
+    def __reduce__(self):  # picklable (a worker process hands it back): rebuilt from the two arguments
+        return type(self), (self.path, self.problem)
+
 
 def write_video(path: str | os.PathLike, frames: np.ndarray, fps: int, container: str = "mp4") -> None:
     """Encode ``frames`` (T, H, W, 3) uint8 RGB into ``path`` (mp4: H.264, webm: VP9; 4:4:4 chroma)."""
@@ -113,7 +116,7 @@ class VideoFile:
     def __len__(self) -> int:
         return self.num_frames
 
-    def read(self, indices: Sequence[int] | None = None) -> np.ndarray:
+    def read(self, indices: Sequence[int] | np.ndarray | None = None) -> np.ndarray:
         """(len(indices), H, W, 3) uint8 RGB frames (all frames when ``indices`` is None)."""
         indices = list(range(self.num_frames)) if indices is None else [int(i) for i in indices]
         bad = [i for i in indices if not 0 <= i < self.num_frames]

@@ -23,6 +23,8 @@ from stabn_bench import baselines
 from stabn_bench.metrics import model_order_sensitivity, reference_curves, score_explanations, selected_metrics
 from stabn_bench.metrics.sanity import cascading_randomisation
 
+from stabn_bench.core import MODEL_LEVEL
+
 from .. import distributed
 from ..config import RunConfig
 from ..data import collate_clips
@@ -31,9 +33,6 @@ from .shards import FAILED_STAGE, Shard, ShardStore
 from .validity import tie_rescores, wants_tie_rescore
 
 log = logging.getLogger("stabn_bench.pipeline")
-
-#: method name of the model-level rows (frame-order sensitivity) in scores.csv
-MODEL_LEVEL = "-"
 
 
 @dataclass
@@ -149,11 +148,14 @@ def explain_and_score_model(
     overlays: OverlayMaps,
     device: torch.device,
     progress: bool = True,
+    batches: Optional[Sequence[int]] = None,
 ) -> dict[str, float]:
-    """Run every method on this rank's share of the clip batches and write one shard per unit of work.
+    """Run every method on this rank's share of the clip batches (or on ``batches``) and write one shard per
+    unit of work.
 
     Returns seconds spent per method on this rank (explanation + scoring), for the provenance.
     """
+    _load_plugins(cfg)
     model = model.to(device).eval()
     methods = methods_for(model, cfg.explain.methods)
     if not getattr(clips.dataset, "has_ground_truth", False):
@@ -166,7 +168,7 @@ def explain_and_score_model(
     sanity = "randomisation_spearman" in wanted and cfg.metrics.sanity_clips > 0
     options = cfg.explain.options
     seconds: dict[str, float] = {}
-    my_batches = distributed.shard(list(range(len(clips.indices))))
+    my_batches = list(batches) if batches is not None else distributed.shard(list(range(len(clips.indices))))
     todo = [(b, [m for m in [MODEL_LEVEL, *methods] if not store.done(model_name, m, b)]) for b in my_batches]
     todo = [(b, names) for b, names in todo if names]
     total = sum(len(names) for _, names in todo)
@@ -249,6 +251,16 @@ def explain_and_score_model(
             bar.update(1)
     bar.close()
     return seconds
+
+
+def _load_plugins(cfg: RunConfig) -> None:
+    """Import the plug-in methods and metrics the config names: nothing new in the process that checked the
+    config's names (each module is imported once per process), the first step in a worker process, which is
+    spawned without them."""
+    from ..config.names import load_method_plugins, load_metrics_plugins
+
+    load_method_plugins(cfg.explain)
+    load_metrics_plugins(cfg.metrics)
 
 
 def _window_prior(cfg: RunConfig) -> Optional[torch.Tensor]:

@@ -88,7 +88,7 @@ class ReportSettings:
         its range, so a hostile or broken file is one line naming the file, the key and the range."""
         from ..config.schema import MAX_BOOTSTRAP_RESAMPLES, MAX_SEED
 
-        metrics_cfg = config.get("metrics") if isinstance(config.get("metrics"), dict) else {}
+        metrics_cfg = config["metrics"] if isinstance(config.get("metrics"), dict) else {}
         granularities = metrics_cfg.get("granularities") or [None]
         granularity = granularities[0] if isinstance(granularities, list) else None
         return cls(n_resamples=config_int(metrics_cfg, "bootstrap_resamples", 1000, 1, MAX_BOOTSTRAP_RESAMPLES,

@@ -15,6 +15,7 @@ import pandas as pd
 from stabn_bench.metrics.validity import VALIDITY_COLUMNS, ValidityThresholds, invalid_metrics, validity_flags
 
 from ..errors import DataError
+from .files import MODEL_LEVEL_METHOD
 from .tables import Cell, Table, metric_header, sort_metrics
 
 #: the mark of a failed metric in every table, and its footnote
@@ -49,8 +50,8 @@ def read_validity(run_dir: str | Path) -> pd.DataFrame:
 
 def thresholds_from_config(config: Mapping, source: str = "config.yaml") -> ValidityThresholds:
     """The thresholds a run used (its ``config.yaml`` as a dict); defaults where absent."""
-    metrics = config.get("metrics") if isinstance(config.get("metrics"), Mapping) else {}
-    section = metrics.get("validity") if isinstance(metrics.get("validity"), Mapping) else {}
+    metrics = config["metrics"] if isinstance(config.get("metrics"), Mapping) else {}
+    section = metrics["validity"] if isinstance(metrics.get("validity"), Mapping) else {}
     defaults = ValidityThresholds()
     ranges = {"alpha": (0.0, 1.0), "min_effect": (-1.0, 1.0), "max_tie_spread": (0.0, 1e6),
               "max_deleted_vs_chance": (0.0, 1e6)}
@@ -153,7 +154,7 @@ def in_domain_table(summary: pd.DataFrame, model: str, suffix: str = "+indomain"
     if tuned.empty or plain.empty:
         return None
     metrics = sort_metrics(set(tuned["metric"]) & set(plain["metric"]))
-    methods = method_order(set(tuned["method"]) & set(plain["method"]) - {"-"})
+    methods = method_order(set(tuned["method"]) & set(plain["method"]) - {MODEL_LEVEL_METHOD})
     if not metrics or not methods:
         return None
 
