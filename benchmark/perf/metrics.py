@@ -99,10 +99,11 @@ def run(args: argparse.Namespace) -> int:
             for i in range(n):
                 for k, count in enumerate(changed_per_step):
                     mask = (rank_map[i] < count).unsqueeze(0)
-                    if road:  # the run's default: deleted voxels imputed from their kept neighbours
+                    if noise is not None:  # road, the run's default: deleted voxels imputed from kept neighbours
                         x = noisy_linear_imputation(clips[i:i + 1], ~mask.expand(clips.shape[2:]).unsqueeze(0),
                                                     noise[i:i + 1])
                     else:
+                        assert substrate is not None
                         x = torch.where(mask, substrate[i], clips[i]).unsqueeze(0)
                     loop_scores[i, k] = logits(x).float().softmax(dim=1)[0, targets[i]].item()
 

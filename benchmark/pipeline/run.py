@@ -27,7 +27,7 @@ from .. import distributed
 from ..config import RunConfig, dump_yaml, to_dict
 from ..errors import StabnBenchError
 from ..provenance import collect_provenance
-from ..runtime import atomic_write_text, ensure_writable_dir, seed_everything, select_device
+from ..runtime import atomic_write_text, ensure_writable_dir, remove_stale_temporaries, seed_everything, select_device
 from .scoring import ClipBatches, OverlayMaps, explain_and_score_model
 from .shards import ShardStore
 from .validity import write_metric_validity
@@ -120,6 +120,8 @@ def prepare_run_dir(cfg: RunConfig, restart: bool = False) -> Path:
             )
     elif distributed.is_main():
         atomic_write_text(config_path, text)
+    if distributed.is_main():  # temporaries of a killed run (this run holds the lock: no live writer is left)
+        remove_stale_temporaries(run_dir)
     distributed.barrier()
     return run_dir
 
@@ -296,7 +298,7 @@ def _run_locked(cfg: RunConfig, device: torch.device, restart: bool, progress: b
             # the slowest models first, so that the last job to start is a short one
             order = sorted(jobs, key=lambda j: cfg.train.models[::-1].index(j.model))
             for _, outcome in run_parallel(TrainCall(configs, cfg.explain.checkpoint), order, workers,
-                                           lambda j: f"{j.model} seed {j.seed}", progress, "train"):
+                                           _describe_train_job, progress, "train"):
                 checkpoints[outcome.seed, outcome.model] = outcome.checkpoint
                 stages.add_seconds(f"train:{outcome.model}", outcome.wall_time_s)
             checkpoints = {(j.seed, j.model): checkpoints[j.seed, j.model] for j in jobs}  # the run's order
@@ -344,8 +346,7 @@ def _run_locked(cfg: RunConfig, device: torch.device, restart: bool, progress: b
             if workers > 1 and todo:
                 configs = {seed: seed_config(cfg, seed) for seed in seeds}
                 for unit, seconds in run_parallel(ExplainCall(configs, run_dir), todo, workers,
-                                                  lambda j: f"{j.model} seed {j.seed} batch {j.batch}", progress,
-                                                  "explain+score"):
+                                                  _describe_explain_job, progress, "explain+score"):
                     for method, s in seconds.items():
                         stages.add_seconds(f"explain:{unit.model}:{method}", s)
             else:
@@ -371,6 +372,9 @@ def _run_locked(cfg: RunConfig, device: torch.device, restart: bool, progress: b
             _write_tables(run_dir, store, overlays, test_set, overlay_ids, first_models, device, cfg)
         with stages.stage("report", mark_done=False):
             from ..report import write_report
+            from ..report.plugin_data import write_plugin_data
+
+            write_plugin_data(run_dir)  # kinds and directions of the plug-ins, read by every later report
 
             write_report(run_dir, formats=tuple(cfg.report.formats))
         provenance = collect_provenance(device, cfg.seed, distributed.world_size())
@@ -387,6 +391,14 @@ def _run_locked(cfg: RunConfig, device: torch.device, restart: bool, progress: b
         atomic_write_text(run_dir / "provenance.json", json.dumps(provenance, indent=2))
     distributed.barrier()
     return run_dir
+
+
+def _describe_train_job(job: TrainJob) -> str:
+    return f"{job.model} seed {job.seed}"
+
+
+def _describe_explain_job(job: ExplainJob) -> str:
+    return f"{job.model} seed {job.seed} batch {job.batch}"
 
 
 def _explain_units(cfg: RunConfig, seeds: list[int], checkpoints: dict[tuple[int, str], Path],
