@@ -219,6 +219,14 @@ class StageLog:
     def add_seconds(self, name: str, seconds: float) -> None:
         self.state["seconds"][name] = self.state["seconds"].get(name, 0.0) + seconds
 
+    def add_forwards(self, model: str, forwards: dict[str, list[int]]) -> None:
+        """Add scoring forward passes per method (``[run, answered by the memo]``) of ``model``."""
+        table = self.state.setdefault("forwards", {})
+        for method, (run, reused) in forwards.items():
+            counts = table.setdefault(f"{model}:{method}", [0, 0])
+            counts[0] += int(run)
+            counts[1] += int(reused)
+
     def count_units(self, stage: str, computed: int, reused: int, unit: str) -> None:
         """Record how many units of ``stage`` this invocation computes and how many it finds done (cached
         checkpoints, shards written by an earlier invocation of this run)."""
@@ -345,22 +353,27 @@ def _run_locked(cfg: RunConfig, device: torch.device, restart: bool, progress: b
                                unit="clip batches of a model")
             if workers > 1 and todo:
                 configs = {seed: seed_config(cfg, seed) for seed in seeds}
-                for unit, seconds in run_parallel(ExplainCall(configs, run_dir), todo, workers,
-                                                  _describe_explain_job, progress, "explain+score"):
-                    for method, s in seconds.items():
+                for unit, (unit_seconds, unit_forwards) in run_parallel(
+                        ExplainCall(configs, run_dir), todo, workers, _describe_explain_job, progress, "explain+score"):
+                    for method, s in unit_seconds.items():
                         stages.add_seconds(f"explain:{unit.model}:{method}", s)
+                    stages.add_forwards(unit.model, unit_forwards)
             else:
                 for (seed, name), model in models.items():
+                    forwards: dict[str, list[int]] = {}
                     seed_cfg, seed_store = seed_config(cfg, seed), ShardStore(run_dir, seed)
                     if is_in_domain(name):  # fine-tuned copies: their own methods and metrics, no overlays
                         seconds = explain_and_score_model(in_domain_config(seed_cfg), name, model, clip_batches,
-                                                          seed_store, OverlayMaps(run_dir, []), device, progress)
+                                                          seed_store, OverlayMaps(run_dir, []), device, progress,
+                                                          forwards=forwards)
                     else:
                         seconds = explain_and_score_model(
                             seed_cfg, name, model, clip_batches, seed_store,
-                            overlays if seed == seeds[0] else OverlayMaps(run_dir, []), device, progress)
+                            overlays if seed == seeds[0] else OverlayMaps(run_dir, []), device, progress,
+                            forwards=forwards)
                     for method, s in seconds.items():
                         stages.add_seconds(f"explain:{name}:{method}", s)
+                    stages.add_forwards(name, forwards)
             distributed.barrier()
         if not store.failed_units():
             stages.mark_done("explain")
@@ -380,6 +393,7 @@ def _run_locked(cfg: RunConfig, device: torch.device, restart: bool, progress: b
         provenance = collect_provenance(device, cfg.seed, distributed.world_size())
         provenance["timings_s"] = {k: round(v, 3) for k, v in stages.state["seconds"].items()}
         provenance["stage_units"] = stages.units()
+        provenance["scoring_forwards"] = stages.state.get("forwards", {})
         provenance["invocations"] = len(stages.state["invocations"])
         provenance["workers"] = workers
         provenance["this_invocation_s"] = round(time.perf_counter() - started, 3)

@@ -149,11 +149,14 @@ def explain_and_score_model(
     device: torch.device,
     progress: bool = True,
     batches: Optional[Sequence[int]] = None,
+    forwards: Optional[dict[str, list[int]]] = None,
 ) -> dict[str, float]:
     """Run every method on this rank's share of the clip batches (or on ``batches``) and write one shard per
     unit of work.
 
-    Returns seconds spent per method on this rank (explanation + scoring), for the provenance.
+    Returns seconds spent per method on this rank (explanation + scoring), for the provenance. ``forwards``, when
+    given, receives per method ``[perturbed inputs run through the model, inputs answered by the engine's memo]``
+    of its scoring (the explanation's own passes are not counted).
     """
     _load_plugins(cfg)
     model = model.to(device).eval()
@@ -199,6 +202,7 @@ def explain_and_score_model(
         for name in names:
             shard = Shard({k: list(v) for k, v in shard_base.rows.items()}) if name == MODEL_LEVEL else Shard()
             started = time.perf_counter()
+            evaluated, reused = reference.engine.inputs_evaluated, reference.engine.inputs_reused
             if name == MODEL_LEVEL:
                 try:
                     failures: dict[str, str] = {}  # plug-in metrics that failed; the others are kept
@@ -247,6 +251,10 @@ def explain_and_score_model(
                     for clip_id in clip_ids:
                         shard.add("errors", model_name, name, clip_id, "explain+score", _error_text(err))
             seconds[name] = seconds.get(name, 0.0) + time.perf_counter() - started
+            if forwards is not None:
+                counts = forwards.setdefault(name, [0, 0])
+                counts[0] += reference.engine.inputs_evaluated - evaluated
+                counts[1] += reference.engine.inputs_reused - reused
             store.write(model_name, name, batch_index, shard)
             bar.update(1)
     bar.close()

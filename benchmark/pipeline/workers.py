@@ -76,7 +76,7 @@ class ExplainJob:
 _TEST_SET: dict[str, object] = {}
 
 
-def _explain(cfg, job: ExplainJob, run_dir: Path) -> dict[str, float]:
+def _explain(cfg, job: ExplainJob, run_dir: Path) -> tuple[dict[str, float], dict[str, list[int]]]:
     from ..data import build_dataset
     from ..runtime import select_device
     from ..training import load_model
@@ -94,9 +94,11 @@ def _explain(cfg, job: ExplainJob, run_dir: Path) -> dict[str, float]:
         channels_last_model(model)
     clips = ClipBatches.first(test_set, cfg.explain.num_clips, cfg.explain.batch_size)
     unit_cfg = in_domain_config(cfg) if job.in_domain else cfg
-    return explain_and_score_model(unit_cfg, job.model, model, clips, ShardStore(run_dir, job.seed),
-                                   OverlayMaps(run_dir, list(job.overlay_ids)), device, progress=False,
-                                   batches=[job.batch])
+    forwards: dict[str, list[int]] = {}
+    seconds = explain_and_score_model(unit_cfg, job.model, model, clips, ShardStore(run_dir, job.seed),
+                                      OverlayMaps(run_dir, list(job.overlay_ids)), device, progress=False,
+                                      batches=[job.batch], forwards=forwards)
+    return seconds, forwards
 
 
 Job = TypeVar("Job")
@@ -144,13 +146,13 @@ class TrainCall:
 
 
 class ExplainCall:
-    """Picklable ``job -> explain_and_score_model`` on one clip batch: seconds per method."""
+    """Picklable ``job -> explain_and_score_model`` on one clip batch: seconds and scoring forwards per method."""
 
     def __init__(self, configs: dict, run_dir: Path):
         self.configs = configs
         self.run_dir = Path(run_dir)
 
-    def __call__(self, job: ExplainJob) -> dict[str, float]:
+    def __call__(self, job: ExplainJob) -> tuple[dict[str, float], dict[str, list[int]]]:
         return _explain(self.configs[job.seed], job, self.run_dir)
 
 

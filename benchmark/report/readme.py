@@ -16,6 +16,7 @@ from .files import load_results, safe_name
 from .seeds import summary_seeds
 from .summary import accuracy_table, explained_checkpoints_text, headline_table
 from .tables import md_text, to_markdown
+from .timing import reused_work, stage_times_text
 
 BEGIN, END = "<!-- RESULTS:BEGIN -->", "<!-- RESULTS:END -->"
 #: the figure shown in the README
@@ -60,7 +61,9 @@ def results_block(run_dir: Path, figure_link: str) -> str:
                 f"{_code(provenance.get('created', '?'))}, commit `{_code(provenance.get('git_commit', '?'))}`, "
                 f"device {device_text}, "
                 f"wall time of the stages {total / 60:.1f} min "
-                f"({', '.join(f'{_code(k)} {v:.0f} s' for k, v in stages.items())})."),
+                f"({stage_times_text(provenance) or ', '.join(f'{_code(k)} {v:.0f} s' for k, v in stages.items())})"
+                + (f"; **this run reused work**: {'; '.join(reused)}." if (reused := reused_work(provenance))
+                   else "; computed from scratch, nothing reused.")),
         "",
         *([md_text(explained), ""] if (explained := explained_checkpoints_text(run_dir)) else []),
         "**Accuracy** (test split)",

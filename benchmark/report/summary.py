@@ -524,6 +524,7 @@ def format_terminal_summary(run_dir: str | Path, summary: pd.DataFrame | None = 
     """
     from .files import load_results
     from .seeds import seed_summary_table
+    from .timing import stage_times_text
 
     results = load_results(run_dir)
     if summary is None:
@@ -552,6 +553,12 @@ def format_terminal_summary(run_dir: str | Path, summary: pd.DataFrame | None = 
         parts += ["", f"Metric validity (model × metric): {text}; {DAGGER} = failed, not ranked: see {validity_path}"]
     if not results.errors.empty:
         parts += ["", f"{len(results.errors)} method/clip evaluations failed: see {Path(run_dir) / 'errors.csv'}"]
+    if isinstance(results.provenance, dict) and (times := stage_times_text(results.provenance)):
+        from .timing import reused_work, total_minutes
+
+        reused = reused_work(results.provenance)
+        parts += ["", f"Stages: {total_minutes(results.provenance):.1f} min: {times}"
+                  + (f"; reused work: {'; '.join(reused)}" if reused else "; nothing reused")]
     report = Path(run_dir) / "summary.md"
     parts += ["", f"Report: {report}" + ("" if report.exists() else " (not written yet)"),
               f"Figures: {Path(run_dir) / 'figures'}"]
