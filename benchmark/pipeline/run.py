@@ -286,6 +286,11 @@ def _run_locked(cfg: RunConfig, device: torch.device, restart: bool, progress: b
     started = time.perf_counter()
 
     with stages.stage("data"):
+        if cfg.data.source == "synthetic":
+            from ..data.synthetic import is_complete, parameter_key
+
+            cached = is_complete(Path(cfg.data.root) / parameter_key(cfg.data.synthetic))
+            stages.count_units("data", computed=int(not cached), reused=int(cached), unit="synthetic data set")
         if distributed.is_main():  # generate once, then every rank reads the cache
             test_set = build_dataset(cfg.data, cfg.data.test_split, train=False, progress=progress)
         distributed.barrier()
