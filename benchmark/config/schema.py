@@ -385,6 +385,15 @@ class MetricsConfig:
     batch_size: Optional[int] = None
     #: clips (of the first batch) that get the cascading parameter-randomisation sanity check, per method
     sanity_clips: int = 2
+    #: smooth MPRT (on the sanity clips): noisy copies per clip, and the noise's std in the clips' units
+    mprt_samples: int = 3
+    mprt_noise: float = 0.1
+    #: clips (of the first batch) that get the robustness metrics (max-sensitivity, relative input stability), per
+    #: method; each is explained once more on ``robustness_samples`` perturbed copies (uniform noise of
+    #: ``robustness_radius`` of the pixel range, kept in the range)
+    robustness_clips: int = 2
+    robustness_samples: int = 3
+    robustness_radius: float = 0.02
     bootstrap_resamples: int = 1000
     #: metric validity checks of every run (metric_validity.csv)
     validity: ValidityConfig = field(default_factory=ValidityConfig)
@@ -418,6 +427,16 @@ class MetricsConfig:
             raise ConfigError(
                 f"config keys 'metrics.bootstrap_resamples/sanity_clips' = {self.bootstrap_resamples}/"
                 f"{self.sanity_clips}; need bootstrap_resamples >= 1 (1000 is usual) and sanity_clips >= 0"
+            )
+        if self.robustness_clips < 0 or self.robustness_samples < 1 or self.mprt_samples < 1:
+            raise ConfigError(
+                f"config keys 'metrics.robustness_clips/robustness_samples/mprt_samples' = {self.robustness_clips}/"
+                f"{self.robustness_samples}/{self.mprt_samples}; need robustness_clips >= 0 and the samples >= 1"
+            )
+        if not 0 < self.robustness_radius <= 1 or self.mprt_noise < 0:
+            raise ConfigError(
+                f"config keys 'metrics.robustness_radius/mprt_noise' = {self.robustness_radius}/{self.mprt_noise}; "
+                "need 0 < robustness_radius <= 1 (a share of the pixel range) and mprt_noise >= 0"
             )
         if self.memory_budget_mb < 1 or self.max_batch_size < 1:
             raise ConfigError(
