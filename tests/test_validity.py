@@ -311,3 +311,24 @@ def test_report_without_validity_file_is_unchanged(tmp_path):
     md = (run / "summary.md").read_text()
     assert "Metric validity" not in md and "†" not in md
     assert pd.read_csv(run / "summary.csv")["valid"].isna().all()
+
+
+def test_complexity_and_robustness_are_bounded_by_their_own_controls(rng):
+    noise = lambda: rng.normal(0, 0.01, N_CLIPS)  # noqa: E731
+    values = {
+        ("m", "oracle", "sparseness"): 0.9 + noise(), ("m", "uniform", "sparseness"): np.zeros(N_CLIPS),
+        ("m", "centre-prior", "max_sensitivity"): np.zeros(N_CLIPS),
+        ("m", "random", "max_sensitivity"): 1.4 + noise(),
+        # controls that do not separate: flagged
+        ("m", "oracle", "complexity"): 1.0 + noise(), ("m", "uniform", "complexity"): np.ones(N_CLIPS),
+    }
+    table = metric_validity(long_scores(values)).set_index("metric")
+    assert table.loc["sparseness", "status"] == "pass" and table.loc["sparseness", "controls"] == "oracle > uniform"
+    assert table.loc["sparseness", "control_share"] == 1.0 and table.loc["sparseness", "control_high_mean"] > 0.8
+    assert table.loc["max_sensitivity", "status"] == "pass"
+    assert table.loc["max_sensitivity", "controls"] == "centre-prior > random"  # lower is better: 0 beats 1.4
+    assert table.loc["complexity", "status"] == "fail"
+    assert "oracle not better than uniform" in table.loc["complexity", "reasons"]
+    # a missing control leaves the row unchecked, and the oracle triple is not needed for these families
+    partial = metric_validity(long_scores({("m", "oracle", "sparseness"): np.ones(N_CLIPS)}))
+    assert partial.iloc[0]["status"] == "unchecked" and "uniform" in partial.iloc[0]["reasons"]

@@ -52,7 +52,7 @@ PINNED: dict[str, tuple[int, int]] = {
     "saliency": (0, 5), "input-x-gradient": (1, 6), "guided-backprop": (2, 7), "integrated-gradients": (5, 0),
     "smoothgrad": (3, 1),
     "occlusion": (4, 4), "feature-ablation": (0, 3),
-    "random": (BLACK, 0), "centre-prior": (GREY, 1), "motion": (BLACK, 5),
+    "random": (BLACK, 0), "centre-prior": (GREY, 1), "motion": (BLACK, 5), "uniform": (GREY, 7),
     "oracle": (BLACK, 3), "inverse-oracle": (GREY, 6),
 }
 _ALL_SLOTS = [(c, m) for m in range(len(MARKERS)) for c in range(len(COLOURS))]

@@ -34,10 +34,9 @@ def read_validity(run_dir: str | Path) -> pd.DataFrame:
     if not path.is_file():
         return pd.DataFrame(columns=VALIDITY_COLUMNS)
     try:
-        table = pd.read_csv(path, dtype={"model": str, "metric": str, "status": str, "reasons": str,
-                                         "tie_spread_method": str}, keep_default_na=False,
-                            na_values={c: ["", "nan", "NaN"] for c in VALIDITY_COLUMNS
-                                       if c not in ("model", "metric", "status", "reasons", "tie_spread_method")})
+        text = ("model", "metric", "status", "reasons", "tie_spread_method", "controls")
+        table = pd.read_csv(path, dtype={c: str for c in text}, keep_default_na=False,
+                            na_values={c: ["", "nan", "NaN"] for c in VALIDITY_COLUMNS if c not in text})
     except (pd.errors.ParserError, UnicodeDecodeError) as err:
         raise DataError(f"{path}: cannot be parsed as CSV ({err})") from err
     missing = [c for c in ("model", "metric", "status") if c not in table.columns]
