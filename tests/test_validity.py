@@ -290,7 +290,8 @@ def test_report_flags_a_failed_metric_everywhere(tmp_path):
     assert deletion and not any(cell.startswith("**") for cell in deletion), "a failed metric was ranked (bold)"
     insertion = _column_cells(md.split("## Model: stabn")[1], "insertion_auc ↑")
     assert any(cell.startswith("**") for cell in insertion)
-    assert "Left out (failed the metric-validity check): deletion_auc" in md  # average ranks
+    # average ranks only over the metrics that passed
+    assert "Only metrics that passed the metric-validity check are ranked; left out: deletion_auc" in md
     tex = (run / "summary.tex").read_text()
     assert "deletion\\_auc $\\downarrow$ \\textsuperscript{\\dag}" in tex
     summary = pd.read_csv(run / "summary.csv")
