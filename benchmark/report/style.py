@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Iterable, Sequence
 
 import matplotlib
+import numpy as np
 
 matplotlib.use("Agg")
 
@@ -178,6 +179,32 @@ def method_palette(methods: Iterable[str]) -> dict[str, str]:
 
 
 # ---------------------------------------------------------------- metrics
+
+
+#: percentiles of a clip's map values that the overlay colour scale spans (values outside are clipped)
+OVERLAY_PERCENTILES = (1.0, 99.0)
+
+
+def robust_normalise(values: np.ndarray, percentiles: tuple[float, float] = OVERLAY_PERCENTILES) -> np.ndarray:
+    """A map (T, H, W) to [0, 1] over the whole clip by robust percentile normalisation: the ``percentiles`` (1st and
+    99th) of its values map to 0 and 1, values beyond are clipped.
+
+    Min-max normalisation lets a few extreme voxels (common in gradient maps) set the scale, so the rest of the map
+    is nearly black; clipping the outer percentiles is the usual remedy (Captum's ``visualize_image_attr`` clips the
+    top 2 % of |values|, ``outlier_perc=2``). Where the percentiles coincide (a map that is flat on more than 98 %
+    of the clip), the clip's maximum is the top of the scale, so a small bright region still shows; a constant map
+    becomes 0. NaN stays NaN.
+    """
+    values = np.asarray(values, dtype=np.float32)
+    finite = values[np.isfinite(values)]
+    if finite.size == 0:
+        return np.zeros_like(values)
+    low, high = (float(v) for v in np.percentile(finite, percentiles))
+    if high <= low:
+        high = float(finite.max())
+    if high <= low:
+        return np.where(np.isnan(values), np.nan, 0.0).astype(np.float32)
+    return np.clip((values - low) / (high - low), 0.0, 1.0)
 
 
 def metric_label(metric: str, arrow: bool = True) -> str:

@@ -25,7 +25,7 @@ FOOTNOTE = (f"{DAGGER} failed the metric-validity check for this model on this d
 VALID_COLUMN = "valid"
 
 __all__ = ["DAGGER", "FOOTNOTE", "VALID_COLUMN", "invalid_metrics", "read_validity", "thresholds_from_config",
-           "threshold_text", "validity_flags", "validity_table", "with_valid_column", "failed_in_summary", "mark"]
+           "threshold_text", "validity_flags", "validity_table", "with_valid_column", "failed_in_summary", "passed_in_summary", "mark"]
 
 
 def read_validity(run_dir: str | Path) -> pd.DataFrame:
@@ -82,6 +82,18 @@ def failed_in_summary(summary: pd.DataFrame, model: str | None = None) -> set[st
     return set(failed["metric"].astype(str))
 
 
+def passed_in_summary(summary: pd.DataFrame, model: str) -> set[str] | None:
+    """Metrics of ``model`` marked passed in the summary's :data:`VALID_COLUMN`; None when the summary has no
+    verdicts at all (a run without a validity check)."""
+    if VALID_COLUMN not in summary.columns:
+        return None
+    verdicts = summary[VALID_COLUMN].map(lambda v: str(v).strip().lower())
+    if not verdicts.isin(["true", "1", "false", "0"]).any():
+        return None
+    rows = summary[(summary["model"] == model) & verdicts.isin(["true", "1"])]
+    return set(rows["metric"].astype(str))
+
+
 def mark(metric_text: str, failed: bool) -> str:
     return f"{metric_text} {DAGGER}" if failed else metric_text
 
@@ -112,9 +124,12 @@ def validity_table(validity: pd.DataFrame, model: str) -> Table | None:
         deleted_text = (f"{deleted:.3f} ({deleted / chance:.1f}×)" if np.isfinite(deleted) and np.isfinite(chance)
                         and chance > 0 else _number(deleted))
         verdict = str(r["status"]) + (f": {r['reasons']}" if str(r.get("reasons", "") or "") else "")
+        own = _own_controls(r)
+        first = (f"{own}: " + _pair(r["control_share"], r["control_p"], r["control_effect"]) if own
+                 else _pair(r["oracle_vs_random_share"], r["oracle_vs_random_p"], r["oracle_vs_random_effect"]))
         cells.append([
             Cell(mark(metric_header(metric), r["status"] == "fail")),
-            Cell(_pair(r["oracle_vs_random_share"], r["oracle_vs_random_p"], r["oracle_vs_random_effect"])),
+            Cell(first),
             Cell(_pair(r["random_vs_inverse_share"], r["random_vs_inverse_p"], r["random_vs_inverse_effect"])),
             Cell(_number(r["tie_spread"], "{:.4f}")),
             Cell(_number(r["split_half_spearman"], "{:.2f}")),
@@ -127,9 +142,17 @@ def validity_table(validity: pd.DataFrame, model: str) -> Table | None:
         ["metric", "oracle > random", "random > inverse", "tie spread", "split-half ρ", "deleted p (× chance)",
          "verdict"], cells,
         caption=(f"Metric validity of {model} on {n_clips} clips: share of clips where the first control is better "
-                 "(one-sided Wilcoxon p, rank-biserial r), range of the mean over tie-break seeds, split-half "
+                 "(one-sided Wilcoxon p, rank-biserial r; complexity and robustness metrics are bounded by their own "
+                 "pair of controls, named in the cell), range of the mean over tie-break seeds, split-half "
                  "reliability of the method ranking, mean target probability of fully deleted clips."),
     )
+
+
+def _own_controls(row) -> str:
+    """``"oracle > uniform"`` for a row bounded by its family's own controls, else ``""``."""
+    text = row.get("controls", "") if hasattr(row, "get") else ""
+    text = "" if text is None or (isinstance(text, float) and not np.isfinite(text)) else str(text)
+    return text if text and text.count(">") == 1 else ""
 
 
 def in_domain_table(summary: pd.DataFrame, model: str, suffix: str = "+indomain") -> Table | None:
