@@ -333,3 +333,31 @@ def test_complexity_and_robustness_are_bounded_by_their_own_controls(rng):
     # a missing control leaves the row unchecked, and the oracle triple is not needed for these families
     partial = metric_validity(long_scores({("m", "oracle", "sparseness"): np.ones(N_CLIPS)}))
     assert partial.iloc[0]["status"] == "unchecked" and "uniform" in partial.iloc[0]["reasons"]
+
+
+def test_report_html_shows_the_validity_table_rounded_and_coloured_and_writes_the_agreement(tmp_path):
+    import re
+
+    from report_fixtures import MODELS, make_results_dir
+
+    from stabn_bench.benchmark.report import load_results, write_report, write_table
+
+    methods = ("gradcam", "saliency", "random", "stabn-attention", "oracle", "inverse-oracle")
+    offsets = {}
+    for model in MODELS:
+        offsets[(model, "oracle", "insertion_auc")] = 0.5
+        offsets[(model, "inverse-oracle", "insertion_auc")] = -0.5
+        offsets[(model, "oracle", "deletion_auc")] = 0.4
+    run = make_results_dir(tmp_path / "run", methods=methods, metrics=("deletion_auc", "insertion_auc"), n_clips=8,
+                           offsets=offsets, overlay=False)
+    write_table(metric_validity(load_results(run).scores), run / "metric_validity.csv")
+    write_report(run, formats=())
+    page = (run / "report.html").read_text()
+    section = page.split("<h2>Metric validity</h2>")[1].split("<h2>")[0]
+    assert 'class="verdict pass"' in section and 'class="verdict fail"' in section
+    assert "oracle not better than random" in section  # reasons in words
+    assert not re.search(r"\d\.\d{5,}", section), "unrounded floats in the validity table"
+    agreement = pd.read_csv(run / "metric_agreement.csv")
+    assert list(agreement.columns) == ["model", "metric_a", "metric_b", "kendall_tau", "p_value", "n_methods"]
+    assert set(agreement["model"]) == set(MODELS) and (agreement["n_methods"] == 3).all()  # controls not ranked
+    assert "Metric agreement" in (run / "summary.md").read_text()
