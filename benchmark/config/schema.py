@@ -138,9 +138,21 @@ class DataConfig:
     #: csv source without ``classes.txt``: take the classes from the labels found (else a label not in
     #: ``classes.txt`` / a missing ``classes.txt`` is an error, so that a typo never becomes a new class)
     infer_classes: bool = False
+    #: ssv2 source: spatial ground truth from the Something-Else boxes, ``something-else:PATH`` (an annotation file
+    #: such as bounding_box_smthsmth_part1.json, or a folder of them); clips without boxes are left out of
+    #: localisation. None: no boxes (the ground_truth/ folder of the root is used where it exists)
+    ground_truth: Optional[str] = None
 
     def validate(self) -> None:
         from ..runtime import is_safe_name
+
+        if self.ground_truth is not None:
+            if not str(self.ground_truth).startswith("something-else:") or len(str(self.ground_truth)) <= 15:
+                raise ConfigError(f"config key 'data.ground_truth' = {self.ground_truth!r}; expected "
+                                  "something-else:PATH (a Something-Else annotation file or a folder of bounding_box_smthsmth*.json files)")
+            if self.source != "ssv2":
+                raise ConfigError(f"config key 'data.ground_truth' needs data.source=ssv2 (the Something-Else boxes "
+                                  f"annotate Something-Something V2), got data.source={self.source}")
 
         for key in ("train_split", "val_split", "test_split"):
             if not is_safe_name(getattr(self, key)):
