@@ -17,7 +17,7 @@ from stabn_bench.metrics.agreement import STRONG_TAU, agreement_matrix, metric_a
 
 from .files import MODEL_LEVEL_METHOD
 from .groups import is_control
-from .style import DOUBLE_COLUMN, metric_label, save_figure
+from .style import metric_label, save_figure
 
 FIGURE_STEM = "metric_agreement"
 
@@ -37,26 +37,27 @@ def agreement_figure(agreement: pd.DataFrame) -> plt.Figure | None:
     if not models:
         return None
     size = max(len(agreement_matrix(agreement, m)) for m in models)
-    side = min(DOUBLE_COLUMN / len(models), 0.32 * size + 1.2)
-    fig, axes = plt.subplots(1, len(models), figsize=(side * len(models) + 0.6, side + 0.4), squeeze=False)
+    side = 0.16 * size + 0.6  # inches per panel
+    fig, axes = plt.subplots(1, len(models), figsize=(side * len(models) + 2.2, side + 1.9), squeeze=False)
     image = None
-    for ax, model in zip(axes[0], models):
+    for k, (ax, model) in enumerate(zip(axes[0], models)):
         matrix = agreement_matrix(agreement, model)
         values = matrix.to_numpy(dtype=float)
         image = ax.imshow(np.ma.masked_invalid(values), cmap="RdBu_r", vmin=-1, vmax=1)
         labels = [metric_label(m, arrow=False) for m in matrix.index]
         ax.set_xticks(range(len(labels)), labels, rotation=90)
-        ax.set_yticks(range(len(labels)), labels)
+        ax.set_yticks(range(len(labels)), labels if k == 0 else [""] * len(labels))
         ax.grid(False)
-        if len(labels) <= 12:
+        if len(labels) <= 8:
             for i in range(len(labels)):
                 for j in range(len(labels)):
                     if i != j and np.isfinite(values[i, j]):
                         ax.text(j, i, f"{values[i, j]:.1f}", ha="center", va="center", fontsize=7,
                                 color="white" if abs(values[i, j]) > 0.6 else "black")
         ax.set_title(model)
+    fig.tight_layout()
     if image is not None:
-        fig.colorbar(image, ax=list(axes[0]), shrink=0.7, label="Kendall τ")
+        fig.colorbar(image, ax=list(axes[0]), shrink=0.6, label="Kendall τ")
     return fig
 
 
@@ -70,23 +71,31 @@ def write_agreement_figure(agreement: pd.DataFrame, out_dir: Path, formats: Sequ
     return save_figure(fig, out_dir, FIGURE_STEM, formats, caption)
 
 
-def agreement_sentence(agreement: pd.DataFrame, model: str, passed: Sequence[str] | None = None) -> str | None:
-    """One paragraph on which metrics agree (τ ≥ 0.6) and which contradict each other (τ ≤ −0.6) for ``model``;
-    ``passed``: the metrics that passed the validity check (the others are marked as such)."""
+def agreement_sentence(agreement: pd.DataFrame, model: str, passed: Sequence[str] | None = None,
+                       limit: int = 8) -> str | None:
+    """One paragraph on which metrics agree (τ ≥ 0.6) and which contradict each other (τ ≤ −0.6) for ``model``
+    (the ``limit`` strongest pairs of each); ``passed``: the metrics that passed the validity check, named after."""
     rows = agreement[agreement["model"] == model]
     if rows.empty:
         return None
     agree, contradict = strong_pairs(agreement, model)
 
-    def name(metric: str) -> str:
-        return metric if passed is None or metric in set(passed) else f"{metric} (not valid here)"
-
     def listing(pairs: list) -> str:
-        return "; ".join(f"{name(a)} and {name(b)} (τ {tau:+.2f})" for a, b, tau in pairs)
+        text = "; ".join(f"{a} and {b} (τ {tau:+.2f})" for a, b, tau in pairs[:limit])
+        return text + (f"; and {len(pairs) - limit} more" if len(pairs) > limit else "")
 
     n = int(rows["n_methods"].max()) if len(rows) else 0
     parts = [f"Kendall τ between the rankings of {n} methods for {len(rows)} metric pairs (metric_agreement.csv)."]
     parts.append(f"Agree (τ ≥ {STRONG_TAU:g}): {listing(agree)}." if agree else f"No pair agrees with τ ≥ {STRONG_TAU:g}.")
     parts.append(f"Contradict (τ ≤ −{STRONG_TAU:g}): {listing(contradict)}." if contradict
                  else f"No pair contradicts with τ ≤ −{STRONG_TAU:g}.")
+    if passed is not None:
+        compared = set(rows["metric_a"]) | set(rows["metric_b"])
+        valid = [m for m in dict.fromkeys([*rows["metric_a"], *rows["metric_b"]]) if m in set(passed)]
+        if valid:
+            parts.append(f"Of the compared metrics, these passed the validity check: {', '.join(valid)}; the "
+                         f"other {len(compared) - len(valid)} show how they rank, not that they measure what they claim.")
+        else:
+            parts.append("None of the compared metrics passed the validity check for this model: the agreement "
+                         "describes their rankings only.")
     return " ".join(parts)

@@ -231,6 +231,8 @@ def rank_table(scores: pd.DataFrame, model: str, metrics: Sequence[str], methods
     it (failed, unchecked or exempt), named in the caption."""
     left_out = sorted(set(invalid) & set(metrics))
     metrics = [m for m in metrics if m not in set(invalid)]
+    if not metrics:
+        return None
     methods = [m for m in methods if not is_control(m)]  # controls and oracles are references, not ranked
     ranks = average_ranks(method_means(scores, model, metrics).reindex(index=list(methods)))
     if ranks.empty or len(methods) < 2:
