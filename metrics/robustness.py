@@ -16,7 +16,8 @@ for both (a stable map):
   attention) the element-wise ratio is dominated by division by near-zero voxels, so the ratio of norms is used.
 
 A map that does not depend on the input (the centre prior) scores 0 on both; a map drawn at random on every call
-scores about ``sqrt(2)`` relative change (two independent draws of the same distribution).
+scores ``sqrt(2 Var) / sqrt(E[a^2])`` (two independent draws of one distribution: about 0.71 for uniform noise in
+[0, 1)). Methods whose maps jump between regions under a tiny perturbation can score higher still.
 An all-zero map that stays all zero scores 0; one that becomes non-zero scores ``inf``-like large values (the
 denominator is clamped at a tiny number), never NaN.
 """
