@@ -398,7 +398,7 @@ class MetricsConfig:
     #: clips (of the first batch) that get the cascading parameter-randomisation sanity check, per method
     sanity_clips: int = 2
     #: smooth MPRT (on the sanity clips): noisy copies per clip, and the noise's std in the clips' units
-    mprt_samples: int = 3
+    mprt_samples: int = 2
     mprt_noise: float = 0.1
     #: clips (of the first batch) that get the robustness metrics (max-sensitivity, relative input stability), per
     #: method; each is explained once more on ``robustness_samples`` perturbed copies (uniform noise of

@@ -228,7 +228,7 @@ def explain_and_score_model(
                     if sanity and batch_index == 0:
                         n = min(cfg.metrics.sanity_clips, len(clip_ids))
                         values = _sanity(model, name, x[:n], targets[:n], cfg, seed, options.get(name, {}),
-                                         _first(truth, n), wanted)
+                                         _first(truth, n), wanted, reference=explanation.spatiotemporal[:n])
                         _add_values(shard, model_name, name, clip_ids[:n], values)
                     if robust and batch_index == 0:
                         n = min(cfg.metrics.robustness_clips, len(clip_ids))
@@ -265,9 +265,11 @@ def _first(truth: dict, n: int) -> dict:
 
 
 def _sanity(model: nn.Module, method: str, clips: torch.Tensor, targets: torch.Tensor, cfg: RunConfig, seed: int,
-            options: dict, ground_truth: Optional[dict] = None, wanted: Optional[set] = None) -> dict[str, torch.Tensor]:
+            options: dict, ground_truth: Optional[dict] = None, wanted: Optional[set] = None,
+            reference: Optional[torch.Tensor] = None) -> dict[str, torch.Tensor]:
     """The wanted randomisation tests (N,) of ``method`` on ``clips``: ``randomisation_spearman`` (cascading
-    randomisation of a model copy), ``smooth_mprt`` and ``efficient_mprt`` (the fully randomised copy)."""
+    randomisation of a model copy), ``smooth_mprt`` and ``efficient_mprt`` (the fully randomised copy);
+    ``reference``: the trained model's maps of ``clips`` where the caller has them (efficient MPRT reuses them)."""
     wanted = set(SANITY_METRICS) if wanted is None else wanted
 
     def explain_fn(m: nn.Module, c: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
@@ -284,7 +286,8 @@ def _sanity(model: nn.Module, method: str, clips: torch.Tensor, targets: torch.T
             values["smooth_mprt"] = smooth_mprt(model, explain_fn, clips, targets, cfg.metrics.mprt_samples,
                                                 cfg.metrics.mprt_noise, seed, randomised=randomised)
         if "efficient_mprt" in wanted:
-            values["efficient_mprt"] = efficient_mprt(model, explain_fn, clips, targets, seed, randomised=randomised)
+            values["efficient_mprt"] = efficient_mprt(model, explain_fn, clips, targets, seed, reference=reference,
+                                                      randomised=randomised)
     return values
 
 
