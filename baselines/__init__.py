@@ -43,7 +43,7 @@ from .runner import DEFAULT_BATCH_SIZE, ExplainBatchResult, explain, explain_all
 from .targets import predicted_classes, resolve_targets
 
 # the built-in methods register themselves on import
-from . import attention, cam, gradients, perturbation, controls, oracles  # noqa: E402,F401  isort: skip
+from . import attention, cam, gradients, perturbation, controls, oracles  # noqa: F401  isort: skip
 
 __all__ = [
     "ALL", "COSTS", "DEFAULT_BATCH_SIZE", "GROUND_TRUTH_INPUTS", "KINDS", "ENTRY_POINT_GROUP", "ExplainBatchResult", "Explanation", "MethodError",

@@ -45,6 +45,7 @@ def stabn_attention(model: nn.Module, clips: torch.Tensor, targets: torch.Tensor
     """ST-ABN's map M_s(t,h,w)·M_t(t), each min-max normalised per clip first, upsampled; per-frame importance the
     normalised M_t. Returns (N, T, h, w) and (N, T)."""
     spatial, temporal = _attention_maps(model, clips, need_temporal=True)
+    assert temporal is not None  # need_temporal=True
     spatial, temporal = minmax_per_clip(spatial), minmax_per_clip(temporal)
     return RawAttribution(spatial * temporal[:, :, None, None], temporal=temporal)
 
@@ -67,4 +68,5 @@ def stabn_spatial_inverse(model: nn.Module, clips: torch.Tensor, targets: torch.
 def stabn_temporal(model: nn.Module, clips: torch.Tensor, targets: torch.Tensor) -> RawAttribution:
     """ST-ABN's temporal attention M_t broadcast over space. Returns (N, T) as map and per-frame importance."""
     _, temporal = _attention_maps(model, clips, need_temporal=True)
+    assert temporal is not None  # need_temporal=True
     return RawAttribution(temporal, temporal=temporal)

@@ -1,7 +1,7 @@
 """The one error type of the explanation methods."""
 from __future__ import annotations
 
-from stabn_bench.benchmark.errors import StabnBenchError
+from stabn_bench.core import StabnBenchError
 
 
 class MethodError(StabnBenchError):

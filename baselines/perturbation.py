@@ -23,7 +23,7 @@ def _size3(name: str, value: Sequence[int] | int) -> tuple[int, int, int]:
     size = (value,) * 3 if isinstance(value, int) else tuple(int(v) for v in value)
     if len(size) != 3 or min(size) < 1:
         raise ValueError(f"option '{name}' must be three positive integers (frames, height, width), got {value!r}")
-    return size  # type: ignore[return-value]
+    return size[0], size[1], size[2]
 
 
 def tube_ids(shape: tuple[int, int, int], tube: tuple[int, int, int], device: torch.device) -> torch.Tensor:
@@ -59,7 +59,8 @@ def feature_ablation(model: nn.Module, clips: torch.Tensor, targets: torch.Tenso
     ``tube`` (t, h, w) defaults to (T/8, H/4, W/4); at most ``batch_size`` ablated clips per forward pass.
     """
     size = _size3("tube", tube) if tube is not None else default_tube(clips)
-    mask = tube_ids(tuple(clips.shape[2:]), size, clips.device)
+    t, h, w = clips.shape[2:]
+    mask = tube_ids((t, h, w), size, clips.device)
     return FeatureAblation(LogitsOnly(model)).attribute(
         clips, baselines=baseline, target=targets, feature_mask=mask,
         perturbations_per_eval=max(1, batch_size // clips.shape[0]))

@@ -3,7 +3,7 @@ entry-point group of an installed package. Importing the module runs its ``@regi
 """
 from __future__ import annotations
 
-from stabn_bench.benchmark.user_modules import import_user_module, load_entry_points
+from stabn_bench.core import import_user_module, load_entry_points
 
 #: The entry-point group an installed package uses to add explanation methods, e.g. in its pyproject.toml:
 #: ``[project.entry-points."stabn_bench.methods"] my_methods = "my_package.methods"``

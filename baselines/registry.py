@@ -19,6 +19,8 @@ from typing import Any, Callable, Iterable, Union
 
 import torch
 
+from stabn_bench.core import KINDS  # the kinds (families) a method declares, in the order reports list them
+
 from .errors import MethodError
 
 #: ``models=ALL``: the method applies to every model (it needs only ``model(clips).logits``).
@@ -27,8 +29,6 @@ ALL = "all"
 #: The cost classes a method declares, cheapest first.
 COSTS = ("free", "one-backward", "many-forwards")
 
-#: The kinds (families) a method declares; reports, plots and the method listing group methods by them.
-KINDS = ("attention", "cam", "gradient", "perturbation", "control", "oracle")
 
 #: Options every method may accept by naming them in its signature; :func:`baselines.explain` fills them in.
 SHARED_OPTIONS = ("batch_size",)
@@ -95,7 +95,7 @@ def _option_defaults(signature: inspect.Signature, skip: int) -> tuple[dict[str,
 
 def _ground_truth_inputs(obj: Any) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """(required, optional) ground-truth parameters named in the signature of a method (or its ``attribute``)."""
-    target = obj.attribute if inspect.isclass(obj) else obj
+    target = getattr(obj, "attribute") if inspect.isclass(obj) else obj  # noqa: B009  (obj: a method class)
     params = inspect.signature(target).parameters.values()
     named = [p for p in params if p.name in GROUND_TRUTH_INPUTS]
     return (tuple(p.name for p in named if p.default is p.empty),

@@ -4,7 +4,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from stabn_bench.benchmark.errors import StabnBenchError
+from stabn_bench.core import StabnBenchError
 
 from .explanation import TargetKind
 from .forward import eval_mode, model_device

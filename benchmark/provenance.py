@@ -29,7 +29,7 @@ def git_commit(path: Path | None = None) -> str | None:
 
 
 def package_versions() -> dict[str, str | None]:
-    out = {}
+    out: dict[str, str | None] = {}
     for name in _PACKAGES:
         try:
             out[name] = importlib.metadata.version(name)

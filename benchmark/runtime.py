@@ -1,17 +1,21 @@
-"""Process-wide set-up: device choice, seeding, logging, mixed precision and atomic file writes."""
+"""Process-wide set-up: device choice, seeding, logging, mixed precision and atomic file writes (the last two
+defined in :mod:`stabn_bench.core`, which every layer may import)."""
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import random
 import re
 import tempfile
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 import torch
+
+from stabn_bench.core import atomic_path, autocast
+
+__all__ = ["atomic_path", "atomic_write_text", "autocast", "ensure_writable_dir", "is_safe_name", "seed_everything",
+           "select_device", "setup_logging"]
 
 log = logging.getLogger("stabn_bench")
 
@@ -70,13 +74,6 @@ def seed_everything(seed: int, deterministic: bool = False) -> None:
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
 
 
-def autocast(device: torch.device, enabled: bool = True) -> contextlib.AbstractContextManager:
-    """bf16 autocast on CUDA (when enabled); a no-op on CPU."""
-    if enabled and device.type == "cuda":
-        return torch.autocast("cuda", dtype=torch.bfloat16)
-    return contextlib.nullcontext()
-
-
 def setup_logging(verbose: bool = False) -> None:
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.INFO,
@@ -88,34 +85,6 @@ def setup_logging(verbose: bool = False) -> None:
     logging.getLogger("stabn_bench").setLevel(logging.DEBUG if verbose else logging.INFO)
 
 
-@contextlib.contextmanager
-def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temporary path beside ``path``; on success it is renamed onto ``path``, on error removed.
-
-    Use for every output file so that a killed run never leaves a half-written file under the final name.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix + ".tmp", dir=path.parent)
-    os.close(fd)
-    tmp_path = Path(tmp)
-    try:
-        yield tmp_path
-        if tmp_path.exists():  # mkstemp makes 0600 files: give the final file the usual permissions
-            umask = os.umask(0)
-            os.umask(umask)
-            os.chmod(tmp_path, 0o666 & ~umask)
-        os.replace(tmp_path, path)
-    except BaseException:
-        tmp_path.unlink(missing_ok=True)
-        raise
-
-
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:
     with atomic_path(path) as tmp:
         tmp.write_text(text)
-
-
-def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
-    with atomic_path(path) as tmp:
-        tmp.write_bytes(data)

@@ -38,14 +38,14 @@ STRONG_TAU = 0.6
 def kendall_tau(a: Sequence[float], b: Sequence[float]) -> tuple[float, float]:
     """Kendall's tau-b and its two-sided p-value between two score vectors over the same methods (NaN pairs
     dropped); NaN, NaN with fewer than 3 methods or a constant vector."""
-    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
-    keep = np.isfinite(a) & np.isfinite(b)
-    a, b = a[keep], b[keep]
-    if len(a) < 3 or np.ptp(a) == 0 or np.ptp(b) == 0:
+    x, y = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    keep = np.isfinite(x) & np.isfinite(y)
+    x, y = x[keep], y[keep]
+    if len(x) < 3 or np.ptp(x) == 0 or np.ptp(y) == 0:
         return float("nan"), float("nan")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        result = stats.kendalltau(a, b)
+        result = stats.kendalltau(x, y)
     return float(result.statistic), float(result.pvalue)
 
 

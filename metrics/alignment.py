@@ -13,6 +13,8 @@ attention or reference is constant over the compared cells gets NaN (no ranking 
 """
 from __future__ import annotations
 
+from typing import Sequence
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -21,7 +23,7 @@ from scipy import stats
 __all__ = ["pool_to_grid", "spearman_rows", "spatial_alignment", "temporal_alignment"]
 
 
-def pool_to_grid(mask: torch.Tensor, grid: tuple[int, int, int]) -> torch.Tensor:
+def pool_to_grid(mask: torch.Tensor, grid: Sequence[int]) -> torch.Tensor:
     """Area-pool a mask (N, T, H, W) to ``grid`` = (t, h, w): (N, t, h, w), each cell the mean of its pixels.
 
     With H, W, T divisible by h, w, t a cell is exactly the share of evidence pixels in its block; otherwise the
@@ -29,7 +31,8 @@ def pool_to_grid(mask: torch.Tensor, grid: tuple[int, int, int]) -> torch.Tensor
     """
     if mask.ndim != 4:
         raise ValueError(f"pool_to_grid: expected a mask (N, T, H, W), got shape {tuple(mask.shape)}")
-    return F.adaptive_avg_pool3d(mask.float()[:, None], tuple(int(g) for g in grid))[:, 0]
+    t, h, w = (int(g) for g in grid)
+    return F.adaptive_avg_pool3d(mask.float()[:, None], (t, h, w))[:, 0]
 
 
 def spearman_rows(a: np.ndarray | torch.Tensor, b: np.ndarray | torch.Tensor,

@@ -31,7 +31,7 @@ def gini(values: torch.Tensor) -> torch.Tensor:
     exactly 1 at every map size (P = 1 gives NaN: one cell is neither sparse nor dense).
     """
     a = values.double().abs().sort(dim=1).values
-    m, p = a.shape
+    _, p = a.shape
     total = a.sum(dim=1)
     index = torch.arange(1, p + 1, dtype=torch.float64, device=a.device)
     plain = ((2 * index - p - 1) * a).sum(dim=1) / (p * total.clamp(min=torch.finfo(torch.float64).tiny))
@@ -48,7 +48,7 @@ def normalised_entropy(values: torch.Tensor) -> torch.Tensor:
         (M,) float64; NaN where a row has no mass or P = 1.
     """
     a = values.double().abs()
-    m, p = a.shape
+    _, p = a.shape
     total = a.sum(dim=1, keepdim=True)
     prob = a / total.clamp(min=torch.finfo(torch.float64).tiny)
     entropy = -(torch.where(prob > 0, prob * prob.log(), torch.zeros_like(prob))).sum(dim=1)

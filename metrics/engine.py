@@ -8,6 +8,14 @@ How it is fast:
 - the ordering is computed once per clip (:mod:`stabn_bench.metrics.ordering`); a step's mask is ``rank < n_changed``;
 - the (clip, step) pairs of all clips are packed into batches and every batch is built on the device with one
   gather and one ``torch.where`` (no Python loop over steps or pixels);
+- a perturbed clip is evaluated once: the engine remembers the probability of every (clip, kept voxels,
+  substrate) it has scored on the current clips, so curves that meet the same input (the LeRF deletion and the
+  insertion curve of one map, the frame curves of methods that rank frames alike, tie-break re-scorings of a map
+  without ties, the oracle and its inverse) share the forward pass. A value never depends on what else was
+  evaluated: the model's outputs do not depend on the batch's other inputs or size (batches of one are padded
+  to two, the only size whose kernels differ on CPUs);
+- on a CPU, inputs are handed to the model in the ``channels_last_3d`` memory format (convolutions run about
+  1.6x faster there; :func:`channels_last_model` converts a model's weights once);
 - forward passes run under ``torch.inference_mode`` and bf16 autocast on CUDA;
 - the batch size comes from a memory budget: the activation memory of one clip is measured once per input
   shape with :class:`~metrics.memory.LiveTensorMemory`; on CUDA an out-of-memory error halves the batch and
@@ -25,8 +33,8 @@ from typing import Callable, Literal, NamedTuple, Optional, Union
 
 import torch
 
-from stabn_bench.benchmark.models.outputs import VideoModelOutput
-from stabn_bench.benchmark.runtime import autocast as autocast_context
+from stabn_bench.core import VideoModelOutput
+from stabn_bench.core import autocast as autocast_context
 
 from .auc import trapezoid_auc
 from .memory import LiveTensorMemory
@@ -131,8 +139,13 @@ class PerturbationEngine:
         self._oom_cap: Optional[int] = None
         self._tuners: dict[tuple, BatchSizeTuner] = {}
         self._substrate_cache: list[tuple] = []
+        #: (clips tensor, its version) the memo holds inputs of, and (substrate, clip, target, kept mask) -> (p, class)
+        self._memo_clips: Optional[tuple[torch.Tensor, int]] = None
+        self._memo: dict[tuple, tuple[float, int]] = {}
         #: forward passes (inputs) run so far, for reports and tests
         self.inputs_evaluated = 0
+        #: perturbed inputs asked for and answered from the memo without a forward pass
+        self.inputs_reused = 0
 
     # ------------------------------------------------------------------ public API
 
@@ -185,7 +198,8 @@ class PerturbationEngine:
             ranks: cell ranks of the N clips (:mod:`stabn_bench.metrics.ordering`).
             targets: (N,) class whose probability is scored.
             mode: ``deletion`` or ``insertion``.
-            substrate: one of ``zero``, ``mean``, ``blur``, ``mean_frame``, ``frozen`` (frame ranks only).
+            substrate: one of ``road`` (a run's default: 3-D noisy linear imputation), ``zero``, ``mean``, ``blur``,
+                ``mean_frame``, ``frozen`` (frame ranks only).
             steps: number of steps (the curve has ``S + 1`` points).
             endpoints: probabilities of the clean and fully substituted clips (from :meth:`endpoints`, same
                 clips, targets and substrate); when given, those two points are not recomputed.
@@ -243,6 +257,45 @@ class PerturbationEngine:
             predictions of the J inputs (on the CPU).
         """
         _check_substrate(substrate)
+        keys = self._memo_keys(clips, ranks, targets, mode, substrate, job_clip, job_changed)
+        known = [self._memo.get(key) for key in keys]
+        missing = [i for i, value in enumerate(known) if value is None]
+        first_of: dict[tuple, int] = {}
+        todo = [i for i in missing if first_of.setdefault(keys[i], i) == i]  # each distinct input once
+        if todo:
+            index = torch.tensor(todo, dtype=torch.int64)
+            fresh = self._masked_forward(clips, ranks, targets, mode, substrate, job_clip[index], job_changed[index])
+            for i, p, c in zip(todo, fresh.probability.tolist(), fresh.predicted.tolist()):
+                self._memo[keys[i]] = (p, c)
+        self.inputs_reused += len(keys) - len(todo)
+        values = [self._memo[key] for key in keys]
+        return Predictions(torch.tensor([p for p, _ in values], dtype=torch.float32),
+                           torch.tensor([c for _, c in values], dtype=torch.int64))
+
+    def _memo_keys(self, clips: torch.Tensor, ranks: CellRanks, targets: torch.Tensor, mode: Mode, substrate: str,
+                   job_clip: torch.Tensor, job_changed: torch.Tensor) -> list[tuple]:
+        """One hashable key per job: what the perturbed input is made of (substrate and its settings, clip, target,
+        the voxels kept from the clip). Resets the memo when ``clips`` is not the tensor it was built on."""
+        import hashlib
+
+        import numpy as np
+
+        if self._memo_clips is None or self._memo_clips[0] is not clips or self._memo_clips[1] != _version(clips):
+            self._memo_clips, self._memo = (clips, _version(clips)), {}
+        settings = (substrate, self.blur_sigma if substrate == "blur" else None,
+                    self.road_noise if substrate == "road" else None)
+        rank_map = ranks.ranks.cpu()
+        keys = []
+        for clip, count in zip(job_clip.tolist(), job_changed.tolist()):
+            changed = (rank_map[clip] < count).numpy()
+            kept = ~changed if mode == "deletion" else changed
+            digest = hashlib.blake2b(np.packbits(kept).tobytes() + str(kept.shape).encode(), digest_size=16).digest()
+            keys.append((settings, clip, int(targets[clip]), digest))
+        return keys
+
+    def _masked_forward(self, clips: torch.Tensor, ranks: CellRanks, targets: torch.Tensor, mode: Mode,
+                        substrate: str, job_clip: torch.Tensor, job_changed: torch.Tensor) -> Predictions:
+        """The forward passes of :meth:`masked` (no memo)."""
         device = self._device_for(clips)
         clips = clips.to(device)
         rank_map = ranks.ranks.to(device)
@@ -366,8 +419,13 @@ class PerturbationEngine:
                 index = torch.arange(start, min(start + batch, num_jobs), device=device)
                 began = time.perf_counter()
                 try:
+                    inputs = build(index)
+                    if len(index) == 1:  # batches of one take other kernels on CPUs: pad to two
+                        inputs = torch.cat([inputs, inputs])
+                    if device.type == "cpu" and inputs.dim() == 5:
+                        inputs = inputs.contiguous(memory_format=torch.channels_last_3d)
                     with autocast_context(device, self.use_autocast):
-                        logits = self._logits(build(index))
+                        logits = self._logits(inputs)[: len(index)]
                 except torch.OutOfMemoryError:
                     if device.type != "cuda" or batch == 1:
                         raise
@@ -446,6 +504,16 @@ class BatchSizeTuner:
         self.seconds_per_input.setdefault(size, []).append(seconds / size)
 
 
+def channels_last_model(model: torch.nn.Module) -> torch.nn.Module:
+    """Store every 5-D weight of ``model`` (its 3-D convolutions) in the ``channels_last_3d`` memory format, in
+    place; the values do not change. CPU convolutions of clips run about 1.6x faster this way."""
+    with torch.no_grad():
+        for parameter in model.parameters():
+            if parameter.dim() == 5:
+                parameter.data = parameter.data.contiguous(memory_format=torch.channels_last_3d)
+    return model
+
+
 def _cells_changed(num_cells: int, num_steps: int) -> torch.Tensor:
     """(S+1,) int64 number of cells changed after each step: round(k * M / S), from 0 to M."""
     k = torch.arange(num_steps + 1, dtype=torch.int64)
@@ -482,4 +550,5 @@ def _module_device(forward_fn: ForwardFn) -> Optional[torch.device]:
     return None
 
 
-__all__ = ["Curves", "Endpoints", "ForwardFn", "MODES", "PerturbationEngine", "Predictions", "FIXED_SUBSTRATES"]
+__all__ = ["Curves", "Endpoints", "ForwardFn", "MODES", "PerturbationEngine", "Predictions", "FIXED_SUBSTRATES",
+           "channels_last_model"]

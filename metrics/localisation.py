@@ -99,7 +99,8 @@ def native_oracle_map(evidence: torch.Tensor, native_shape: Optional[Sequence[in
     size = tuple(evidence.shape[1:])
     if native_shape is None or tuple(int(v) for v in native_shape) == size:
         return evidence
-    pooled = F.adaptive_avg_pool3d(evidence.unsqueeze(1), tuple(int(v) for v in native_shape))
+    t, h, w = (int(v) for v in native_shape)
+    pooled = F.adaptive_avg_pool3d(evidence.unsqueeze(1), (t, h, w))
     return F.interpolate(pooled, size=size, mode="trilinear", align_corners=False).squeeze(1)
 
 

@@ -27,7 +27,7 @@ from typing import Literal, Optional, Sequence
 import torch
 import torch.nn.functional as F
 
-from stabn_bench.benchmark.errors import DataError
+from stabn_bench.core import DataError
 
 Granularity = Literal["voxel", "tube", "frame"]
 GRANULARITIES: tuple[str, ...] = ("voxel", "tube", "frame")

@@ -48,8 +48,8 @@ from typing import Any, Callable, Iterable, Mapping, Optional
 import numpy as np
 import torch
 
-from stabn_bench.benchmark.errors import StabnBenchError
-from stabn_bench.benchmark.user_modules import import_user_module, load_entry_points
+from stabn_bench.core import StabnBenchError
+from stabn_bench.core import import_user_module, load_entry_points
 
 from . import catalog
 
@@ -223,11 +223,6 @@ def load_entry_point_metrics(force: bool = False) -> list[str]:
 # ---------------------------------------------------------------------- scoring
 
 
-def plugin_names(model_level: bool) -> list[str]:
-    """Names of the registered plug-in metrics that are (or are not) model-level."""
-    return [s.name for s in metric_specs() if s.model_level == model_level]
-
-
 def configured_granularity_names() -> list[str]:
     """Plug-in metrics computed at every configured granularity (like ``deletion_auc``)."""
     return [s.name for s in metric_specs() if s.granularity == "configured"]
@@ -261,13 +256,13 @@ def compute_plugin_metrics(
         if spec.granularity == "configured":
             runs = [(spec.name if i == 0 else catalog.granularity_variant(spec.name, g), g) for i, g in enumerate(granularities)]
         else:
-            runs = [(spec.name, spec.granularity)]
+            runs = [(spec.name, spec.granularity)]  # type: ignore[list-item]  # None: used as given
         for name, granularity in runs:
             if name not in wanted:
                 continue
             kwargs = {need: inputs[need] for need in spec.needs}
             if granularity is not None:
-                kwargs["map"] = cell_relevance(inputs["map"], granularity, list(tube_size))
+                kwargs["map"] = cell_relevance(inputs["map"], granularity, list(tube_size))  # type: ignore[arg-type]
             try:
                 with torch.no_grad():
                     value = spec.fn(**kwargs)

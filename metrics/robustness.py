@@ -35,7 +35,7 @@ EPS_MIN = 1e-6
 
 
 def perturb_clips(clips: torch.Tensor, n_samples: int, radius: float, generator: torch.Generator,
-                  scale: Sequence[float] | torch.Tensor = 1.0, low: Sequence[float] | torch.Tensor | float = float("-inf"),
+                  scale: Sequence[float] | torch.Tensor | float = 1.0, low: Sequence[float] | torch.Tensor | float = float("-inf"),
                   high: Sequence[float] | torch.Tensor | float = float("inf")) -> torch.Tensor:
     """``n_samples`` perturbed copies of every clip, kept in the data's range.
 
@@ -79,7 +79,7 @@ def relative_change(reference: torch.Tensor, other: torch.Tensor) -> torch.Tenso
 
 def robustness_scores(explain: ExplainFn, clips: torch.Tensor, targets: torch.Tensor, maps: torch.Tensor,
                       n_samples: int = 3, radius: float = 0.02, seed: int = 0,
-                      scale: Sequence[float] | torch.Tensor = 1.0, low=float("-inf"), high=float("inf"),
+                      scale: Sequence[float] | torch.Tensor | float = 1.0, low=float("-inf"), high=float("inf"),
                       ) -> dict[str, torch.Tensor]:
     """Max-sensitivity and relative input stability of a method on N clips (one call of ``explain`` on every
     perturbed copy at once).

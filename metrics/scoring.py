@@ -24,13 +24,12 @@ from typing import Optional, Sequence, Union
 
 import torch
 
-from stabn_bench.benchmark.config.schema import MetricsConfig
-
 from . import complexity, faithfulness, localisation, temporal as temporal_tests
 from . import registry as plugins
 from .catalog import METRICS, PER_GRANULARITY, ceiling_name, granularity_variant, selectable_metric_names
 from .engine import Curves, Endpoints, ForwardFn, PerturbationEngine
 from .ordering import check_finite
+from .settings import MetricsConfig
 
 #: metrics that :func:`score_explanations` does not compute (they need the model or are model-level)
 MODEL_LEVEL = ("shuffle_prediction_change", "reverse_prediction_change")
@@ -96,10 +95,13 @@ def _plugin_inputs(engine: PerturbationEngine, clips: torch.Tensor, cfg: Metrics
     return {"model": model, "clips": clips, "engine": engine, "seed": seed, "config": cfg, **named}
 
 
-def make_engine(forward_fn: Union[ForwardFn, PerturbationEngine], cfg: MetricsConfig, device: Optional[torch.device] = None) -> PerturbationEngine:
-    """A :class:`PerturbationEngine` with the config's budget and substrate settings (an engine is returned as is)."""
+def make_engine(forward_fn: Union[ForwardFn, PerturbationEngine], cfg: Optional[MetricsConfig], device: Optional[torch.device] = None) -> PerturbationEngine:
+    """A :class:`PerturbationEngine` with the config's budget and substrate settings (an engine is returned as is;
+    no config: the engine's defaults, which are the config's)."""
     if isinstance(forward_fn, PerturbationEngine):
         return forward_fn
+    if cfg is None:
+        return PerturbationEngine(forward_fn, device=device)
     return PerturbationEngine(
         forward_fn, device=device, memory_budget_mb=cfg.memory_budget_mb,
         batch_size=cfg.batch_size, max_batch_size=cfg.max_batch_size, blur_sigma=cfg.blur_sigma,
@@ -262,7 +264,7 @@ def model_order_sensitivity(
     if isinstance(forward_fn, ReferenceCurves):
         targets = forward_fn.targets
         forward_fn = forward_fn.engine
-    engine = make_engine(forward_fn, cfg or MetricsConfig())
+    engine = make_engine(forward_fn, cfg)
     wanted = set(selected_metrics(cfg)) if cfg is not None else set(MODEL_LEVEL)
     values: dict[str, torch.Tensor] = {}
     if wanted & set(MODEL_LEVEL):

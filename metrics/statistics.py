@@ -13,6 +13,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from stabn_bench.core import MODEL_LEVEL
+
 from .catalog import METRICS
 
 
@@ -156,7 +158,7 @@ def paired_tests(scores_df: pd.DataFrame, metric: str, model: str, methods: Sequ
     return table
 
 
-def all_paired_tests(scores_df: pd.DataFrame, exclude_method: str = "-") -> pd.DataFrame:
+def all_paired_tests(scores_df: pd.DataFrame, exclude_method: str = MODEL_LEVEL) -> pd.DataFrame:
     """:func:`paired_tests` for every model and metric (Holm within each), as one table with ``model, metric`` first.
 
     Rows whose method is ``exclude_method`` (model-level metrics) are left out.

@@ -112,7 +112,7 @@ def noisy_linear_imputation(clips: torch.Tensor, kept: torch.Tensor, noise: torc
     Returns:
         (B, C, T, H, W): kept voxels unchanged, removed voxels imputed.
     """
-    b, c, t, h, w = clips.shape
+    b, _, t, h, w = clips.shape
     known = kept.expand(b, t, h, w).unsqueeze(1).to(clips.dtype)  # (B, 1, T, H, W)
     prior = clips.mean(dim=(2, 3, 4), keepdim=True)
     filled = _pyramid_fill(clips * known, known, prior, values=clips)

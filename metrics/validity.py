@@ -37,11 +37,13 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
-from typing import Mapping, Optional, Sequence
+from typing import Any, Mapping, Optional, Sequence
 
 import numpy as np
 import pandas as pd
 from scipy import stats
+
+from stabn_bench.core import MODEL_LEVEL
 
 from .catalog import CEILINGS, METRICS, PER_GRANULARITY, ceiling_name, granularity_variant
 from .statistics import wilcoxon_method
@@ -135,7 +137,7 @@ def compare_paired(first: np.ndarray, second: np.ndarray, higher_is_better: bool
     d = first[keep] - second[keep]
     if not higher_is_better:
         d = -d
-    n = int(len(d))
+    n = len(d)
     if n == 0:
         return PairedComparison(0, float("nan"), 1.0, float("nan"))
     share = float(np.mean(d > 0))
@@ -283,7 +285,7 @@ def metric_validity(
         ranking_exclude: methods left out of the split-half ranking (the oracle controls bound it trivially).
         directions: metric -> higher_is_better (overrides the catalog).
     """
-    scores = scores[scores["method"] != "-"]
+    scores = scores[scores["method"] != MODEL_LEVEL]
     spreads = tie_spread(tie_scores).set_index(["model", "metric"]) if tie_scores is not None else None
     ends = deleted.set_index(["model", "curve"]) if deleted is not None and not deleted.empty else None
     chance = 1.0 / num_classes if num_classes else float("nan")
@@ -292,7 +294,7 @@ def metric_validity(
         wide = group.pivot_table(index="clip_id", columns="method", values="value", aggfunc="mean")
         info = METRICS.get(metric)
         higher = (directions or {}).get(metric, info.higher_is_better if info else None)
-        row = dict.fromkeys(VALIDITY_COLUMNS, float("nan"))
+        row: dict[str, Any] = dict.fromkeys(VALIDITY_COLUMNS, float("nan"))
         row.update(model=model, metric=metric, higher_is_better=higher, n_clips=len(wide), tie_spread_method="",
                    chance=chance, reasons="")
 

@@ -48,8 +48,8 @@ def main() -> None:
             motion = frame_motion_energy(pixels)
             top2 = motion.topk(2, dim=1).indices
             hit = (top2 == attention.argmax(1, keepdim=True)).any(1)
-            rows += [{"clip_id": c, "label": int(l), "rho": float(r), "peak_in_top2_motion": bool(h)}
-                     for c, l, r, h in zip(batch["clip_id"], batch["label"], rho, hit)]
+            rows += [{"clip_id": c, "label": int(y), "rho": float(r), "peak_in_top2_motion": bool(h)}
+                     for c, y, r, h in zip(batch["clip_id"], batch["label"], rho, hit)]
     table = pd.DataFrame(rows)
     write_table(table, args.run_dir / "attention_motion.csv")
     rho = table["rho"].dropna().to_numpy()

@@ -42,7 +42,7 @@ def small(frame: np.ndarray) -> np.ndarray:
     h, w = frame.shape[:2]
     cw, ch = (min(w, h * 4 // 3), min(h, w * 3 // 4))
     x, y = (w - cw) // 2, (h - ch) // 2
-    return np.asarray(Image.fromarray(frame[y:y + ch, x:x + cw]).resize(SIZE, Image.LANCZOS))
+    return np.asarray(Image.fromarray(frame[y:y + ch, x:x + cw]).resize(SIZE, Image.Resampling.LANCZOS))
 
 
 def encode(path: Path, frames: list[np.ndarray], fps: int = 25) -> None:

@@ -25,16 +25,14 @@ from stabn_bench.benchmark.config import ConfigError, to_dict
 from stabn_bench.benchmark.config.loader import _build
 from stabn_bench.benchmark.config.names import check_method_names, check_metric_names
 from stabn_bench.benchmark.config.schema import ExplainConfig, MetricsConfig
-from stabn_bench.benchmark.models.outputs import VideoModelOutput
+from stabn_bench.core import MODEL_LEVEL, RESULT_COLUMNS, VideoModelOutput
 from stabn_bench.metrics import model_order_sensitivity, reference_curves, score_explanations, selected_metrics
 from stabn_bench.metrics.sanity import cascade_layer_names, cascading_randomisation
 
 #: columns of the table :func:`evaluate` returns (those of ``scores.csv``)
-SCORE_COLUMNS = ["model", "method", "metric", "clip_id", "value"]
+SCORE_COLUMNS = RESULT_COLUMNS["scores"]
 #: columns of the failures in ``evaluate(...).attrs["errors"]`` (those of ``errors.csv``)
-ERROR_COLUMNS = ["model", "method", "clip_id", "stage", "error"]
-#: method name of the model-level rows (frame-order sensitivity, model-level plug-in metrics)
-MODEL_LEVEL = "-"
+ERROR_COLUMNS = RESULT_COLUMNS["errors"]
 #: the architecture name an outside model gets: only methods registered for ``models="all"`` apply to it
 EXTERNAL_ARCH = "external"
 

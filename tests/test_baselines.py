@@ -72,7 +72,7 @@ class RegionModel(nn.Module):
             self.fc.bias.zero_()
 
     def forward(self, clips: torch.Tensor) -> VideoModelOutput:
-        feats = self.relu(self.conv(clips * self.region))
+        feats = self.relu(self.conv(clips * self.get_buffer("region")))
         return VideoModelOutput(logits=self.fc(feats.mean(dim=(2, 3, 4))))
 
 

@@ -84,3 +84,16 @@ def test_cli_reports_config_error_with_exit_code_2():
     assert proc.returncode == 2
     assert "num_videoz" in proc.stderr and "did you mean 'num_videos'" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_the_scorer_without_a_config_uses_the_config_defaults():
+    """``metrics`` never imports the config schema: with no config its engine takes its own defaults, the same."""
+    import inspect
+
+    from stabn_bench.benchmark.config import MetricsConfig
+    from stabn_bench.metrics import PerturbationEngine
+
+    engine = inspect.signature(PerturbationEngine).parameters
+    defaults = MetricsConfig()
+    for key in ("memory_budget_mb", "batch_size", "max_batch_size", "blur_sigma", "road_noise"):
+        assert engine[key].default == getattr(defaults, key), key

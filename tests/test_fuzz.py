@@ -273,8 +273,8 @@ def _run_case(argv, fragment, expected, ws, capsys) -> list[str]:
         return [f"{argv}: got past validation into real work"]
     except BaseException as err:  # noqa: BLE001 - any escape is a traceback for the user
         return [f"{argv}: raised {type(err).__name__}: {err}"]
-    out, err = capsys.readouterr()
-    text = out + err
+    out, stderr = capsys.readouterr()
+    text = out + stderr
     problems = []
     if code not in (1, 2) or code != expected:
         problems.append(f"{argv}: exit code {code}, expected {expected}: {text.strip()[-300:]}")

@@ -172,7 +172,7 @@ def test_windows_cover_every_frame_equally_often(frames, shortest, longest):
     lengths = np.arange(shortest, longest + 1)
     starts = [(length, s) for length in lengths for s in range(frames - length + 1)]
     probability = np.concatenate([np.full(frames - length + 1, 1 / (len(lengths) * (frames - length + 1))) for length in lengths])
-    old = WindowPlacement(frames, np.array([l for l, _ in starts]), np.array([s for _, s in starts]), probability)
+    old = WindowPlacement(frames, np.array([n for n, _ in starts]), np.array([s for _, s in starts]), probability)
     assert np.ptp(old.coverage()) > 10 * noise
 
 
@@ -195,8 +195,8 @@ def test_fixed_temporal_profile_gets_the_placement_priors_auroc(frames, shortest
     # the old placement (uniform starts inside the clip) lets a centre profile far above chance
     lengths = np.arange(shortest, longest + 1)
     pairs = [(length, s) for length in lengths for s in range(frames - length + 1)]
-    old = WindowPlacement(frames, np.array([l for l, _ in pairs]), np.array([s for _, s in pairs]),
-                          np.array([1 / (len(lengths) * (frames - l + 1)) for l, _ in pairs]))
+    old = WindowPlacement(frames, np.array([n for n, _ in pairs]), np.array([s for _, s in pairs]),
+                          np.array([1 / (len(lengths) * (frames - n + 1)) for n, _ in pairs]))
     old_windows = torch.from_numpy(old.covers().astype(np.float32))
     centre = -(t - (frames - 1) / 2).abs()
     old_auroc = float((old.probability * temporal_auroc(centre.expand(len(old_windows), frames), old_windows).numpy()).sum())

@@ -215,3 +215,32 @@ def test_memory_probe_and_budget():
 def test_training_mode_model_is_refused():
     with pytest.raises(ValueError, match="eval"):
         PerturbationEngine(TinyConv().train())
+
+
+def test_memo_shares_forward_passes_and_changes_no_value():
+    """The LeRF deletion curve keeps exactly the inputs the insertion curve keeps: with the memo the second curve
+    costs no forward pass, and every value equals the one a fresh engine computes (up to float rounding of other
+    batch compositions)."""
+    from stabn_bench.metrics.engine import channels_last_model
+
+    model = channels_last_model(TinyConv().eval())
+    x = clips(3)
+    targets = torch.tensor([0, 1, 2])
+    maps = torch.rand(3, 4, 8, 8, generator=torch.Generator().manual_seed(5))
+    ranks = map_ranks(maps, "tube", "morf", torch.Generator().manual_seed(0), tube_size=(2, 4, 4))
+    lerf = map_ranks(maps, "tube", "lerf", torch.Generator().manual_seed(0), tube_size=(2, 4, 4))
+    engine = PerturbationEngine(model, batch_size=4)
+    insertion = engine.curves(x, ranks, targets, "insertion", "zero", steps=8)
+    evaluated = engine.inputs_evaluated
+    deletion_lerf = engine.curves(x, lerf, targets, "deletion", "zero", steps=8)
+    assert engine.inputs_evaluated == evaluated  # every LeRF input was an insertion input
+    assert engine.inputs_reused >= 3 * 7
+    torch.testing.assert_close(deletion_lerf.scores, insertion.scores.flip(1), rtol=0, atol=0)
+    fresh = PerturbationEngine(model, batch_size=3).curves(x, lerf, targets, "deletion", "zero", steps=8)
+    torch.testing.assert_close(fresh.scores, deletion_lerf.scores, rtol=0, atol=1e-6)
+    # other clips (a new tensor) never hit the memo
+    other = PerturbationEngine(model, batch_size=4)
+    other.curves(x, ranks, targets, "insertion", "zero", steps=8)
+    before = other.inputs_evaluated
+    other.curves(x.clone(), lerf, targets, "deletion", "zero", steps=8)
+    assert other.inputs_evaluated > before

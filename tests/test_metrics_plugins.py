@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from stabn_bench.benchmark.cli import main
-from stabn_bench.benchmark.config import ConfigError, MetricsConfig, from_dict, load_config
+from stabn_bench.benchmark.config import ConfigError, MetricsConfig, check_names, from_dict, load_config
 from stabn_bench.benchmark.errors import StabnBenchError
 from stabn_bench.benchmark.models.outputs import VideoModelOutput
 from stabn_bench.metrics import catalog, registry, score_explanations, model_order_sensitivity, selected_metrics
@@ -127,19 +127,36 @@ def test_plugin_metric_names_and_directions_reach_the_catalog_and_the_config(plu
     assert cfg.metrics.metrics == ["test-peak", "deletion_auc"]
 
 
-def test_an_unknown_metric_fails_when_the_config_is_read_unless_its_module_is_named(tmp_path):
+def test_an_unknown_metric_fails_when_the_names_are_checked_unless_its_module_is_named(tmp_path):
+    cfg = load_config("smoke", ["metrics.metrics=[test-peak]"])  # parsing checks no plug-in name
     with pytest.raises(ConfigError, match="unknown metric 'test-peak'"):
-        load_config("smoke", ["metrics.metrics=[test-peak]"])
+        check_names(cfg)
     path = tmp_path / "more_metrics.py"
     path.write_text(PLUGINS)
     try:
-        cfg = load_config("smoke", [f"metrics.metrics_module={path}", "metrics.metrics=[test-peak]"])
+        cfg = load_config("smoke", [f"metrics.metrics_module={path}", "metrics.metrics=[test-peak]",
+                                    "metrics.in_domain.metrics=[test-peak,deletion_auc]"])
         assert cfg.metrics.metrics_module == str(path)
+        check_names(cfg)  # loads the module first, so its metrics are known, in_domain.metrics included
+        assert "test-peak" in catalog.selectable_metric_names()
     finally:
         for name in NAMES:
             registry.unregister_metric(name)
+    with pytest.raises(ConfigError, match="config key 'metrics.in_domain.metrics' names unknown metric 'test-peak'"):
+        check_names(load_config("smoke", ["metrics.in_domain.metrics=[test-peak]"]))
     with pytest.raises(ConfigError, match="metrics.metrics_module.*does not exist"):
-        load_config("smoke", [f"metrics.metrics_module={tmp_path / 'missing.py'}"])
+        check_names(load_config("smoke", [f"metrics.metrics_module={tmp_path / 'missing.py'}"]))
+
+
+def test_reading_a_config_imports_no_module_and_the_explicit_step_does(tmp_path):
+    marker = tmp_path / "imported.txt"
+    for kind in ("methods", "metrics"):
+        (tmp_path / f"marking_{kind}.py").write_text(f"open({str(marker)!r}, 'a').write('{kind} ')\n")
+    cfg = load_config("smoke", [f"explain.methods_module={tmp_path / 'marking_methods.py'}",
+                                f"metrics.metrics_module={tmp_path / 'marking_metrics.py'}"])
+    assert not marker.exists()
+    check_names(cfg)
+    assert marker.read_text() == "methods metrics "
 
 
 def test_registering_checks_direction_inputs_and_names():

@@ -318,3 +318,12 @@ def test_captum_deeplift_accepts_every_model(arch):
     attribution = DeepLift(LogitsOnly(model)).attribute(clips, target=torch.tensor([0, 2]))
     assert attribution.shape == clips.shape and torch.isfinite(attribution).all()
     assert attribution.abs().sum() > 0
+
+
+def test_a_model_name_is_registered_once():
+    from stabn_bench.benchmark.models import MODELS, register_model
+
+    before = dict(MODELS)
+    with pytest.raises(ValueError, match="model 'stabn' is already registered"):
+        register_model("stabn")(lambda **kwargs: None)
+    assert MODELS == before

@@ -344,7 +344,7 @@ def test_report_html_is_self_contained_and_every_image_decodes(tmp_path):
             image.seek(k)
             image.convert("RGB")
         animations += frames > 1
-    figures = len([p for p in (run / "figures").glob("*.pdf")])
+    figures = len(list((run / "figures").glob("*.pdf")))
     assert len(parser.images) - animations == figures  # every figure, drawn as PNG for the page
     assert animations == len(MODELS) * (len(METHODS) + 1)  # per model: the input video and every method's map
     assert "Moving something from left to right" in page  # class names, not label numbers

@@ -71,7 +71,7 @@ def ssv2_root(tmp_path_factory) -> Path:
             label = label.replace("[something]" if "[something]" in label else "[somewhere]", word, 1)
         return {"id": clip_id, "label": label.lower(), "template": TEMPLATES[k], "placeholders": PLACEHOLDERS[k]}
 
-    splits = {"train": [], "validation": [], "test": []}
+    splits: dict[str, list] = {"train": [], "validation": [], "test": []}
     for i, clip_id in enumerate(items):
         split = "validation" if i % 4 == 1 else "test" if i % 4 == 3 else "train"
         splits[split].append({"id": clip_id} if split == "test" else item(clip_id, i % len(TEMPLATES)))

@@ -7,12 +7,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from scipy.ndimage import binary_dilation
 
 from stabn_bench.benchmark.config import ConfigError, load_config
 from stabn_bench.benchmark.config.schema import SyntheticConfig
 from stabn_bench.benchmark.data import ACTIONS, load_ground_truth, read_manifest, read_video
-from stabn_bench.benchmark.data.actions import action_progress
+from stabn_bench.benchmark.data.actions import DESIGN_ACTIONS, action_progress
+from stabn_bench.metrics.localisation import temporal_auroc
+from stabn_bench.metrics.motion import frame_motion_energy
 from stabn_bench.benchmark.data.ssv2 import LABELS_FILE, SPLIT_FILE, VIDEO_DIR
 from stabn_bench.benchmark.data.synthetic import (
     assign_classes,
@@ -26,7 +29,10 @@ from stabn_bench.benchmark.data.synthetic import (
 
 TINY = SyntheticConfig(num_videos=20, num_frames=8, height=32, width=32, window_min=3, window_max=6,
                        target_size=8, num_decoys=2, seed=3)
-ALL_ACTIONS = list(ACTIONS)
+#: the earlier design (start and end states differ), kept as an option
+ENDPOINTS = dataclasses.replace(TINY, design="endpoints")
+ENDPOINT_ACTIONS = DESIGN_ACTIONS["endpoints"] + ["clockwise", "counterclockwise"]
+WINDOW_ACTIONS = DESIGN_ACTIONS["window"]
 
 
 # ------------------------------------------------------------------------------------------- the oracle
@@ -64,12 +70,103 @@ def motion_oracle(frames: np.ndarray) -> str:
     return "down" if dy > 0 else "up"
 
 
+def torus_centre(mask: np.ndarray) -> np.ndarray:
+    """(x, y) centre of a (H, W) mask on the torus of the frame (circular mean per axis)."""
+    height, width = mask.shape
+    ys, xs = np.mgrid[0:height, 0:width]
+    centre = []
+    for coords, size in ((xs, width), (ys, height)):
+        angle = 2 * np.pi * (coords + 0.5) / size
+        mean = np.angle((mask * np.exp(1j * angle)).sum()) % (2 * np.pi)
+        centre.append(mean * size / (2 * np.pi) - 0.5)
+    return np.array(centre)
+
+
+def excursion_oracle(frames: np.ndarray, start: int, end: int) -> str:
+    """Name a ``window`` clip's class from its pixels and window: the first and the last offset of the red disc
+    from the point it left (its position just before or just after the window)."""
+    red = target_pixels(frames)
+    height, width = red.shape[1:]
+    centres = [torus_centre(red[t]) for t in range(len(frames))]
+    anchor = centres[start - 1] if start > 0 else centres[end]
+    period = np.array([width, height], dtype=np.float64)
+
+    def direction(offset: np.ndarray) -> str:
+        dx, dy = (offset + period / 2) % period - period / 2
+        return ("right" if dx > 0 else "left") if abs(dx) > abs(dy) else ("down" if dy > 0 else "up")
+
+    return f"{direction(centres[start] - anchor)}_{direction(centres[end - 1] - anchor)}"
+
+
+def oracle(frames: np.ndarray, design: str, window: tuple[int, int]) -> str:
+    return excursion_oracle(frames, *window) if design == "window" else motion_oracle(frames)
+
+
 # ------------------------------------------------------------------------------------------- class promises
 
 
-@pytest.mark.parametrize("key", ALL_ACTIONS)
+@pytest.mark.parametrize("key", WINDOW_ACTIONS)
+def test_window_design_oracle_names_the_class_and_its_reverse_names_the_pair(key):
+    action = ACTIONS[key]
+    for index in range(6):
+        clip = render_clip(action, TINY, clip_rng(11, index))
+        start, end = clip.truth.start, clip.truth.end
+        assert excursion_oracle(clip.frames, start, end) == key
+        T = TINY.num_frames
+        assert excursion_oracle(clip.frames[::-1], T - end, T - start) == action.pair
+
+
+def test_window_design_frames_outside_the_window_do_not_depend_on_the_class():
+    """A class and its time-reversed pair (and every other class) drawn from one random stream differ only
+    inside the window: the frames outside it, the first and the last frame included, are byte-identical."""
+    for index in range(5):
+        clips = [render_clip(ACTIONS[key], TINY, clip_rng(13, index)) for key in WINDOW_ACTIONS]
+        outside = ~clips[0].truth.window_mask()
+        assert outside.any()
+        for clip in clips[1:]:
+            assert np.array_equal(clip.frames[outside], clips[0].frames[outside])
+            assert not np.array_equal(clip.frames[~outside], clips[0].frames[~outside])
+
+
+def test_window_design_motion_does_not_find_the_window():
+    """Every object moves at one speed all the time: per-frame motion energy ranks window frames no better than
+    chance (the motion control's temporal AUROC; the earlier design gave 0.94)."""
+    cfg = dataclasses.replace(TINY, num_frames=8, height=48, width=48, target_size=12)
+    rng_keys = DESIGN_ACTIONS["window"]
+    clips = [render_clip(ACTIONS[rng_keys[i % 8]], cfg, clip_rng(17, i)) for i in range(48)]
+    frames = torch.from_numpy(np.stack([c.frames for c in clips])).permute(0, 4, 1, 2, 3).float()
+    windows = torch.from_numpy(np.stack([c.truth.window_mask() for c in clips])).float()
+    auroc = float(temporal_auroc(frame_motion_energy(frames), windows).mean())
+    assert 0.35 <= auroc <= 0.65
+    old = [render_clip(ACTIONS[DESIGN_ACTIONS["endpoints"][i % 8]], dataclasses.replace(cfg, design="endpoints"),
+                       clip_rng(17, i)) for i in range(48)]
+    frames = torch.from_numpy(np.stack([c.frames for c in old])).permute(0, 4, 1, 2, 3).float()
+    windows = torch.from_numpy(np.stack([c.truth.window_mask() for c in old])).float()
+    assert float(temporal_auroc(frame_motion_energy(frames), windows).mean()) > 0.75  # the flaw this design fixes
+
+
+def test_window_design_evidence_is_the_target_on_every_frame():
+    for index in range(4):
+        clip = render_clip(ACTIONS["left_down"], dataclasses.replace(TINY, noise=0.01), clip_rng(7, index))
+        evidence = clip.truth.evidence
+        red = target_pixels(clip.frames)
+        for t in range(TINY.num_frames):
+            assert evidence[t].sum() >= 20
+            assert not (red[t] & ~binary_dilation(evidence[t])).any()
+            assert (red[t] & evidence[t]).sum() >= 0.75 * evidence[t].sum()
+
+
+def test_endpoints_design_keeps_its_cache_key():
+    """The earlier design hashes exactly the parameters it had before the design choice existed (values taken
+    from the code before it), so cached data sets and old results stay valid."""
+    assert parameter_key(SyntheticConfig(design="endpoints")) == "a2f856baa30f"
+    assert parameter_key(dataclasses.replace(load_config("synthetic").data.synthetic, design="endpoints")) == "25991d419722"
+    assert parameter_key(SyntheticConfig()) != parameter_key(SyntheticConfig(design="endpoints"))
+
+
+@pytest.mark.parametrize("key", ENDPOINT_ACTIONS)
 def test_oracle_names_the_class_and_its_reverse_names_the_pair(key):
-    cfg = dataclasses.replace(TINY, window_min=4, window_max=8, actions=ALL_ACTIONS)
+    cfg = dataclasses.replace(ENDPOINTS, window_min=4, window_max=8, actions=ENDPOINT_ACTIONS)
     action = ACTIONS[key]
     for index in range(6):
         clip = render_clip(action, cfg, clip_rng(11, index))
@@ -78,6 +175,8 @@ def test_oracle_names_the_class_and_its_reverse_names_the_pair(key):
 
 
 def test_pairs_are_mutual_and_reversal_maps_the_window():
+    for design, keys in DESIGN_ACTIONS.items():
+        assert all(ACTIONS[k].design == design and ACTIONS[ACTIONS[k].pair].design == design for k in keys)
     for key, action in ACTIONS.items():
         assert ACTIONS[action.pair].pair == key and action.pair != key
         assert ACTIONS[action.pair].backwards != action.backwards
@@ -86,9 +185,9 @@ def test_pairs_are_mutual_and_reversal_maps_the_window():
         np.testing.assert_allclose(forward[::-1], 1 - action_progress(T, T - e, T - s))
 
 
-@pytest.mark.parametrize("key", ALL_ACTIONS)
+@pytest.mark.parametrize("key", ENDPOINT_ACTIONS)
 def test_target_is_still_outside_the_window_and_changes_on_every_window_frame(key):
-    cfg = dataclasses.replace(TINY, actions=ALL_ACTIONS)
+    cfg = dataclasses.replace(ENDPOINTS, actions=ENDPOINT_ACTIONS)
     for index in range(4):
         clip = render_clip(ACTIONS[key], cfg, clip_rng(5, index))
         start, end = clip.truth.start, clip.truth.end
@@ -100,9 +199,9 @@ def test_target_is_still_outside_the_window_and_changes_on_every_window_frame(ke
             assert states[t] != states[t - 1]
 
 
-@pytest.mark.parametrize("key", ALL_ACTIONS)
+@pytest.mark.parametrize("key", ENDPOINT_ACTIONS)
 def test_evidence_mask_covers_the_target_on_every_frame_it_is_visible_in(key):
-    cfg = dataclasses.replace(TINY, actions=ALL_ACTIONS, noise=0.01)
+    cfg = dataclasses.replace(ENDPOINTS, actions=ENDPOINT_ACTIONS, noise=0.01)
     for index in range(4):
         clip = render_clip(ACTIONS[key], cfg, clip_rng(7, index))
         evidence = clip.truth.evidence
@@ -122,7 +221,7 @@ def test_classes_are_balanced_and_splits_stratified():
     cfg = dataclasses.replace(TINY, num_videos=203)
     labels = assign_classes(cfg)
     counts = np.bincount(labels)
-    assert len(counts) == len(cfg.actions) and counts.max() - counts.min() <= 1
+    assert len(counts) == len(cfg.action_keys()) and counts.max() - counts.min() <= 1
     split = stratified_split(labels, [0.7, 0.1, 0.2], seed=0)
     for label in range(len(counts)):
         members = split[labels == label]
@@ -150,8 +249,8 @@ def test_layout_is_ssv2(tiny_dataset):
     videos = sorted((root / VIDEO_DIR).iterdir())
     assert len(videos) == TINY.num_videos and all(v.suffix == ".mp4" for v in videos)
     labels = json.loads((root / LABELS_FILE).read_text())
-    assert labels["Moving something from left to right"] == "0"
-    assert sorted(int(v) for v in labels.values()) == list(range(len(TINY.actions)))
+    assert labels["Moving something right, up and back"] == "0"
+    assert sorted(int(v) for v in labels.values()) == list(range(len(TINY.action_keys())))
     ids = []
     for split in ("train", "validation", "test"):
         items = json.loads((root / SPLIT_FILE.format(split=split)).read_text())
@@ -172,8 +271,10 @@ def test_ground_truth_matches_manifest_and_video(tiny_dataset):
         assert frames.shape == (TINY.num_frames, TINY.height, TINY.width, 3)
         assert truth.evidence.shape == frames.shape[:3]
         # decoded video still shows the class (colours survive the codec)
-        assert motion_oracle(frames) == record["action"]
-        assert motion_oracle(frames[::-1]) == ACTIONS[record["action"]].pair
+        start, end = record["window"]
+        assert excursion_oracle(frames, start, end) == record["action"]
+        T = TINY.num_frames
+        assert excursion_oracle(frames[::-1], T - end, T - start) == ACTIONS[record["action"]].pair
 
 
 def test_same_seed_gives_byte_identical_files_videos_included(tiny_dataset, tmp_path):
@@ -205,7 +306,8 @@ def test_webm_container_is_vp9_and_decodes(tmp_path):
         assert container.streams.video[0].codec_context.name in ("vp9", "libvpx-vp9")
     manifest = read_manifest(root)
     for video in videos[:3]:
-        assert motion_oracle(read_video(video)) == manifest["clips"][video.stem]["action"]
+        record = manifest["clips"][video.stem]
+        assert excursion_oracle(read_video(video), *record["window"]) == record["action"]
 
 
 def test_ensure_synthetic_caches_by_parameters(tmp_path):
@@ -229,9 +331,15 @@ def test_generate_refuses_to_overwrite(tiny_dataset):
 
 def test_config_checks_pairs_and_sizes():
     with pytest.raises(ConfigError, match="time-reversed pairs"):
-        load_config("smoke", ["data.synthetic.actions=[up, down, closer]"])
+        load_config("smoke", ["data.synthetic.design=endpoints", "data.synthetic.actions=[up, down, closer]"])
+    with pytest.raises(ConfigError, match="time-reversed pairs"):
+        load_config("smoke", ["data.synthetic.actions=[right_up, up_right, left_up]"])
     with pytest.raises(ConfigError, match="unknown action"):
         load_config("smoke", ["data.synthetic.actions=[up, dwon]"])
+    with pytest.raises(ConfigError, match="another design"):
+        load_config("smoke", ["data.synthetic.actions=[up, down]"])
+    with pytest.raises(ConfigError, match="camera_motion"):
+        load_config("smoke", ["data.synthetic.camera_motion=-1"])
     with pytest.raises(ConfigError, match="target_size"):
         load_config("smoke", ["data.synthetic.target_size=40"])
 

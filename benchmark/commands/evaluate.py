@@ -77,9 +77,9 @@ def run(args: argparse.Namespace) -> int:
             raise CheckpointError(f"checkpoint '{path}' was trained on clips of {meta['num_frames']} frames; "
                                   f"data.num_frames is {cfg.data.num_frames}")
         loader = eval_loader(dataset, args.batch_size or cfg.train.batch_size, cfg.data.num_workers)
-        loader = _recording(loader, skipped)
+        batches = _recording(loader, skipped)
         flipped = getattr(dataset, "reversal_labels", None) if args.reverse else None
-        accuracy = evaluate_model(model, loader, device, reverse=args.reverse, amp=cfg.train.amp,
+        accuracy = evaluate_model(model, batches, device, reverse=args.reverse, amp=cfg.train.amp,
                                   channels_last=cfg.train.channels_last, progress=args.progress,
                                   reversal_labels=flipped)
         rows += accuracy_rows(meta["arch"], accuracy)

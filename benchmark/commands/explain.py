@@ -59,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from stabn_bench import baselines
-    from stabn_bench.baselines.render import ANIMATION_SUFFIXES, STRIP_SUFFIXES, save_animation, save_frame_strip
+    from ..report.render import ANIMATION_SUFFIXES, STRIP_SUFFIXES, save_animation, save_frame_strip
 
     from .common import config_from_checkpoint
     from ..data import DecodeFailure, build_dataset, denormalize
@@ -110,13 +110,13 @@ def run(args: argparse.Namespace) -> int:
 
     classes = meta.get("classes") or dataset.classes
     name = lambda k: classes[k] if 0 <= k < len(classes) else str(k)  # noqa: E731
-    target = int(explanation.targets[0])
-    title = (f"{args.method} on {meta['arch']} | clip {args.clip} | explains '{name(target)}' ({target_kind})"
+    target_class = int(explanation.targets[0])
+    title = (f"{args.method} on {meta['arch']} | clip {args.clip} | explains '{name(target_class)}' ({target_kind})"
              + (f" | label '{name(item['label'])}'" if item["label"] >= 0 else ""))
     frames = denormalize(clips[0]).permute(1, 2, 3, 0).numpy()  # (T, H, W, 3)
     maps, temporal = explanation.spatiotemporal[0], explanation.temporal[0]
     save_frame_strip(out, frames, maps, temporal, title=title)
     save_animation(animation, frames, maps, temporal)
-    print(f"{args.method} on clip {args.clip} ({meta['arch']}, target '{name(target)}', {target_kind}) "
+    print(f"{args.method} on clip {args.clip} ({meta['arch']}, target '{name(target_class)}', {target_kind}) "
           f"in {explanation.seconds:.2f} s -> {out}, {animation}")
     return 0

@@ -28,7 +28,7 @@ def run(args: argparse.Namespace) -> int:
         formats = list(dict.fromkeys(f for group in args.formats for f in group))
     else:
         config = load_results(args.results_dir).config
-        report_cfg = config.get("report") if isinstance(config.get("report"), dict) else {}
+        report_cfg = config["report"] if isinstance(config.get("report"), dict) else {}
         formats = list(report_cfg.get("formats") or ["png"])
     started = time.perf_counter()
     paths = write_report(args.results_dir, formats=formats, html=args.html)

@@ -43,7 +43,7 @@ def _run(args: argparse.Namespace) -> int:
         args.overrides = [*args.overrides, f"explain.methods_module={args.methods_module}"]
     if args.metrics_module:
         args.overrides = [*args.overrides, f"metrics.metrics_module={args.metrics_module}"]
-    cfg = config_from_args(args)  # checks method, option and metric names before any work
+    cfg = config_from_args(args)  # parsed only: run_benchmark loads plug-ins and checks names before any work
     run_dir = run_benchmark(cfg, restart=args.restart, progress=not args.no_progress)
     if distributed.is_main():
         print(format_terminal_summary(run_dir))

@@ -31,14 +31,13 @@ DEFAULT_PRESET = "synthetic"
 def load_config(preset: str | Path | None = None, overrides: Iterable[str] = ()) -> RunConfig:
     """Resolve a :class:`RunConfig` from a preset name or YAML path plus ``a.b.c=value`` overrides.
 
-    Method names, method options and metric names are checked too (:func:`check_names`, which loads the
-    config's methods and metrics modules).
+    Only parses and validates the values: no plug-in module is imported and no method or metric name is checked.
+    A command that explains or scores calls :func:`check_names` next (``run_benchmark`` does so first thing).
     """
     tree = load_yaml_tree(preset or DEFAULT_PRESET)
     tree = apply_overrides(tree, overrides)
     try:
         cfg = from_dict(RunConfig, tree)
-        check_names(cfg)
     except ConfigError as err:
         source = str(preset or DEFAULT_PRESET)
         if source in str(err):

@@ -15,6 +15,8 @@ from typing import Any, Literal, Mapping, TypeVar, Union, get_args, get_origin, 
 
 import yaml
 
+from stabn_bench.core import ConfigError
+
 T = TypeVar("T")
 
 #: Folder of the packaged configs (``--preset NAME`` reads ``NAME.yaml`` from here).
@@ -25,10 +27,6 @@ SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 #: A YAML file may name another packaged config (or a path) under this key; it is loaded first.
 INHERIT_KEY = "inherit"
-
-
-class ConfigError(ValueError):
-    """A bad config file, key or value. The message is a single line fit for the terminal."""
 
 
 def _suggest(word: str, choices: typing.Iterable[str]) -> str:
@@ -57,7 +55,7 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
     origin = get_origin(tp)
     if tp is Any:
         return value
-    if dataclasses.is_dataclass(tp):
+    if isinstance(tp, type) and dataclasses.is_dataclass(tp):
         if not isinstance(value, Mapping):
             raise ConfigError(f"config key '{key}' must be a mapping of {sorted(f.name for f in dataclasses.fields(tp))}, got {value!r}")
         return _build(tp, value, prefix=key + ".")
@@ -120,7 +118,7 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
 
 def _build(cls: type[T], data: Mapping[str, Any], prefix: str = "") -> T:
     hints = get_type_hints(cls)
-    names = [f.name for f in dataclasses.fields(cls)]
+    names = [f.name for f in dataclasses.fields(cls)]  # type: ignore[arg-type]  # cls is a dataclass type
     for key in data:
         if key not in names:
             raise ConfigError(

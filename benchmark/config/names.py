@@ -1,8 +1,9 @@
-"""Checks of the names a config refers to: explanation methods, their options and metrics.
+"""The one step after parsing a config that loads plug-ins and checks the names the config refers to:
+explanation methods, their options and metrics (``metrics.metrics`` and ``metrics.in_domain.metrics``).
 
 They need the registries, so the user's methods and metrics modules (``explain.methods_module``,
-``metrics.metrics_module``) and the entry-point plugins are loaded first. :func:`check_names` runs when the
-command line reads a config and again at the very start of ``run``, before any data, training or output folder:
+``metrics.metrics_module``) and the entry-point plugins are loaded first. Parsing (``load_config``) does none of
+this; :func:`check_names` runs at the very start of ``run_benchmark``, before any data, training or output folder:
 a mistyped name is a one-line :class:`ConfigError` (exit code 2) within a second.
 """
 from __future__ import annotations
@@ -23,7 +24,7 @@ def _hint(word: str, choices: Iterable[str]) -> str:
 
 def load_metrics_plugins(cfg: "MetricsConfig") -> None:
     """Import the entry-point metric plugins and ``metrics.metrics_module`` (a bad module: ConfigError)."""
-    from stabn_bench.benchmark.errors import StabnBenchError
+    from stabn_bench.core import StabnBenchError
     from stabn_bench.metrics import registry
 
     registry.load_entry_point_metrics()
@@ -37,7 +38,7 @@ def load_metrics_plugins(cfg: "MetricsConfig") -> None:
 def load_method_plugins(cfg: "ExplainConfig") -> None:
     """Import the entry-point method plugins and ``explain.methods_module`` (a bad module: ConfigError)."""
     from stabn_bench import baselines
-    from stabn_bench.benchmark.errors import StabnBenchError
+    from stabn_bench.core import StabnBenchError
 
     baselines.load_entry_point_methods()
     if cfg.methods_module:
@@ -48,17 +49,19 @@ def load_method_plugins(cfg: "ExplainConfig") -> None:
 
 
 def check_metric_names(cfg: "MetricsConfig") -> None:
-    """Every name in ``metrics.metrics`` is ``all`` or a built-in or plug-in metric."""
+    """Every name in ``metrics.metrics`` and ``metrics.in_domain.metrics`` is ``all`` or a built-in or plug-in
+    metric (the plug-ins are loaded first)."""
     from stabn_bench.metrics.catalog import selectable_metric_names
 
     load_metrics_plugins(cfg)
     valid = selectable_metric_names()
-    unknown = [name for name in cfg.metrics if name != "all" and name not in valid]
-    if unknown:
-        raise ConfigError(
-            f"config key 'metrics.metrics' names unknown metric {unknown[0]!r}; valid: all, {', '.join(valid)}"
-            + _hint(unknown[0], valid)
-        )
+    for key, names in (("metrics.metrics", cfg.metrics), ("metrics.in_domain.metrics", cfg.in_domain.metrics)):
+        unknown = [name for name in names if name != "all" and name not in valid]
+        if unknown:
+            raise ConfigError(
+                f"config key '{key}' names unknown metric {unknown[0]!r}; valid: all, {', '.join(valid)}"
+                + _hint(unknown[0], valid)
+            )
 
 
 def check_method_names(cfg: "ExplainConfig") -> None:
@@ -93,6 +96,6 @@ def check_method_names(cfg: "ExplainConfig") -> None:
 
 
 def check_names(cfg: "RunConfig") -> None:
-    """All of the above for a whole run config."""
+    """Load the plug-ins a run config names and check all its method, option and metric names (ConfigError)."""
     check_method_names(cfg.explain)
     check_metric_names(cfg.metrics)

@@ -2,6 +2,8 @@
 
 One dataclass per section; a section may define ``validate()`` for checks across fields
 (raise :class:`~benchmark.config.loader.ConfigError` with a one-line message naming the key).
+Parsing has no side effects: no plug-in module is imported and no method or metric name is checked here; that is
+the one explicit step after parsing, :func:`benchmark.config.names.check_names`.
 """
 from __future__ import annotations
 
@@ -28,12 +30,23 @@ class SyntheticConfig:
     container: Literal["mp4", "webm"] = "mp4"
     split: list[float] = field(default_factory=lambda: [0.7, 0.1, 0.2])
     seed: int = 0
-    #: the classes, by key (benchmark/data/actions.py); every class's time-reversed pair must be listed too
-    actions: list[str] = field(default_factory=lambda: [
-        "left_to_right", "right_to_left", "down", "up", "closer", "away", "appearing", "disappearing",
-    ])
+    #: ``window``: the class can be read only inside the action window (square excursions of a wandering target,
+    #: every object moving at one speed all the time); ``endpoints``: the earlier design, whose first and last
+    #: frames tell the class (benchmark/data/actions.py)
+    design: Literal["window", "endpoints"] = "window"
+    #: the classes, by key (benchmark/data/actions.py), all of one design; every class's time-reversed pair must
+    #: be listed too. Empty: the design's eight default classes.
+    actions: list[str] = field(default_factory=list)
     #: opacity of the textured background pattern (0 = flat grey)
     background_contrast: float = 0.12
+    #: ``window`` design: camera motion, the background's random walk in pixels per frame (0 = a still camera)
+    camera_motion: float = 0.0
+
+    def action_keys(self) -> list[str]:
+        """The class keys in label order: ``actions``, or the design's default set when it is empty."""
+        from ..data.actions import DESIGN_ACTIONS  # late import: the data package imports the config
+
+        return list(self.actions) or list(DESIGN_ACTIONS[self.design])
 
     def validate(self) -> None:
         from ..data.actions import resolve_actions  # late import: the data package imports the config
@@ -61,11 +74,16 @@ class SyntheticConfig:
                 f"{self.num_decoys}/{self.noise}/{self.background_contrast}/{self.fps}; need num_decoys >= 0, "
                 "noise >= 0, 0 <= background_contrast <= 1, fps >= 1"
             )
-        if len(self.actions) < 2:
+        if self.design not in ("window", "endpoints"):
+            raise ConfigError(f"config key 'data.synthetic.design' = {self.design!r}; valid: window, endpoints")
+        if len(self.action_keys()) < 2:
             raise ConfigError(f"config key 'data.synthetic.actions' = {list(self.actions)}; list at least two "
                               "classes (each with its time-reversed pair)")
+        if not 0 <= self.camera_motion <= min(self.height, self.width) / 4:
+            raise ConfigError(f"config key 'data.synthetic.camera_motion' = {self.camera_motion}; need 0 <= "
+                              f"camera_motion <= min(height, width) / 4 = {min(self.height, self.width) / 4:g}")
         try:
-            resolve_actions(list(self.actions))
+            resolve_actions(self.action_keys(), self.design)
         except ValueError as err:
             raise ConfigError(f"config key 'data.synthetic.actions' = {list(self.actions)}: {err}") from None
         if self.seed < 0:
@@ -344,19 +362,12 @@ class InDomainConfig:
     metrics: list[str] = field(default_factory=lambda: ["deletion_auc", "insertion_auc"])
 
     def validate(self) -> None:
-        from stabn_bench.metrics.catalog import selectable_metric_names  # late import: metrics imports the config
-
         if self.epochs < 1 or self.lr_scale <= 0:
             raise ConfigError(f"config keys 'metrics.in_domain.epochs/lr_scale' = {self.epochs}/{self.lr_scale}; "
                               "need epochs >= 1 and lr_scale > 0")
         if len(self.fraction) != 2 or not 0 <= self.fraction[0] <= self.fraction[1] <= 1:
             raise ConfigError(f"config key 'metrics.in_domain.fraction' = {self.fraction}; need [low, high] with "
                               "0 <= low <= high <= 1")
-        valid = selectable_metric_names()
-        unknown = [name for name in self.metrics if name != "all" and name not in valid]
-        if unknown:
-            raise ConfigError(f"config key 'metrics.in_domain.metrics' names unknown metric {unknown[0]!r}; "
-                              f"valid: all, {', '.join(valid)}")
         if not self.methods:
             raise ConfigError("config key 'metrics.in_domain.methods' is empty; give method names or [all]")
 
@@ -413,11 +424,8 @@ class MetricsConfig:
     in_domain: InDomainConfig = field(default_factory=InDomainConfig)
 
     def validate(self) -> None:
-        from .names import check_metric_names  # late import: metrics imports the config
-
         if not self.metrics:
             raise ConfigError("config key 'metrics.metrics' is empty; give metric names or [all]")
-        check_metric_names(self)  # loads metrics_module and the entry-point plugins first
         if self.steps < 1:
             raise ConfigError(f"config key 'metrics.steps' = {self.steps}; must be >= 1")
         if not self.granularities:
@@ -471,6 +479,9 @@ class RunConfig:
     run_name: str = "synthetic"
     seed: int = 0
     device: Literal["auto", "cpu", "cuda"] = "auto"
+    #: CPU runs: worker processes for the trainings and the explain-and-score batches (0 = one per core, at most
+    #: 4); a GPU or ``torchrun`` run uses its own process
+    workers: int = 0
     output_dir: str = "results"
     #: where trained checkpoints are cached (one sub-folder per model config hash)
     checkpoint_dir: str = "checkpoints"
@@ -491,6 +502,8 @@ class RunConfig:
             )
         if self.seed < 0:
             raise ConfigError(f"config key 'seed' = {self.seed}; must be >= 0")
+        if not 0 <= self.workers <= 64:
+            raise ConfigError(f"config key 'workers' = {self.workers}; need 0 (one per CPU core) to 64")
         for key in ("output_dir", "checkpoint_dir"):
             if not str(getattr(self, key)).strip():
                 raise ConfigError(f"config key '{key}' is empty; give a folder (e.g. {key}=results)")

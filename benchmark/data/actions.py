@@ -5,6 +5,16 @@ Every action is a path through *target states* (centre, size, opacity) parameter
 reverse of an action follows the same path with ``p -> 1 - p``, so reversing a clip of one class gives a clip of
 its pair, and no single frame tells the two apart.
 
+Two designs (``data.synthetic.design``):
+
+- ``window`` (the default): *excursions*. The target wanders like every other object; inside the window it leaves
+  its track for a closed loop (through the corners of a square: first along one axis, then the other, then back)
+  and returns to the point it left. The path is an offset from that anchor that is zero at ``p = 0`` and ``p = 1``, so the frames
+  outside the window are the same for every class: only the window tells the class.
+- ``endpoints`` (the earlier design, kept so that old results reproduce): translations, scaling, fading and
+  orbits of a target that is still outside the window. Its start and end states differ, so the first and last
+  frame tell the class.
+
 Positions are in pixels (x to the right, y downwards), sizes are disc diameters in pixels.
 """
 from __future__ import annotations
@@ -50,6 +60,8 @@ class Action:
     draw: Callable[[np.random.Generator, int, int, float], Callable[[float], TargetState]]
     #: whether this member runs the drawn path backwards
     backwards: bool
+    #: the synthetic design the action belongs to (``window``: ``draw`` gives an offset from the anchor)
+    design: str = "endpoints"
 
     @property
     def label(self) -> str:
@@ -116,11 +128,56 @@ def _orbit(rng: np.random.Generator, height: int, width: int, size: float) -> Ca
     return state
 
 
-def _pair(forward: tuple[str, str], backward: tuple[str, str], draw) -> list[Action]:
+def _pair(forward: tuple[str, str], backward: tuple[str, str], draw, design: str = "endpoints") -> list[Action]:
     return [
-        Action(forward[0], forward[1], backward[0], draw, backwards=False),
-        Action(backward[0], backward[1], forward[0], draw, backwards=True),
+        Action(forward[0], forward[1], backward[0], draw, backwards=False, design=design),
+        Action(backward[0], backward[1], forward[0], draw, backwards=True, design=design),
     ]
+
+
+#: screen directions (x to the right, y downwards)
+_DIRECTIONS = {"right": (1.0, 0.0), "left": (-1.0, 0.0), "up": (0.0, -1.0), "down": (0.0, 1.0)}
+
+
+def loop_offset(first: tuple[float, float], second: tuple[float, float], side: float, p: float) -> tuple[float, float]:
+    """Offset (dx, dy) from the anchor after a fraction ``p`` of a closed loop excursion.
+
+    The loop is the circle through the corners of the square ``0 -> first -> first + second -> second`` (side
+    ``side``), run at constant angular speed in that order: (0, 0) at ``p = 0`` and ``p = 1``, at the corners at
+    ``p = 1/4, 1/2, 3/4``. Equal steps in time are equal steps (chords) in space, so the target moves as far
+    between any two frames of its excursion. Run backwards (``p -> 1 - p``) it is the loop that starts towards
+    ``second``: the time-reversed pair.
+    """
+    cx, cy = side * (first[0] + second[0]) / 2, side * (first[1] + second[1]) / 2
+    radius = float(np.hypot(cx, cy))
+    start = float(np.arctan2(-cy, -cx))
+    # the sense that reaches the corner ``first`` a quarter of the way round
+    quarter = (start + np.pi / 2, start - np.pi / 2)
+    ax, ay = side * first[0], side * first[1]
+    sense = 1.0 if np.hypot(cx + radius * np.cos(quarter[0]) - ax, cy + radius * np.sin(quarter[0]) - ay) < 1e-6 * max(side, 1) else -1.0
+    angle = start + sense * 2 * np.pi * min(max(p, 0.0), 1.0)
+    return cx + radius * float(np.cos(angle)), cy + radius * float(np.sin(angle))
+
+
+def _excursion(first: str, second: str):
+    """Draws the forward excursion of a pair: ``(rng, height, width, side) -> offset state(p)`` (no random draw,
+    so that the frames outside the window do not depend on the class)."""
+    a, b = _DIRECTIONS[first], _DIRECTIONS[second]
+
+    def draw(rng: np.random.Generator, height: int, width: int, side: float) -> Callable[[float], TargetState]:
+        def state(p: float) -> TargetState:
+            dx, dy = loop_offset(a, b, side, p)
+            return TargetState(dx, dy, 0.0, 1.0)
+
+        return state
+
+    return draw
+
+
+def _excursion_pair(first: str, second: str) -> list[Action]:
+    return _pair((f"{first}_{second}", f"Moving [something] {first}, {second} and back"),
+                 (f"{second}_{first}", f"Moving [something] {second}, {first} and back"),
+                 _excursion(first, second), design="window")
 
 
 #: Every available action, in label order; pairs are adjacent.
@@ -134,20 +191,38 @@ ACTIONS: dict[str, Action] = {
         *_pair(("appearing", "[Something] appearing"), ("disappearing", "[Something] disappearing"), _fading),
         *_pair(("clockwise", "Moving [something] around clockwise"),
                ("counterclockwise", "Moving [something] around counterclockwise"), _orbit),
+        *_excursion_pair("right", "up"),
+        *_excursion_pair("right", "down"),
+        *_excursion_pair("left", "up"),
+        *_excursion_pair("left", "down"),
     ]
 }
 
-#: The default class set: four time-reversed pairs (eight classes).
-DEFAULT_ACTIONS: list[str] = [
-    "left_to_right", "right_to_left", "down", "up", "closer", "away", "appearing", "disappearing",
-]
+#: The default class set of each design: four time-reversed pairs (eight classes).
+DESIGN_ACTIONS: dict[str, list[str]] = {
+    "window": ["right_up", "up_right", "right_down", "down_right", "left_up", "up_left", "left_down", "down_left"],
+    "endpoints": ["left_to_right", "right_to_left", "down", "up", "closer", "away", "appearing", "disappearing"],
+}
+DESIGNS: tuple[str, ...] = tuple(DESIGN_ACTIONS)
+#: The default class set of the default design.
+DEFAULT_ACTIONS: list[str] = DESIGN_ACTIONS["window"]
 
 
-def resolve_actions(keys: list[str]) -> list[Action]:
-    """The actions named by ``keys``; raises ValueError unless every action's pair is named too."""
+def resolve_actions(keys: list[str], design: str | None = None) -> list[Action]:
+    """The actions named by ``keys`` (all of ``design``'s default set when ``keys`` is empty); raises ValueError
+    unless every action's pair is named too and, with ``design``, every action belongs to it."""
+    if not keys:
+        if design is None:
+            raise ValueError("no actions named")
+        keys = DESIGN_ACTIONS[design]
     unknown = [k for k in keys if k not in ACTIONS]
     if unknown:
         raise ValueError(f"unknown action(s) {unknown}; valid: {', '.join(ACTIONS)}")
+    if design is not None:
+        foreign = [k for k in keys if ACTIONS[k].design != design]
+        if foreign:
+            raise ValueError(f"action(s) {foreign} belong to another design than '{design}'; the '{design}' design "
+                             f"has {', '.join(k for k, a in ACTIONS.items() if a.design == design)}")
     missing = [ACTIONS[k].pair for k in keys if ACTIONS[k].pair not in keys]
     if missing:
         raise ValueError(f"actions come in time-reversed pairs; add {sorted(set(missing))}")

@@ -13,7 +13,7 @@ import difflib
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Optional, Union
+from typing import Callable, Optional, Union, cast
 
 import numpy as np
 import torch
@@ -273,7 +273,8 @@ class ArrowOfTimeDataset(VideoClipDataset):
         self.reversal_labels = arrow_of_time.reversal_label_map(len(classes) > 2)
 
     def _sample(self, index: int) -> "SampledClip":
-        return SampledClip(arrow_of_time.read_clip(self.records[index], self._videos if self.cfg.cache_decoded else None))
+        record = cast(arrow_of_time.ArrowClipRecord, self.records[index])  # this data set's records
+        return SampledClip(arrow_of_time.read_clip(record, self._videos if self.cfg.cache_decoded else None))
 
 
 def arrow_of_time_dataset(cfg: DataConfig, split: str, train: bool = False) -> VideoClipDataset:

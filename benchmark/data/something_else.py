@@ -141,6 +141,9 @@ class SomethingElseGroundTruth:
     @classmethod
     def from_spec(cls, spec: str, video_ids: Optional[Iterable[str]] = None) -> "SomethingElseGroundTruth":
         path = parse_spec(spec)
+        if path is None:
+            raise DataError(f"data.ground_truth = {spec!r}; expected '{PREFIX}PATH' (a Something-Else annotation "
+                            "file or a folder of them)")
         ids = None if video_ids is None else list(video_ids)
         annotations = read_annotations(path, ids)
         truth = cls(annotations, str(path))

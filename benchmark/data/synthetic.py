@@ -1,8 +1,12 @@
 """The embedded synthetic Something-Something-like data set with ground truth (docs/design.md section 3).
 
-A clip shows a textured, low-contrast, static background, a few decoy discs of other colours that wander
-randomly for the whole clip, and one target disc (warm red) that is still except inside a random action window,
-where it performs its class's action (benchmark/data/actions.py). Windows are placed so that every frame is
+A clip shows a textured, low-contrast background, a few decoy discs of other colours and one target disc (warm
+red) that performs its class's action (benchmark/data/actions.py) inside a random action window. In the default
+``window`` design every object wanders at one speed for the whole clip and makes one square excursion (the target
+its class's, each decoy a random one at a random time), so the frames outside the window, the first and last
+frame, and the amount of motion per frame say nothing about the class: the window is the evidence, necessary and
+sufficient (:mod:`~stabn_bench.benchmark.data.necessity` measures it). In the ``endpoints`` design (the earlier
+default) decoys wander and the target is still outside its window. Windows are placed so that every frame is
 equally likely to lie inside one (:func:`~stabn_bench.benchmark.data.actions.window_placement`). The data set is written as real video files
 in the SSv2 layout (benchmark/data/ssv2.py) with per-clip ground truth (benchmark/data/ground_truth.py), so the
 benchmark decodes it exactly like real data.
@@ -31,8 +35,10 @@ from .actions import Action, TargetState, action_progress, resolve_actions, wind
 from .ground_truth import GROUND_TRUTH_DIR, GroundTruth, ground_truth_path, save_ground_truth
 from .video_io import write_video
 
-#: Bumped whenever the drawing changes, so cached data sets made by older code are not reused.
-GENERATOR_VERSION = 3
+#: Bumped whenever the drawing changes, so cached data sets made by older code are not reused. Per design: the
+#: ``endpoints`` design keeps version 3 and its cache key, so old results reproduce.
+GENERATOR_VERSIONS = {"window": 4, "endpoints": 3}
+GENERATOR_VERSION = GENERATOR_VERSIONS["window"]
 MANIFEST_FILE = "synthetic.json"
 SPLITS = ("train", "validation", "test")
 
@@ -110,7 +116,133 @@ def _decoy_tracks(rng: np.random.Generator, cfg: SyntheticConfig, sizes: np.ndar
 
 
 def render_clip(action: Action, cfg: SyntheticConfig, rng: np.random.Generator) -> SyntheticClip:
-    """Draw one clip of ``action`` with the sizes, noise, window lengths and decoys of ``cfg``."""
+    """Draw one clip of ``action`` with the sizes, noise, window lengths and decoys of ``cfg`` (its design)."""
+    if cfg.design == "window":
+        return _render_window_clip(action, cfg, rng)
+    return _render_endpoints_clip(action, cfg, rng)
+
+
+def _wander(rng: np.random.Generator, steps: int, speed: float, height: int, width: int) -> np.ndarray:
+    """(steps, 2) positions of a smooth random walk at constant ``speed`` on the torus of the frame (it leaves one
+    border and comes back at the opposite one), starting anywhere: every position is equally likely at every step."""
+    period = np.array([width, height], dtype=np.float64)
+    position = rng.uniform(0, period)
+    heading = rng.uniform(0, 2 * np.pi)
+    track = np.zeros((steps, 2))
+    for t in range(steps):
+        track[t] = position
+        heading += rng.normal(0, 0.5)
+        position = np.mod(position + speed * np.array([np.cos(heading), np.sin(heading)]), period)
+    return track
+
+
+def torus_disc_coverage(xs: np.ndarray, ys: np.ndarray, x: float, y: float, size: float) -> np.ndarray:
+    """(H, W) coverage of a disc centred at (x, y) on the torus of the frame (wrapped across the borders)."""
+    height, width = xs.shape
+    dx = np.mod(xs - x + width / 2, width) - width / 2
+    dy = np.mod(ys - y + height / 2, height) - height / 2
+    return np.clip(size / 2 - np.hypot(dx, dy) + 0.5, 0.0, 1.0)
+
+
+def _anchor_times(num_frames: int, start: int, end: int) -> np.ndarray:
+    """(T,) index into a walk of ``T - L + 1`` points per frame: the walk pauses at its point ``start`` (the
+    anchor) from frame ``start - 1`` to frame ``end`` while the excursion runs, so every step between frames is one
+    step of the walk or of the excursion, never both."""
+    t = np.arange(num_frames)
+    length = end - start
+    return np.where(t < start - 1, t + 1, np.where(t <= end, start, t - length))
+
+
+def _excursion_offsets(offset_for, side: float, num_frames: int, start: int, end: int) -> np.ndarray:
+    """(T, 2) offset from the anchor per frame: the excursion inside the window, zero outside it."""
+    path = offset_for(side)
+    return np.array([[path(float(p)).x, path(float(p)).y] for p in action_progress(num_frames, start, end)])
+
+
+def mean_chord(length: int) -> float:
+    """Step (chord) between consecutive frames of a loop excursion of side 1 over a window of ``length`` frames:
+    the L + 1 steps from the anchor and back are equal chords of the loop's circle (radius 1 / sqrt 2)."""
+    return float(np.sqrt(2.0) * np.sin(np.pi / (length + 1)))
+
+
+def _mover(rng: np.random.Generator, cfg: SyntheticConfig, offset_for, side: float, start: int, end: int) -> np.ndarray:
+    """(T, 2) centre per frame of an object whose excursion of side ``side`` fills the window ``[start, end)``
+    and that wanders at the excursion's mean step outside it (so that it moves as much in as out)."""
+    T, H, W = cfg.num_frames, cfg.height, cfg.width
+    speed = side * mean_chord(end - start)
+    walk = _wander(rng, T - (end - start) + 1, speed, H, W)
+    anchors = walk[_anchor_times(T, start, end)]
+    offsets = _excursion_offsets(offset_for, side, T, start, end)
+    return np.mod(anchors + offsets, np.array([W, H], dtype=np.float64))
+
+
+def _render_window_clip(action: Action, cfg: SyntheticConfig, rng: np.random.Generator) -> SyntheticClip:
+    """A ``window`` design clip. Everything is drawn from ``rng`` before the class is used, and the class only
+    shapes the target's offset inside its window: a class and its time-reversed pair give byte-identical frames
+    outside the window."""
+    from .actions import ACTIONS, DESIGN_ACTIONS
+
+    T, H, W = cfg.num_frames, cfg.height, cfg.width
+    xs, ys = _pixel_grid(H, W)
+    placement = window_placement(T, cfg.window_min, cfg.window_max)
+    start, end = placement.sample(rng)
+    size = cfg.target_size * float(rng.uniform(0.85, 1.15))
+    side = float(rng.uniform(0.16, 0.2)) * min(H, W)
+    speed = side * mean_chord(end - start)
+    colour = np.clip(TARGET_COLOUR + rng.uniform(-0.05, 0.05, size=3), 0, 1)
+    track = _mover(rng, cfg, lambda s: action.sample_path(rng, H, W, s).at, side, start, end)
+
+    background = textured_background(rng, H + 2 * _camera_margin(cfg), W + 2 * _camera_margin(cfg),
+                                     cfg.background_contrast)
+    camera = _camera_track(rng, cfg)
+    decoy_sizes = cfg.target_size * rng.uniform(0.7, 1.1, size=cfg.num_decoys)
+    decoy_colours = DECOY_COLOURS[np.resize(rng.permutation(len(DECOY_COLOURS)), cfg.num_decoys)]
+    excursions = [ACTIONS[k] for k in DESIGN_ACTIONS["window"]]
+    decoys = []
+    for d in range(cfg.num_decoys):
+        d_start, d_end = placement.sample(rng)
+        d_action = excursions[int(rng.integers(len(excursions)))]
+        d_side = speed / mean_chord(d_end - d_start)  # every object moves at the target's speed
+        decoys.append(_mover(rng, cfg, lambda s, a=d_action: a.sample_path(rng, H, W, s).at, d_side, d_start,
+                             d_end))
+
+    frames = np.empty((T, H, W, 3), dtype=np.uint8)
+    evidence = np.zeros((T, H, W), dtype=bool)
+    states = [TargetState(float(x), float(y), size, 1.0) for x, y in track]
+    noise = rng.normal(0, cfg.noise, size=(T, H, W, 3)) if cfg.noise > 0 else None
+    margin = _camera_margin(cfg)
+    for t in range(T):
+        oy, ox = margin + int(round(camera[t, 1])), margin + int(round(camera[t, 0]))
+        image = background[oy:oy + H, ox:ox + W].copy()
+        for d, decoy in enumerate(decoys):
+            cover = torus_disc_coverage(xs, ys, *decoy[t], decoy_sizes[d])[..., None]
+            image = image * (1 - cover) + decoy_colours[d] * cover
+        cover = torus_disc_coverage(xs, ys, states[t].x, states[t].y, size)
+        image = image * (1 - cover[..., None]) + colour * cover[..., None]
+        if noise is not None:
+            image = image + noise[t]
+        frames[t] = np.round(np.clip(image, 0, 1) * 255).astype(np.uint8)
+        evidence[t] = cover >= 0.5
+    return SyntheticClip(frames, GroundTruth(evidence, start, end), states)
+
+
+def _camera_margin(cfg: SyntheticConfig) -> int:
+    """Pixels of background beyond each border that camera motion may reveal."""
+    return int(np.ceil(cfg.camera_motion * cfg.num_frames)) if cfg.camera_motion > 0 else 0
+
+
+def _camera_track(rng: np.random.Generator, cfg: SyntheticConfig) -> np.ndarray:
+    """(T, 2) background offset per frame: a random walk of ``camera_motion`` pixels per frame (zeros without)."""
+    if cfg.camera_motion <= 0:
+        return np.zeros((cfg.num_frames, 2))
+    heading = rng.uniform(0, 2 * np.pi) + np.cumsum(rng.normal(0, 0.5, size=cfg.num_frames))
+    steps = cfg.camera_motion * np.stack([np.cos(heading), np.sin(heading)], axis=1)
+    # starts at 0 and moves at most camera_motion * T: the crop stays inside the background's margin
+    return np.concatenate([np.zeros((1, 2)), np.cumsum(steps[:-1], axis=0)])
+
+
+def _render_endpoints_clip(action: Action, cfg: SyntheticConfig, rng: np.random.Generator) -> SyntheticClip:
+    """An ``endpoints`` design clip (the earlier default; drawing unchanged, so old data sets reproduce)."""
     T, H, W = cfg.num_frames, cfg.height, cfg.width
     xs, ys = _pixel_grid(H, W)
     # every frame equally likely to be in the window (see actions.window_placement)
@@ -160,7 +292,7 @@ def clip_rng(seed: int, index: int) -> np.random.Generator:
 
 def assign_classes(cfg: SyntheticConfig) -> np.ndarray:
     """(N,) class index per clip: balanced (counts differ by at most one), in shuffled order."""
-    num_classes = len(cfg.actions)
+    num_classes = len(cfg.action_keys())
     labels = np.arange(cfg.num_videos) % num_classes
     return np.random.default_rng(np.random.SeedSequence([cfg.seed, 2**31])).permutation(labels)
 
@@ -204,13 +336,21 @@ def stratified_split(labels: np.ndarray, fractions: list[float], seed: int) -> n
 
 
 def parameter_key(cfg: SyntheticConfig) -> str:
-    """Short hash of the generator parameters and version: the cache folder name of this data set."""
-    text = json.dumps({"version": GENERATOR_VERSION, **to_dict(cfg)}, sort_keys=True)
+    """Short hash of the generator parameters and version: the cache folder name of this data set.
+
+    An ``endpoints`` data set hashes exactly the parameters it had before the design choice existed (no
+    ``design`` or ``camera_motion`` key, its classes spelled out), so its cache key and old results are kept.
+    """
+    parameters = {**to_dict(cfg), "actions": cfg.action_keys()}
+    if cfg.design == "endpoints":
+        parameters.pop("design")
+        parameters.pop("camera_motion")
+    text = json.dumps({"version": GENERATOR_VERSIONS[cfg.design], **parameters}, sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
 def _write_dataset(out: Path, cfg: SyntheticConfig, progress: bool) -> None:
-    actions = resolve_actions(list(cfg.actions))
+    actions = resolve_actions(cfg.action_keys(), cfg.design)
     labels = assign_classes(cfg)
     split_of = stratified_split(labels, list(cfg.split), cfg.seed)
     width = len(str(cfg.num_videos))
@@ -234,7 +374,7 @@ def _write_dataset(out: Path, cfg: SyntheticConfig, progress: bool) -> None:
         clips[clip_id] = {"action": action.key, "split": split, "window": [clip.truth.start, clip.truth.end]}
     ssv2.write_annotations(out, [a.template for a in actions], items)
     manifest = {
-        "generator_version": GENERATOR_VERSION,
+        "generator_version": GENERATOR_VERSIONS[cfg.design],
         "parameters": to_dict(cfg),
         "classes": [{"key": a.key, "template": a.template, "pair": a.pair} for a in actions],
         "clips": clips,

@@ -86,7 +86,7 @@ class ClipTransform:
         if self.jitter is not None:
             video = tv_tensors.Video(torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2))
             frames = self.jitter(video).as_subclass(torch.Tensor).permute(0, 2, 3, 1).numpy()
-        result = {"clip": _to_float_clip(frames, self.normalise)}
+        result = {"clip": _to_float_clip(np.asarray(frames), self.normalise)}
         if mask is not None:
             result["evidence"] = torch.from_numpy(mask.astype(np.float32))
         return result

@@ -113,7 +113,7 @@ class VideoFile:
     def __len__(self) -> int:
         return self.num_frames
 
-    def read(self, indices: Sequence[int] | None = None) -> np.ndarray:
+    def read(self, indices: Sequence[int] | np.ndarray | None = None) -> np.ndarray:
         """(len(indices), H, W, 3) uint8 RGB frames (all frames when ``indices`` is None)."""
         indices = list(range(self.num_frames)) if indices is None else [int(i) for i in indices]
         bad = [i for i in indices if not 0 <= i < self.num_frames]

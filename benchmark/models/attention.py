@@ -132,6 +132,7 @@ class SpatioTemporalAttentionBranch(nn.Module):
         elif frames != self.num_frames:
             raise ValueError(f"this ST-ABN was built for clips of {self.num_frames} frames, got {frames} frames; "
                              f"ST-ABN's K·T attention head needs a fixed clip length")
+        assert self.logit_fc is not None and self.temporal is not None  # built above
         maps = self.class_maps(features)                                  # (N, K, T, h, w)
         per_frame = self.logit_conv(maps).mean(dim=(3, 4))                # (N, K, T)
         logits = self.logit_fc(self.logit_dropout(per_frame.flatten(1)))  # (N, K)
@@ -158,6 +159,7 @@ class SpatioTemporalFusion(nn.Module):
         self.bn = nn.BatchNorm3d(channels)
 
     def forward(self, features: Tensor, attention: AttentionMaps) -> Tensor:
+        assert attention.temporal is not None, "ST-ABN's fusion needs the temporal attention"
         spatial = features * (1 + attention.spatial)
         temporal = features * attention.temporal[:, None, :, None, None]
         return self.bn(self.conv(torch.cat([spatial, temporal], dim=1)))

@@ -195,4 +195,4 @@ def make_feature_stages(depth: int, width: int, block_temporal: str = "reference
     for i, stride in enumerate((1, 2, 2)):
         stages.append(make_stage(spec.block, stage_channels(depth, width, i + 1), width * 2**i, spec.layers[i],
                                  stride, block_temporal_kernels(spec.block, i + 2, block_temporal)))
-    return (Stem(width), *stages)
+    return Stem(width), stages[0], stages[1], stages[2]

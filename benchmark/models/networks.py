@@ -89,10 +89,10 @@ class VideoAttentionNet(nn.Module):
 
     def cam_layers(self) -> dict[str, nn.Module]:
         """The :data:`GRADCAM_LAYERS` this model has, name -> module (the baseline has no fused / attention layers)."""
-        layers = {"res5": self.perception_branch.res5, "res4": self.res4, "features": self.res4}
-        if self.attention_branch is not None:
+        layers: dict[str, nn.Module] = {"res5": self.perception_branch.res5, "res4": self.res4, "features": self.res4}
+        if self.attention_branch is not None and self.fusion is not None:
             layers["fused"] = self.fusion
-            layers["attention-res5"] = self.attention_branch.class_maps.res5
+            layers["attention-res5"] = self.attention_branch.get_submodule("class_maps.res5")
         return layers
 
     def cam_layer(self, name: str) -> nn.Module:
@@ -115,7 +115,7 @@ class VideoAttentionNet(nn.Module):
 
     def forward(self, clips: Tensor) -> VideoModelOutput:
         features = self.features(clips)
-        if self.attention_branch is None:
+        if self.attention_branch is None or self.fusion is None:  # they come together (see __init__)
             return VideoModelOutput(logits=self.perception_branch(features))
         attention = self.attention_branch(features)
         logits = self.perception_branch(self.fusion(features, attention))
@@ -135,7 +135,12 @@ MODELS: dict[str, ModelBuilder] = {}
 
 
 def register_model(name: str) -> Callable[[ModelBuilder], ModelBuilder]:
+    """Decorator: enter ``builder`` in :data:`MODELS` as ``name``; a name that is taken is a ValueError (a second
+    builder never silently replaces the first)."""
     def decorate(builder: ModelBuilder) -> ModelBuilder:
+        if name in MODELS:
+            raise ValueError(f"model '{name}' is already registered (by {MODELS[name].__module__}."
+                             f"{MODELS[name].__qualname__}); choose another name")
         MODELS[name] = builder
         return builder
     return decorate

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import time
+from typing import Any
 
 from ..commands.common import add_config_arguments, config_from_args
 
@@ -42,6 +43,7 @@ def clips_per_second(dataset, batch_size: int, num_workers: int, num_clips: int)
             delivered += len(batch["clip_id"])
             if delivered >= num_clips:
                 break
+    assert start is not None  # the loop above ran
     return delivered / (time.perf_counter() - start)
 
 
@@ -52,7 +54,8 @@ def run(args: argparse.Namespace) -> int:
     split = args.split or cfg.data.train_split
     batch = cfg.train.batch_size
     plain = build_dataset(dataclasses.replace(cfg.data, cache_decoded=False), split, train=True)
-    clip_shape = tuple(plain[0]["clip"].shape)
+    first: Any = plain[0]
+    clip_shape = tuple(first["clip"].shape)
     print(f"data set: {plain.name} ({len(plain)} clips, clip {clip_shape}, batch {batch}, "
           f"{cfg.data.sampling} sampling, train transforms)")
     rows = []

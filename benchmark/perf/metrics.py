@@ -113,14 +113,14 @@ def run(args: argparse.Namespace) -> int:
         with torch.inference_mode(), autocast(device):
             logits(clips[torch.arange(batch, device=device) % n])
     cold = timed(engine_curves)
-    floor_times: dict[int, float] = {b: math.inf for b in args.batch_sizes}
+    floor_times: dict[int, float] = dict.fromkeys(args.batch_sizes, math.inf)
     engine_time = loop_time = math.inf
     for _ in range(max(1, args.rounds)):
         for batch in args.batch_sizes:
             floor_times[batch] = min(floor_times[batch], timed(lambda: plain_forwards(batch)))
         engine_time = min(engine_time, timed(engine_curves))
         loop_time = min(loop_time, timed(per_step_loop))
-    best_batch = min(floor_times, key=floor_times.get)
+    best_batch = min(floor_times, key=lambda b: floor_times[b])
     floor = floor_times[best_batch]
     curves = engine_curves()
     difference = (curves.scores - loop_scores).abs().max().item()

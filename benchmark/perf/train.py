@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
-from typing import Callable
+from typing import Callable, cast
 
 import torch
 import torch.nn.functional as F
@@ -93,7 +93,7 @@ def measure_times(depth: int, width: int, classes: int, frames: int, size: int, 
         model.train()
         with autocast(device, amp):
             out = model(clips)
-        loss = sum(F.cross_entropy(logits.float(), labels) for logits in out.heads().values())
+        loss = cast(torch.Tensor, sum(F.cross_entropy(logits.float(), labels) for logits in out.heads().values()))
         optim.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 20.0)

@@ -7,6 +7,8 @@ seed and attention of ``attention_alignment.csv``.
 """
 from __future__ import annotations
 
+from typing import Any, Mapping
+
 import numpy as np
 import pandas as pd
 import torch
@@ -42,7 +44,7 @@ def attention_correlations(model: torch.nn.Module, loader, device: torch.device)
     return {key: np.concatenate(parts) for key, parts in out.items()}
 
 
-def alignment_table(models: dict[tuple[int, str], torch.nn.Module], test_set, batch_size: int, num_workers: int,
+def alignment_table(models: Mapping[tuple[int, str], torch.nn.Module], test_set, batch_size: int, num_workers: int,
                     device: torch.device) -> pd.DataFrame:
     """Rows of ``attention_alignment.csv`` for every (seed, model name) with an attention; gathered over ranks."""
     from ..data import collate_clips
@@ -65,6 +67,6 @@ def _gather(values: np.ndarray) -> np.ndarray:
     """Every rank's per-clip values, concatenated (this rank's own values when not distributed)."""
     if not distributed.is_distributed():
         return values
-    parts = [None] * distributed.world_size()
+    parts: list[Any] = [None] * distributed.world_size()
     torch.distributed.all_gather_object(parts, values)
     return np.concatenate(parts)

@@ -24,6 +24,8 @@ from stabn_bench.metrics import model_order_sensitivity, reference_curves, score
 from stabn_bench.metrics.robustness import robustness_scores
 from stabn_bench.metrics.sanity import cascading_randomisation, efficient_mprt, randomised_copy, smooth_mprt
 
+from stabn_bench.core import MODEL_LEVEL
+
 from .. import distributed
 from ..config import RunConfig
 from ..data import collate_clips
@@ -33,8 +35,6 @@ from .validity import tie_rescores, wants_tie_rescore
 
 log = logging.getLogger("stabn_bench.pipeline")
 
-#: method name of the model-level rows (frame-order sensitivity) in scores.csv
-MODEL_LEVEL = "-"
 #: scored on the first metrics.sanity_clips clips / metrics.robustness_clips clips of each model, per method
 SANITY_METRICS = ("randomisation_spearman", "smooth_mprt", "efficient_mprt")
 ROBUSTNESS_METRICS = ("max_sensitivity", "relative_input_stability")
@@ -145,8 +145,10 @@ def explain_and_score_model(
     overlays: OverlayMaps,
     device: torch.device,
     progress: bool = True,
+    batches: Optional[Sequence[int]] = None,
 ) -> dict[str, float]:
-    """Run every method on this rank's share of the clip batches and write one shard per unit of work.
+    """Run every method on this rank's share of the clip batches (or on ``batches``) and write one shard per
+    unit of work.
 
     Returns seconds spent per method on this rank (explanation + scoring), for the provenance.
     """
@@ -163,7 +165,7 @@ def explain_and_score_model(
     robust = bool(wanted & set(ROBUSTNESS_METRICS)) and cfg.metrics.robustness_clips > 0
     options = cfg.explain.options
     seconds: dict[str, float] = {}
-    my_batches = distributed.shard(list(range(len(clips.indices))))
+    my_batches = list(batches) if batches is not None else distributed.shard(list(range(len(clips.indices))))
     todo = [(b, [m for m in [MODEL_LEVEL, *methods] if not store.done(model_name, m, b)]) for b in my_batches]
     todo = [(b, names) for b, names in todo if names]
     total = sum(len(names) for _, names in todo)

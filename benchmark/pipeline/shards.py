@@ -17,14 +17,13 @@ from typing import Optional
 
 import pandas as pd
 
+from stabn_bench.core import RESULT_COLUMNS
+
 from ..runtime import atomic_write_text
 
 #: columns of each table a shard contributes to (docs/design.md section 6 plus the report's extra files)
 TABLE_COLUMNS = {
-    "scores": ["model", "method", "metric", "clip_id", "value"],
-    "curves": ["model", "method", "metric", "clip_id", "fraction", "score"],
-    "temporal": ["model", "method", "clip_id", "frame", "importance", "in_window"],
-    "errors": ["model", "method", "clip_id", "stage", "error"],
+    **{name: RESULT_COLUMNS[name] for name in ("scores", "curves", "temporal", "errors")},
     # metric validity: the same metrics under several tie-break seeds (benchmark/pipeline/validity.py)
     "tie_scores": ["model", "method", "metric", "clip_id", "tie_seed", "value"],
 }

@@ -13,7 +13,7 @@ Two parts:
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 import pandas as pd
 import torch
@@ -58,7 +58,7 @@ def validity_table(cfg: RunConfig, tables: dict[str, pd.DataFrame], num_classes:
     """The validity table of a run from its merged tables (``scores``, ``tie_scores``, ``curves``)."""
     from ..report.seeds import with_seed_in_clip_id
 
-    kwargs = {} if ranking_exclude is None else {"ranking_exclude": tuple(ranking_exclude)}
+    kwargs: dict[str, Any] = {} if ranking_exclude is None else {"ranking_exclude": tuple(ranking_exclude)}
     # several training seeds: every (clip, seed) pair is one sample of the paired tests
     tables = {name: None if table is None else with_seed_in_clip_id(table) for name, table in tables.items()}
     return metric_validity(

@@ -14,7 +14,6 @@ Tables (CSV, one header row; ``clip_id`` is always read as text):
   (1 inside, 0 outside, empty when the data set has no window). Build rows with :func:`temporal_rows`.
 - ``errors.csv`` — ``model, method, clip_id, stage, error``: one row per method / clip that failed (the run goes on).
   ``clip_id`` may be ``"*"`` when a whole batch or method failed.
-- ``scores.parquet`` / ``curves.parquet`` may stand beside or instead of the CSV files; the CSV is read first.
 
 Overlays (``overlays/<clip_id>.npz``, written by :func:`write_overlay`, a few clips per run), compressed NumPy:
 
@@ -37,17 +36,13 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from stabn_bench.core import MODEL_LEVEL, RESULT_COLUMNS
+
 from ..errors import DataError
 from ..runtime import atomic_path
 
 #: file stem -> required columns, in order
-COLUMNS: dict[str, list[str]] = {
-    "accuracy": ["model", "head", "top1", "top5", "n_clips"],
-    "scores": ["model", "method", "metric", "clip_id", "value"],
-    "curves": ["model", "method", "metric", "clip_id", "fraction", "score"],
-    "temporal": ["model", "method", "clip_id", "frame", "importance", "in_window"],
-    "errors": ["model", "method", "clip_id", "stage", "error"],
-}
+COLUMNS: dict[str, list[str]] = RESULT_COLUMNS
 #: columns that must hold numbers (empty cells allowed only where noted in the module docstring)
 NUMERIC: dict[str, list[str]] = {
     "accuracy": ["top1", "top5", "n_clips"],
@@ -57,7 +52,7 @@ NUMERIC: dict[str, list[str]] = {
     "errors": [],
 }
 #: the method name that marks model-level rows in scores.csv
-MODEL_LEVEL_METHOD = "-"
+MODEL_LEVEL_METHOD = MODEL_LEVEL
 OVERLAY_DIR = "overlays"
 #: file formats the figures can be written in
 FIGURE_FORMATS = ("png", "pdf", "svg")
@@ -198,7 +193,7 @@ def write_overlay(
     path = overlay_path(run_dir, clip_id)
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as fh:
-            np.savez_compressed(fh, **arrays)
+            np.savez_compressed(fh, **arrays)  # type: ignore[arg-type]  # numpy's stub mistypes **kwds
     return path
 
 
@@ -242,28 +237,20 @@ def read_overlay(path: str | Path) -> Overlay:
 
 
 def read_table(run_dir: str | Path, stem: str, required: bool = False) -> pd.DataFrame:
-    """Read ``<run_dir>/<stem>.csv`` (or ``.parquet``) and check its columns; an empty table when absent and optional."""
+    """Read ``<run_dir>/<stem>.csv`` and check its columns; an empty table when absent and optional."""
     run_dir = Path(run_dir)
-    csv, parquet = run_dir / f"{stem}.csv", run_dir / f"{stem}.parquet"
+    path = run_dir / f"{stem}.csv"
     columns = COLUMNS[stem]
-    if csv.exists():
-        path = csv
+    if path.exists():
         try:
-            df = pd.read_csv(csv, dtype={c: t for c, t in _TEXT_COLUMNS.items() if c in columns}, keep_default_na=False,
+            df = pd.read_csv(path, dtype={c: t for c, t in _TEXT_COLUMNS.items() if c in columns}, keep_default_na=False,
                              na_values={c: ["", "nan", "NaN"] for c in NUMERIC[stem]})
         except (pd.errors.ParserError, UnicodeDecodeError) as err:
-            raise DataError(f"{csv}: cannot be parsed as CSV ({err})") from err
+            raise DataError(f"{path}: cannot be parsed as CSV ({err})") from err
         except pd.errors.EmptyDataError:
             df = pd.DataFrame(columns=columns)
-    elif parquet.exists():
-        path = parquet
-        try:
-            df = pd.read_parquet(parquet)
-        except ImportError as err:
-            raise DataError(f"{parquet}: reading parquet needs pyarrow or fastparquet ({err}); "
-                            f"or write {csv.name}") from err
     elif required:
-        raise DataError(f"{run_dir}: no {stem}.csv (or {stem}.parquet); is this a stabn-bench results folder?")
+        raise DataError(f"{run_dir}: no {stem}.csv; is this a stabn-bench results folder?")
     else:
         return pd.DataFrame({c: pd.Series(dtype=float if c in NUMERIC[stem] else object) for c in columns})
     missing = [c for c in columns if c not in df.columns]
@@ -287,7 +274,8 @@ def load_results(run_dir: str | Path) -> Results:
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise DataError(f"{run_dir}: results folder does not exist")
-    config, provenance = {}, {}
+    config: dict = {}
+    provenance: dict = {}
     if (run_dir / "config.yaml").exists():
         try:
             config = yaml.safe_load((run_dir / "config.yaml").read_text()) or {}

@@ -14,8 +14,10 @@ from __future__ import annotations
 
 from typing import Iterable
 
+from stabn_bench.core import KINDS
+
 #: the kinds in the order tables and figures list them (``baselines.KINDS``, then ``other`` for unknown names)
-KIND_ORDER = ("attention", "cam", "gradient", "perturbation", "control", "oracle", "other")
+KIND_ORDER = (*KINDS, "other")
 
 
 def method_kind(method: str) -> str:

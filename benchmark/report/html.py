@@ -155,6 +155,7 @@ def clip_frames(overlay: Overlay, model: str | None = None, method: str | None =
 
     rgb = overlay.frames.astype(np.float32) / 255.0
     if method is not None:
+        assert model is not None, "a method's map is drawn for a model"
         values = np.nan_to_num(overlay.maps[(model, method)].astype(np.float32))
         norm = robust_normalise(values)
         rgb = 0.45 * rgb + 0.55 * matplotlib.colormaps["inferno"](norm)[..., :3]
@@ -219,7 +220,7 @@ def web_png(path: Path, max_width: int = WEB_WIDTH) -> bytes:
         if image.width <= max_width:
             return path.read_bytes()
         size = (max_width, round(image.height * max_width / image.width))
-        small = image.convert("RGB").resize(size, Image.BILINEAR, reducing_gap=2.0)
+        small = image.convert("RGB").resize(size, Image.Resampling.BILINEAR, reducing_gap=2.0)
         small = small.quantize(colors=256, method=Image.Quantize.FASTOCTREE, dither=Image.Dither.NONE)
     buffer = io.BytesIO()
     small.save(buffer, format="PNG", optimize=True)
@@ -251,7 +252,7 @@ def write_html_report(results: Results, summary: pd.DataFrame, out: str | Path |
     body = [f"<h1>stabn-bench results: {_esc(results.name)}</h1>"]
     prov = results.provenance
     facts = [f"{k}: {prov[k]}" for k in ("git_commit", "device", "seed", "created") if k in prov]
-    timings = prov.get("timings_s") if isinstance(prov.get("timings_s"), dict) else {}
+    timings = prov["timings_s"] if isinstance(prov.get("timings_s"), dict) else {}
     stages = ", ".join(f"{k} {v:.0f} s" for k, v in timings.items() if ":" not in k and isinstance(v, (int, float)))
     if stages:
         facts.append(f"stages: {stages}")

@@ -282,7 +282,7 @@ def overlay_frames(t: int, n_frames: int = OVERLAY_FRAMES) -> np.ndarray:
 def overlay_figure(overlay: Overlay, model: str, methods: Sequence[str], n_frames: int = OVERLAY_FRAMES) -> plt.Figure:
     """Frame strips of one clip for one model, in two columns of strips: first the frames, then one strip per
     method with its map (normalised over the clip) over the frames; the evidence mask outlined in cyan."""
-    t, h, w = overlay.frames.shape[:3]
+    t, _, w = overlay.frames.shape[:3]
     frames = overlay_frames(t, n_frames)
     gap = max(1, w // 16)
     rows = ["frames", *methods]

@@ -105,7 +105,7 @@ def alignment_rows(model: str, attention: str, reference: str, seed: int, values
         "spearman": float(finite.mean()) if len(finite) else np.nan,
         "spearman_sd": float(finite.std(ddof=1)) if len(finite) > 1 else np.nan,
         "positive_share": float((finite > 0).mean()) if len(finite) else np.nan,
-        "n_clips": int(len(finite)),
+        "n_clips": len(finite),
     }
 
 

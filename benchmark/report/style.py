@@ -13,19 +13,20 @@ import hashlib
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Any, Iterable, Sequence
 
 import matplotlib
 import numpy as np
 
 matplotlib.use("Agg")
 
-import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.pyplot as plt
 
-from stabn_bench.metrics.catalog import GRANULARITIES, METRICS  # noqa: E402
+from stabn_bench.metrics.catalog import GRANULARITIES, METRICS
 
-from ..runtime import atomic_path, atomic_write_text  # noqa: E402
-from .files import FIGURE_FORMATS as FORMATS  # noqa: E402
+from ..runtime import atomic_path, atomic_write_text
+from .files import FIGURE_FORMATS as FORMATS
+from .groups import KIND_ORDER
 
 #: figure widths in inches for a two-column paper
 SINGLE_COLUMN = 3.3
@@ -38,13 +39,13 @@ BASE_FONT_PT = 8
 COLOURS = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#F0E442", "#000000", "#8C8C8C")
 MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
 BLACK, GREY = 7, 8
-#: the order families are listed and drawn in; ``other`` = a method the registry does not know
-FAMILY_ORDER = ("attention", "cam", "gradient", "perturbation", "oracle", "control", "other")
+#: the order families (method kinds) are listed and drawn in; ``other`` = a method the registry does not know
+FAMILY_ORDER = KIND_ORDER
 #: kinds drawn in every family panel as references
 REFERENCE_KINDS = ("control", "oracle")
 LINESTYLES = {"control": (0, (4, 2)), "oracle": (0, (5, 1.5, 1, 1.5))}
 #: the random-order reference curve (not a method): a plain dotted black line
-REFERENCE_STYLE = dict(color="#000000", linestyle=":", lw=1.3, label="random order")
+REFERENCE_STYLE: dict[str, Any] = dict(color="#000000", linestyle=":", lw=1.3, label="random order")
 
 #: (colour index, marker index) of the built-in methods; every pair differs
 PINNED: dict[str, tuple[int, int]] = {
@@ -89,7 +90,7 @@ METRIC_LABELS = {
     "reverse_prediction_change": "Reverse prediction change",
 }
 FAMILY_LABELS = {"attention": "ST-ABN / ABN attention", "cam": "CAM", "gradient": "Gradient",
-                 "perturbation": "Perturbation", "oracle": "Oracle", "control": "Controls", "other": "Other"}
+                 "perturbation": "Perturbation", "control": "Controls", "oracle": "Oracle", "other": "Other"}
 
 _style_applied = False
 
@@ -181,11 +182,6 @@ def method_styles(methods: Iterable[str]) -> dict[str, MethodStyle]:
     return out
 
 
-def method_palette(methods: Iterable[str]) -> dict[str, str]:
-    """Method -> colour (see :func:`method_styles`)."""
-    return {m: s.colour for m, s in method_styles(methods).items()}
-
-
 # ---------------------------------------------------------------- metrics
 
 
@@ -243,7 +239,7 @@ def check_fonts(fig: plt.Figure, minimum: float = MIN_FONT_PT) -> list[str]:
     """The visible texts of ``fig`` smaller than ``minimum`` pt at the figure's size (empty when all are fine)."""
     small = []
     for text in fig.findobj(matplotlib.text.Text):
-        if text.get_visible() and text.get_text().strip() and text.get_fontsize() < minimum:
+        if text.get_visible() and text.get_text().strip() and float(text.get_fontsize()) < minimum:
             small.append(f"{text.get_text()!r} at {text.get_fontsize():.1f} pt")
     return small
 

@@ -85,7 +85,7 @@ class ReportSettings:
 
     @classmethod
     def from_config(cls, config: dict) -> "ReportSettings":
-        metrics_cfg = config.get("metrics") if isinstance(config.get("metrics"), dict) else {}
+        metrics_cfg = config["metrics"] if isinstance(config.get("metrics"), dict) else {}
         granularities = metrics_cfg.get("granularities") or [None]
         return cls(n_resamples=int(metrics_cfg.get("bootstrap_resamples", 1000)), seed=int(config.get("seed", 0) or 0),
                    granularity=granularities[0] if isinstance(granularities, list) else None)

@@ -15,6 +15,7 @@ import pandas as pd
 from stabn_bench.metrics.validity import VALIDITY_COLUMNS, ValidityThresholds, invalid_metrics, validity_flags
 
 from ..errors import DataError
+from .files import MODEL_LEVEL_METHOD
 from .tables import Cell, Table, metric_header, sort_metrics
 
 #: the mark of a failed metric in every table, and its footnote
@@ -35,7 +36,7 @@ def read_validity(run_dir: str | Path) -> pd.DataFrame:
         return pd.DataFrame(columns=VALIDITY_COLUMNS)
     try:
         text = ("model", "metric", "status", "reasons", "tie_spread_method", "controls")
-        table = pd.read_csv(path, dtype={c: str for c in text}, keep_default_na=False,
+        table = pd.read_csv(path, dtype=dict.fromkeys(text, str), keep_default_na=False,
                             na_values={c: ["", "nan", "NaN"] for c in VALIDITY_COLUMNS if c not in text})
     except (pd.errors.ParserError, UnicodeDecodeError) as err:
         raise DataError(f"{path}: cannot be parsed as CSV ({err})") from err
@@ -47,8 +48,8 @@ def read_validity(run_dir: str | Path) -> pd.DataFrame:
 
 def thresholds_from_config(config: Mapping) -> ValidityThresholds:
     """The thresholds a run used (its ``config.yaml`` as a dict); defaults where absent."""
-    metrics = config.get("metrics") if isinstance(config.get("metrics"), Mapping) else {}
-    section = metrics.get("validity") if isinstance(metrics.get("validity"), Mapping) else {}
+    metrics = config["metrics"] if isinstance(config.get("metrics"), Mapping) else {}
+    section = metrics["validity"] if isinstance(metrics.get("validity"), Mapping) else {}
     defaults = ValidityThresholds()
     return ValidityThresholds(**{k: float(section.get(k, getattr(defaults, k)))
                                  for k in ("alpha", "min_effect", "max_tie_spread", "max_deleted_vs_chance")})
@@ -168,7 +169,7 @@ def in_domain_table(summary: pd.DataFrame, model: str, suffix: str = "+indomain"
     if tuned.empty or plain.empty:
         return None
     metrics = sort_metrics(set(tuned["metric"]) & set(plain["metric"]))
-    methods = method_order(set(tuned["method"]) & set(plain["method"]) - {"-"})
+    methods = method_order(set(tuned["method"]) & set(plain["method"]) - {MODEL_LEVEL_METHOD})
     if not metrics or not methods:
         return None
 

@@ -88,7 +88,7 @@ def model_meta(model: VideoAttentionNet, dropout: float, classes: list[str]) -> 
 
 def rng_state() -> dict[str, Any]:
     """Python, NumPy and torch (CPU and CUDA) RNG states as plain data and tensors."""
-    np_state = np.random.get_state()
+    np_state: Any = np.random.get_state()  # (name, keys, pos, has_gauss, cached_gaussian)
     state = {
         "python": random.getstate(),
         "numpy": {"name": np_state[0], "keys": torch.from_numpy(np_state[1].astype(np.int64)),

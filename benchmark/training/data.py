@@ -9,7 +9,7 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler
 from .. import distributed
 
 
-def collate(items: list[dict[str, Any]]) -> dict[str, Any]:
+def collate(items: list[Any]) -> dict[str, Any]:
     """The data sets' collate function (``benchmark.data.collate_clips``: drops clips that failed to decode)."""
     from ..data import collate_clips
 
@@ -21,7 +21,7 @@ def train_loader(dataset: Dataset, batch_size: int, seed: int, num_workers: int 
 
     The order depends only on (seed, epoch), so a resumed run sees the same batches as an uninterrupted one.
     Incomplete last batches are dropped (BatchNorm needs more than one clip)."""
-    sampler = DistributedSampler(dataset, num_replicas=distributed.world_size(), rank=distributed.rank(),
+    sampler: DistributedSampler = DistributedSampler(dataset, num_replicas=distributed.world_size(), rank=distributed.rank(),
                                  shuffle=True, seed=seed)
     return DataLoader(dataset, batch_size=batch_size, sampler=sampler, num_workers=num_workers,
                       collate_fn=collate, drop_last=len(sampler) >= batch_size,
@@ -29,7 +29,7 @@ def train_loader(dataset: Dataset, batch_size: int, seed: int, num_workers: int 
                       generator=torch.Generator().manual_seed(seed))
 
 
-def eval_loader(dataset: Dataset, batch_size: int, num_workers: int = 0) -> DataLoader:
+def eval_loader(dataset: Any, batch_size: int, num_workers: int = 0) -> DataLoader:
     """Batches of this rank's shard in order, every clip on exactly one rank (no padding)."""
     sampler = distributed.ShardSampler(len(dataset))
     return DataLoader(dataset, batch_size=batch_size, sampler=sampler, num_workers=num_workers, collate_fn=collate,
@@ -38,5 +38,6 @@ def eval_loader(dataset: Dataset, batch_size: int, num_workers: int = 0) -> Data
 
 def set_epoch(loader: DataLoader, seed: int, epoch: int) -> None:
     """Fix the shuffle order and the workers' seeds of ``epoch`` from (seed, epoch) alone."""
-    loader.sampler.set_epoch(epoch)
+    sampler: Any = loader.sampler  # the DistributedSampler of train_loader
+    sampler.set_epoch(epoch)
     loader.generator.manual_seed(seed * 100_003 + epoch)

@@ -2,13 +2,12 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Iterable, Mapping, Sequence
+from typing import Any, Iterable, Mapping, Sequence
 
 import pandas as pd
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from .. import distributed
@@ -35,7 +34,7 @@ def move_clips(clips: torch.Tensor, device: torch.device, channels_last: bool) -
 
 
 @torch.no_grad()
-def evaluate_model(model: nn.Module, loader: DataLoader, device: torch.device | str, reverse: bool = False,
+def evaluate_model(model: nn.Module, loader: Iterable[dict[str, Any]], device: torch.device | str, reverse: bool = False,
                    amp: bool = True, channels_last: bool = True, progress: bool = False,
                    reversal_labels: Sequence[int] | None = None) -> dict[str, dict[str, float]]:
     """Top-1 / top-5 and mean cross-entropy of each head over the loader's clips (summed over DDP ranks).

@@ -19,7 +19,7 @@ import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Optional, Sequence
+from typing import Any, Mapping, Optional, Sequence, cast
 
 import torch
 from torch.utils.data import Dataset
@@ -187,7 +187,7 @@ def _fine_tune(cfg: RunConfig, model_name: str, base_checkpoint: Path, out_dir: 
                                                          mcfg.blur_sigma, generator, mcfg.road_noise)
                 with autocast(device, tcfg.amp):
                     out = model(clips)
-                loss = sum(head_losses(out, labels).values())
+                loss = cast(torch.Tensor, sum(head_losses(out, labels).values()))
                 if not torch.isfinite(loss):
                     raise StabnBenchError(f"{in_domain_name(model_name)}: fine-tuning loss is {loss.item()} (not "
                                           f"finite) at epoch {epoch + 1}; try a lower metrics.in_domain.lr_scale")
@@ -216,7 +216,8 @@ def _fine_tune(cfg: RunConfig, model_name: str, base_checkpoint: Path, out_dir: 
     return history
 
 
-def _datasets(cfg: RunConfig, datasets: Optional[Mapping[str, Dataset]]) -> tuple[Dataset, Optional[Dataset]]:
+def _datasets(cfg: RunConfig, datasets: Optional[Mapping[str, Dataset]]) -> tuple[Any, Optional[Any]]:
+    # (train, validation): map-style data sets with ``classes`` and a length
     if datasets is not None:
         return datasets["train"], datasets.get("val")
     from ..data import build_dataset

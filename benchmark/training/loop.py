@@ -18,7 +18,7 @@ import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping, Optional
+from typing import Any, Callable, Mapping, Optional, cast
 
 import torch
 import torch.nn.functional as F
@@ -76,6 +76,18 @@ def checkpoint_folder(cfg: RunConfig, model_name: str) -> Path:
     return Path(cfg.checkpoint_dir) / f"{model_name}-{digest}"
 
 
+def is_trained(out_dir: str | Path, epochs: int) -> bool:
+    """True when ``out_dir/last.pt`` holds a model trained for ``epochs`` epochs (a cached training; a corrupt
+    or unreadable checkpoint counts as not trained, and training reports it)."""
+    path = Path(out_dir) / "last.pt"
+    if not path.is_file():
+        return False
+    try:
+        return int(read_checkpoint(path)["meta"]["epoch"]) >= epochs
+    except (StabnBenchError, KeyError, TypeError, ValueError):
+        return False
+
+
 def head_losses(out: VideoModelOutput, labels: torch.Tensor) -> dict[str, torch.Tensor]:
     """Cross-entropy of every head: ``perception`` and, where present, ``attention`` (equal weights in the loss)."""
     return {head: F.cross_entropy(logits.float(), labels) for head, logits in out.heads().items()}
@@ -90,7 +102,8 @@ def optimizer_step(model: nn.Module, optimizer: torch.optim.Optimizer, loss: tor
     optimizer.step()
 
 
-def _build_datasets(cfg: RunConfig, datasets: Optional[Mapping[str, Dataset]]) -> tuple[Dataset, Optional[Dataset]]:
+def _build_datasets(cfg: RunConfig, datasets: Optional[Mapping[str, Dataset]]) -> tuple[Any, Optional[Any]]:
+    # (train, validation): map-style data sets with ``classes`` and a length
     if datasets is not None:
         return datasets["train"], datasets.get("val")
     from ..data import build_dataset
@@ -151,7 +164,7 @@ def train_model(cfg: RunConfig, model_name: str, out_dir: str | Path, resume: bo
         return TrainResult(model_name, best_path, last_path, meta["history"], meta["best_metric"], 0,
                            time.perf_counter() - started)
 
-    step_module: nn.Module = model
+    step_module: Callable[..., Any] = model  # the model, wrapped by DDP and / or torch.compile
     if distributed.is_distributed():
         step_module = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
     if tcfg.compile:
@@ -186,6 +199,7 @@ def train_model(cfg: RunConfig, model_name: str, out_dir: str | Path, resume: bo
                 save_checkpoint(last_path, model, meta, optimizer, rng_state())
                 if is_best:
                     save_checkpoint(best_path, model, meta)
+                assert metrics_log is not None  # the main rank keeps the log
                 metrics_log.append(row)
                 log.info("%s epoch %d/%d: %s", model_name, epoch + 1, tcfg.epochs,
                          ", ".join(f"{k}={v:.4g}" for k, v in row.items() if k != "epoch"))
@@ -200,7 +214,7 @@ def train_model(cfg: RunConfig, model_name: str, out_dir: str | Path, resume: bo
                        time.perf_counter() - started, model.eval())
 
 
-def _train_one_epoch(step_module: nn.Module, model: VideoAttentionNet, optimizer: torch.optim.Optimizer, batches,
+def _train_one_epoch(step_module: Any, model: VideoAttentionNet, optimizer: torch.optim.Optimizer, batches,
                      device: torch.device, cfg: RunConfig, epoch: int, base_lr: float, channels_last: bool,
                      progress: bool, last_good: Optional[Path]) -> dict[str, Any]:
     """One pass over the training batches; returns the epoch's metrics row (reduced over ranks)."""
@@ -226,7 +240,7 @@ def _train_one_epoch(step_module: nn.Module, model: VideoAttentionNet, optimizer
         with autocast(device, tcfg.amp):
             out = step_module(clips)
         losses = head_losses(out, labels)
-        loss = sum(losses.values())
+        loss = cast(torch.Tensor, sum(losses.values()))
         bad = (~torch.isfinite(loss)).to(torch.float64)
         if distributed.all_reduce_sum(bad).item() > 0:
             kept = f"the last good checkpoint is kept: {last_good}" if last_good else "no checkpoint was written yet"

@@ -1,6 +1,6 @@
 """Pictures of one explanation: a frame strip (PNG / PDF) and an animated overlay (GIF / MP4) of the clip.
 
-Drawing only; the maps come from :func:`baselines.explain`. Maps are scaled by their maximum over the whole clip
+Drawing only (used by ``stabn-bench explain``); the maps come from :func:`baselines.explain`. Maps are scaled by their maximum over the whole clip
 (not per frame), so that brighter frames really are more relevant.
 """
 from __future__ import annotations
@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from stabn_bench.benchmark.errors import StabnBenchError
-from stabn_bench.benchmark.runtime import atomic_path
+from ..errors import StabnBenchError
+from ..runtime import atomic_path
 
 STRIP_SUFFIXES = (".png", ".pdf")
 ANIMATION_SUFFIXES = (".gif", ".mp4")
@@ -107,7 +107,7 @@ def animation_frames(frames: np.ndarray, maps: torch.Tensor, temporal: torch.Ten
     out[:, :height] = pictures
     for current in range(t_count):
         for t in range(t_count):
-            top = height + bar_height - max(1, int(round(importance[t] * (bar_height - 2))))
+            top = height + bar_height - max(1, round(importance[t] * (bar_height - 2)))
             colour = (0.85, 0.33, 0.1) if t == current else (0.6, 0.6, 0.6)
             out[current, top:, edges[t] + 1:max(edges[t] + 2, edges[t + 1] - 1)] = colour
     out = (np.clip(out, 0, 1) * 255).round().astype(np.uint8)
@@ -134,7 +134,7 @@ def save_animation(path: str | Path, frames: np.ndarray, maps: torch.Tensor, tem
             images = [Image.fromarray(p) for p in pictures]
             images[0].save(tmp, format="GIF", save_all=True, append_images=images[1:], duration=int(1000 / fps), loop=0)
         else:
-            from stabn_bench.benchmark.data.video_io import write_video
+            from ..data.video_io import write_video
 
             write_video(tmp, pictures, fps=fps, container="mp4")
     return path
