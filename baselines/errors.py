@@ -15,3 +15,6 @@ class MethodError(StabnBenchError):
         self.method = method
         self.reason = reason
         super().__init__(f"explanation method '{method}': {reason}")
+
+    def __reduce__(self):  # picklable (a worker process hands it back): rebuilt from the two arguments
+        return type(self), (self.method, self.reason)

@@ -30,6 +30,28 @@ def model_device(model: nn.Module) -> torch.device:
 
 
 @contextlib.contextmanager
+def preserved_state(model: nn.Module) -> Iterator[nn.Module]:
+    """Run ``model`` in eval mode and hand it back exactly as it came: every sub-module's train/eval flag, every
+    buffer (BatchNorm running statistics, counters) and every parameter's ``requires_grad``. A method that switches
+    the model to train mode, or updates its statistics, therefore cannot change the scores of the methods after it."""
+    modes = [(module, module.training) for module in model.modules()]
+    buffers = [(buffer, buffer.detach().clone()) for buffer in model.buffers()]
+    grads = [(param, param.requires_grad) for param in model.parameters()]
+    model.eval()
+    try:
+        yield model
+    finally:
+        for module, training in modes:
+            module.training = training
+        with torch.no_grad():
+            for buffer, saved in buffers:
+                if buffer.shape == saved.shape:
+                    buffer.copy_(saved)
+        for param, requires_grad in grads:
+            param.requires_grad_(requires_grad)
+
+
+@contextlib.contextmanager
 def eval_mode(model: nn.Module) -> Iterator[nn.Module]:
     """Put ``model`` in eval mode (BatchNorm statistics, no dropout) and restore its previous mode after."""
     was_training = model.training

@@ -48,6 +48,8 @@ def to_input_resolution(name: str, raw: torch.Tensor, input_shape: torch.Size) -
     n, _, t, h, w = input_shape
     if not isinstance(raw, torch.Tensor):
         raise MethodError(name, f"returned {type(raw).__name__}; expected a tensor")
+    if raw.is_complex() or raw.dtype == torch.bool:
+        raise MethodError(name, f"returned a map of dtype {raw.dtype}; expected real numbers (float)")
     expected = f"(N, C', T', h, w), (N, T', h, w) or (N, T) with N={n}, T'<={t}, h<={h}, w<={w}"
     shape = tuple(raw.shape)
     raw = raw.detach().float()

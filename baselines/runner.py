@@ -16,7 +16,7 @@ from torch import nn
 
 from .errors import MethodError
 from .explanation import Explanation, TargetKind
-from .forward import eval_mode, model_device
+from .forward import eval_mode, model_device, preserved_state
 from .memory import bounded_batch_size
 from .postprocess import check_finite, frame_importance, to_input_resolution
 from .registry import RawAttribution, get_method
@@ -42,9 +42,29 @@ def _check_inputs(name: str, clips: torch.Tensor, targets: torch.Tensor | None) 
     if not isinstance(clips, torch.Tensor) or clips.dim() != 5 or not clips.is_floating_point():
         shape = tuple(clips.shape) if isinstance(clips, torch.Tensor) else type(clips).__name__
         raise MethodError(name, f"clips must be a float tensor (N, C, T, H, W); got {shape}")
+    if clips.shape[0] == 0:
+        raise MethodError(name, "clips is empty (N = 0)")
+    if not bool(torch.isfinite(clips).all()):
+        raise MethodError(name, f"clips hold {int((~torch.isfinite(clips)).sum())} NaN or inf values")
     if targets is not None and tuple(targets.shape) != (clips.shape[0],):
         raise MethodError(name, f"targets must have shape ({clips.shape[0]},) for {clips.shape[0]} clips; "
                                 f"got {tuple(targets.shape)}")
+
+
+def as_class_indices(name: str, what: str, values: Any) -> torch.Tensor:
+    """``values`` as a long tensor of class indices; floats with a fraction, complex or negative values raise
+    :class:`MethodError` naming ``what`` (never silently truncated)."""
+    tensor = values if isinstance(values, torch.Tensor) else torch.as_tensor(values)
+    if tensor.is_complex() or tensor.dtype == torch.bool:
+        raise MethodError(name, f"{what} must be integer class indices; got dtype {tensor.dtype}")
+    if tensor.is_floating_point():
+        if not bool(torch.isfinite(tensor).all()) or not bool((tensor == tensor.round()).all()):
+            raise MethodError(name, f"{what} must be integer class indices; got non-integer values "
+                                    f"{tensor.reshape(-1)[:4].tolist()}")
+    tensor = tensor.long().reshape(-1)
+    if bool((tensor < 0).any()):
+        raise MethodError(name, f"{what} must be class indices >= 0; got {int(tensor.min())}")
+    return tensor
 
 
 def _sync(device: torch.device) -> None:
@@ -64,6 +84,9 @@ def _checked_maps(name: str, raw: torch.Tensor | RawAttribution,
     check_finite(name, "map", maps)
     if native_temporal is None:
         return maps, frame_importance(maps), reduction, upsampling, native_shape
+    if not isinstance(native_temporal, torch.Tensor) or native_temporal.is_complex():
+        what = native_temporal.dtype if isinstance(native_temporal, torch.Tensor) else type(native_temporal).__name__
+        raise MethodError(name, f"returned a temporal importance of type {what}; expected a real tensor (N, T)")
     temporal = native_temporal.detach().float()
     expected = (input_shape[0], input_shape[2])
     if tuple(temporal.shape) != expected:
@@ -104,6 +127,8 @@ def explain(name: str, model: nn.Module, clips: torch.Tensor, targets: torch.Ten
             returns NaN / inf.
     """
     spec = get_method(name)
+    if not isinstance(model, nn.Module):
+        raise MethodError(name, f"model must be a torch.nn.Module; got {type(model).__name__}")
     arch = getattr(model, "arch", None)
     if not spec.applies_to(arch):
         raise MethodError(name, f"applies to models {spec.models_text}; this model is '{arch}'")
@@ -116,7 +141,7 @@ def explain(name: str, model: nn.Module, clips: torch.Tensor, targets: torch.Ten
         valid = ", ".join(sorted(spec.defaults)) or "none"
         raise MethodError(name, f"unknown option(s) {', '.join(unknown)}; valid options: {valid}")
     if targets is not None:
-        targets = torch.as_tensor(targets).long().reshape(-1)
+        targets = as_class_indices(name, "targets", targets)
     _check_inputs(name, clips, targets)
     ground_truth = {k: v for k, v in (ground_truth or {}).items() if v is not None}
     missing = [k for k in spec.needs if k not in ground_truth]
@@ -142,7 +167,7 @@ def explain(name: str, model: nn.Module, clips: torch.Tensor, targets: torch.Ten
     maps_out, temporal_out = [], []
     reduction = upsampling = ""
     native_shape = None
-    with eval_mode(model), torch.enable_grad(), warnings.catch_warnings(), torch.random.fork_rng(
+    with preserved_state(model), torch.enable_grad(), warnings.catch_warnings(), torch.random.fork_rng(
         devices=[device] if device.type == "cuda" else []
     ):
         for message in _EXPECTED_CAPTUM_WARNINGS:

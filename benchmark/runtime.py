@@ -1,5 +1,6 @@
-"""Process-wide set-up: device choice, seeding, logging, mixed precision and atomic file writes (the last two
-defined in :mod:`stabn_bench.core`, which every layer may import)."""
+"""Process-wide set-up: device choice, seeding, logging, mixed precision and atomic file writes (mixed
+precision, :func:`atomic_path` and :func:`remove_stale_temporaries` defined in :mod:`stabn_bench.core`, which every
+layer may import; the UTF-8 text and bytes writers built on them here)."""
 from __future__ import annotations
 
 import logging
@@ -12,10 +13,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from stabn_bench.core import atomic_path, autocast
+from stabn_bench.core import atomic_path, autocast, remove_stale_temporaries
 
-__all__ = ["atomic_path", "atomic_write_text", "autocast", "ensure_writable_dir", "is_safe_name", "seed_everything",
-           "select_device", "setup_logging"]
+__all__ = ["atomic_path", "atomic_write_bytes", "atomic_write_text", "autocast", "ensure_writable_dir", "is_safe_name",
+           "remove_stale_temporaries", "seed_everything", "select_device", "setup_logging"]
 
 log = logging.getLogger("stabn_bench")
 
@@ -86,5 +87,14 @@ def setup_logging(verbose: bool = False) -> None:
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:
+    """Write ``text`` as UTF-8 (whatever the locale) through :func:`~stabn_bench.core.atomic_path`."""
     with atomic_path(path) as tmp:
-        tmp.write_text(text)
+        with open(tmp, "w", encoding="utf-8", newline="") as fh:
+            fh.write(text)
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes | bytearray | memoryview) -> None:
+    """Write ``data`` through :func:`~stabn_bench.core.atomic_path`."""
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as fh:
+            fh.write(data)

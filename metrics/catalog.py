@@ -18,6 +18,9 @@ class MetricInfo:
     description: str
     #: for a per-granularity variant (``deletion_auc_voxel``): the metric it is a variant of
     variant_of: str | None = None
+    #: True for a name read from a results folder's ``plugins.json`` (its direction only, for the report): it
+    #: cannot be selected in a config, and a plug-in of the same name may register over it
+    from_results: bool = False
 
     @property
     def arrow(self) -> str:
@@ -41,8 +44,8 @@ GRANULARITIES = ("voxel", "tube", "frame")
 
 
 def register_metric_info(name: str, higher_is_better: bool, family: str, description: str,
-                         variant_of: str | None = None) -> MetricInfo:
-    info = MetricInfo(name, higher_is_better, family, description, variant_of)
+                         variant_of: str | None = None, from_results: bool = False) -> MetricInfo:
+    info = MetricInfo(name, higher_is_better, family, description, variant_of, from_results)
     METRICS[name] = info
     return info
 
@@ -115,4 +118,5 @@ def selectable_metric_names() -> list[str]:
     """Names that ``metrics.metrics`` may list: every metric except the per-granularity variants (those follow
     ``metrics.granularities``)."""
     variants = {granularity_variant(n, g) for n in PER_GRANULARITY for g in GRANULARITIES}
-    return [name for name, info in METRICS.items() if name not in variants and info.variant_of is None]
+    return [name for name, info in METRICS.items()
+            if name not in variants and info.variant_of is None and not info.from_results]

@@ -146,7 +146,7 @@ def register_metric(
         existing = _REGISTRY.get(name)
         if existing is not None and existing.source != source:
             raise ValueError(f"metric name '{name}' is already registered by {existing.source}")
-        if existing is None and name in catalog.METRICS:
+        if existing is None and name in catalog.METRICS and not catalog.METRICS[name].from_results:
             raise ValueError(f"metric name '{name}' is a built-in metric")
         doc = inspect.getdoc(fn) or ""
         text = description or (doc.splitlines()[0] if doc else name)
@@ -230,7 +230,7 @@ def configured_granularity_names() -> list[str]:
 
 def compute_plugin_metrics(
     wanted: Iterable[str], inputs: Mapping[str, Any], granularities: Iterable[str] = ("tube",),
-    tube_size: Iterable[int] = (2, 8, 8), model_level: bool = False,
+    tube_size: Iterable[int] = (2, 8, 8), model_level: bool = False, failures: Optional[dict[str, str]] = None,
 ) -> dict[str, torch.Tensor]:
     """Values of the wanted plug-in metrics of one kind (per method or model-level) on N clips.
 
@@ -239,10 +239,13 @@ def compute_plugin_metrics(
         inputs: the available inputs by name (:data:`INPUTS`); a missing or None input skips the metrics that
             need it.
         granularities: ``metrics.granularities`` (the first gives the un-suffixed name of ``configured`` metrics).
+        failures: when given, a metric that raises or returns a wrong value is entered here (name -> one line
+            naming it and what went wrong) and left out, and the other metrics are still computed.
     Returns:
         name -> (N,) float64 on the CPU.
     Raises:
-        StabnBenchError: a metric raised or returned a value of the wrong shape (naming the metric).
+        StabnBenchError: (``failures`` None) a metric raised or returned a value of the wrong shape, type or
+            length, or complex values (naming the metric).
     """
     from .ordering import cell_relevance
 
@@ -264,12 +267,19 @@ def compute_plugin_metrics(
             if granularity is not None:
                 kwargs["map"] = cell_relevance(inputs["map"], granularity, list(tube_size))  # type: ignore[arg-type]
             try:
-                with torch.no_grad():
-                    value = spec.fn(**kwargs)
-            except Exception as err:
-                text = str(err).strip().splitlines()[0] if str(err).strip() else ""
-                raise StabnBenchError(f"metric '{name}' ({spec.source}) raised {type(err).__name__}: {text}") from err
-            out[name] = _as_values(name, value, n)
+                try:
+                    with torch.no_grad():
+                        value = spec.fn(**kwargs)
+                except Exception as err:
+                    text = str(err).strip().splitlines()[0] if str(err).strip() else ""
+                    raise StabnBenchError(
+                        f"metric '{name}' ({spec.source}) raised {type(err).__name__}: {text}") from err
+                out[name] = _as_values(name, value, n)
+            except StabnBenchError as err:
+                if failures is None:
+                    raise
+                log.warning("%s; the other metrics are scored", err)
+                failures[name] = str(err)
     return out
 
 
@@ -284,9 +294,18 @@ def _batch_size(inputs: Mapping[str, Any]) -> Optional[int]:
 def _as_values(name: str, value: Any, n: Optional[int]) -> torch.Tensor:
     """A metric's return value as (N,) float64 on the CPU; a wrong shape raises naming the metric."""
     if isinstance(value, torch.Tensor):
+        if value.is_complex():
+            raise StabnBenchError(f"metric '{name}' returned complex values ({value.dtype}); expected real numbers")
         tensor = value.detach().double().cpu()
     else:
-        tensor = torch.as_tensor(np.asarray(value, dtype=np.float64))
+        try:
+            array = np.asarray(value)
+            if np.iscomplexobj(array):
+                raise StabnBenchError(f"metric '{name}' returned complex values ({array.dtype}); expected real numbers")
+            tensor = torch.as_tensor(array.astype(np.float64))
+        except (TypeError, ValueError) as err:
+            raise StabnBenchError(f"metric '{name}' returned {type(value).__name__}, not numbers "
+                                  f"({str(err)[:80]}); expected one value per clip") from None
     if n is not None and tensor.dim() == 0 and n == 1:
         tensor = tensor.reshape(1)
     if tensor.dim() != 1 or (n is not None and tensor.shape[0] != n):

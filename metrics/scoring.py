@@ -54,6 +54,8 @@ class ScoreResult:
 
     values: dict[str, torch.Tensor] = field(default_factory=dict)
     curves: dict[str, Curves] = field(default_factory=dict)
+    #: plug-in metrics that raised or returned a wrong value: name -> one line (the others are in ``values``)
+    failures: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -238,7 +240,7 @@ def score_explanations(
         wanted, _plugin_inputs(engine, clips, cfg, seed, map=maps, temporal=temporal, mask=evidence,
                                window=None if window is None else window.detach().cpu(), targets=targets,
                                labels=labels),
-        cfg.granularities, cfg.tube_size, model_level=False,
+        cfg.granularities, cfg.tube_size, model_level=False, failures=result.failures,
     ))
     result.values = {name: value.double().cpu() for name, value in result.values.items()}
     unknown = set(result.values) - set(METRICS)
@@ -252,13 +254,15 @@ def model_order_sensitivity(
     seed: int = 0,
     cfg: Optional[MetricsConfig] = None,
     labels: Optional[torch.Tensor] = None,
+    failures: Optional[dict[str, str]] = None,
 ) -> dict[str, torch.Tensor]:
     """The model-level metrics (method ``-``): frame-order sensitivity, ``shuffle_prediction_change`` and
     ``reverse_prediction_change``, (N,) float64 1.0 where the prediction changes (see
     :func:`metrics.temporal.order_sensitivity`), plus the selected model-level plug-in metrics.
 
     ``labels`` (N,) are handed to plug-in metrics that need them; the targets are those of a
-    :class:`ReferenceCurves` given as ``forward_fn``.
+    :class:`ReferenceCurves` given as ``forward_fn``. ``failures``: when given, a plug-in metric that fails is
+    entered there (name -> reason) and the others are still computed; else it raises.
     """
     targets = None
     if isinstance(forward_fn, ReferenceCurves):
@@ -273,7 +277,7 @@ def model_order_sensitivity(
     if cfg is not None:
         values.update(plugins.compute_plugin_metrics(
             wanted, _plugin_inputs(engine, clips, cfg, seed, targets=targets, labels=labels),
-            cfg.granularities, cfg.tube_size, model_level=True,
+            cfg.granularities, cfg.tube_size, model_level=True, failures=failures,
         ))
     return values
 

@@ -13,6 +13,7 @@ The result is the long table of ``scores.csv``: ``model, method, metric, clip_id
 """
 from __future__ import annotations
 
+import contextlib
 import warnings
 from typing import Any, Mapping, Optional, Sequence, Union
 
@@ -21,11 +22,12 @@ import torch
 from torch import nn
 
 from stabn_bench import baselines
+from stabn_bench.baselines.forward import preserved_state
 from stabn_bench.benchmark.config import ConfigError, to_dict
 from stabn_bench.benchmark.config.loader import _build
 from stabn_bench.benchmark.config.names import check_method_names, check_metric_names
 from stabn_bench.benchmark.config.schema import ExplainConfig, MetricsConfig
-from stabn_bench.core import MODEL_LEVEL, RESULT_COLUMNS, VideoModelOutput
+from stabn_bench.core import MODEL_LEVEL, RESULT_COLUMNS, StabnBenchError, VideoModelOutput
 from stabn_bench.metrics import model_order_sensitivity, reference_curves, score_explanations, selected_metrics
 from stabn_bench.metrics.sanity import cascade_layer_names, cascading_randomisation
 
@@ -155,31 +157,46 @@ def evaluate(
 
     Raises:
         ConfigError: an unknown method, option, metric or setting (before any work).
+        TypeError / ValueError: naming the bad argument (before any work): ``model`` not an ``nn.Module``;
+            ``clips`` not a finite float (N, C, T, H, W) tensor; ``targets`` / ``labels`` not (N,) integer classes
+            in [0, K); ``masks`` / ``windows`` of the wrong shape or not boolean (0/1); repeated ``clip_ids``.
+
+    A named method that does not apply to the model (or needs ground truth that was not given) is left out with a
+    warning. The model is handed back exactly as it came: train/eval mode, weights, buffers, ``requires_grad``.
+    A plug-in metric that fails is a row of ``.attrs["errors"]`` naming it; the other metrics are still scored.
     """
     if errors not in ("warn", "raise"):
         raise ValueError(f"errors must be 'warn' or 'raise', got {errors!r}")
-    if not isinstance(clips, torch.Tensor) or clips.dim() != 5 or not clips.is_floating_point():
-        raise ValueError(f"clips must be a float tensor (N, C, T, H, W); got {getattr(clips, 'shape', type(clips))}")
-    n = clips.shape[0]
+    _check_model(model)
+    n = _check_clips(clips)
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be an integer >= 1; got {batch_size!r}")
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise ValueError(f"seed must be an integer >= 0; got {seed!r}")
     options = {name: dict(opts) for name, opts in (options or {}).items()}
     check_method_names(_build(ExplainConfig, {"methods": list(methods), "options": options, "batch_size": batch_size},
                               prefix="explain."))
     cfg = _metrics_config(metrics, settings)
     check_metric_names(cfg)
-    clip_ids = [str(c) for c in clip_ids] if clip_ids is not None else [str(i) for i in range(n)]
-    if len(clip_ids) != n:
-        raise ValueError(f"got {len(clip_ids)} clip_ids for {n} clips")
-    expected = {"targets": (n,), "labels": (n,), "masks": (n, *clips.shape[2:]), "windows": (n, clips.shape[2])}
-    given = {"targets": targets, "labels": labels, "masks": masks, "windows": windows}
-    for name, value in given.items():
-        if value is not None and tuple(torch.as_tensor(value).shape) != expected[name]:
-            raise ValueError(f"{name} must have shape {expected[name]} for clips {tuple(clips.shape)}; "
-                             f"got {tuple(torch.as_tensor(value).shape)}")
+    clip_ids = _check_clip_ids(clip_ids, n)
+    targets = None if targets is None else _check_classes("targets", targets, n)
+    labels = None if labels is None else _check_classes("labels", labels, n)
+    masks = None if masks is None else _check_truth("masks", masks, (n, *clips.shape[2:]))
+    windows = None if windows is None else _check_truth("windows", windows, (n, clips.shape[2]))
 
+    with _handed_back(model):
+        return _evaluate(model, clips, targets, methods, masks, windows, labels, clip_ids, model_name, options,
+                         batch_size, seed, cfg, gradcam_layer, errors, n)
+
+
+def _evaluate(model, clips, targets, methods, masks, windows, labels, clip_ids, model_name, options, batch_size,
+              seed, cfg, gradcam_layer, errors, n) -> pd.DataFrame:
     video_model = _as_video_model(model, clips, gradcam_layer)
     name_of_model = model_name or getattr(model, "arch", None) or type(model).__name__
     arch = getattr(video_model, "arch", EXTERNAL_ARCH)
-    chosen = baselines.select_methods(methods, arch)
+    if targets is not None or labels is not None:
+        _check_in_range(video_model, clips, {"targets": targets, "labels": labels})
+    chosen = _chosen_methods(methods, arch, masks, windows)
     wanted = set(selected_metrics(cfg))
     device = next((p.device for p in video_model.parameters()), torch.device("cpu"))
     rows: list[tuple] = []
@@ -206,22 +223,28 @@ def evaluate(
             evidence = None if masks is None else torch.as_tensor(masks[part]).float()
             window = None if windows is None else torch.as_tensor(windows[part]).float()
             reference = reference_curves(forward, x, explained, cfg, seed=batch_seed)
-            values = model_order_sensitivity(reference, x, seed=batch_seed, cfg=cfg, labels=true)
+            failed: dict[str, str] = {}
+            values = model_order_sensitivity(reference, x, seed=batch_seed, cfg=cfg, labels=true, failures=failed)
             rows += _rows(name_of_model, MODEL_LEVEL, ids, values)
+            failures += _metric_failures(name_of_model, MODEL_LEVEL, ids, failed, errors)
             for method in chosen:
                 try:
+                    truth = {"evidence": evidence, "action_window": window}  # oracle controls need them
                     explanation = baselines.explain(method, video_model, x, explained, target_kind=kind,
-                                                    seed=batch_seed, batch_size=batch_size, **options.get(method, {}))
+                                                    seed=batch_seed, batch_size=batch_size, ground_truth=truth,
+                                                    **options.get(method, {}))
                     result = score_explanations(
                         reference.engine, x, explanation.spatiotemporal, explanation.temporal, explained, true, cfg,
                         evidence=evidence, window=window, seed=batch_seed, random_curves=reference, method=method,
-                        clip_ids=ids,
+                        clip_ids=ids, native_shape=explanation.native_shape,
                     )
                     rows += _rows(name_of_model, method, ids, result.values)
+                    failures += _metric_failures(name_of_model, method, ids, result.failures, errors)
                     if "randomisation_spearman" in wanted and batch == 0 and cfg.sanity_clips > 0:
                         k = min(cfg.sanity_clips, len(ids))
+                        first = {k2: (None if v is None else v[:k]) for k2, v in truth.items()}
                         score = _sanity(video_model, method, x[:k], explained[:k], kind, batch_seed, batch_size,
-                                        options.get(method, {}))
+                                        options.get(method, {}), first)
                         rows += _rows(name_of_model, method, ids[:k], {"randomisation_spearman": score})
                 except (baselines.MethodError, ValueError, RuntimeError) as err:
                     if errors == "raise":
@@ -236,18 +259,151 @@ def evaluate(
     return table
 
 
+# ---------------------------------------------------------------- input checks (each names the bad argument)
+
+
+def _check_model(model: Any) -> None:
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module mapping clips (N, C, T, H, W) to logits (N, K); "
+                        f"got {type(model).__name__}")
+
+
+def _check_clips(clips: Any) -> int:
+    if not isinstance(clips, torch.Tensor) or clips.dim() != 5 or not clips.is_floating_point():
+        shape = tuple(clips.shape) if isinstance(clips, torch.Tensor) else type(clips).__name__
+        dtype = f" {clips.dtype}" if isinstance(clips, torch.Tensor) else ""
+        raise ValueError(f"clips must be a float tensor (N, C, T, H, W); got{dtype} {shape}")
+    if clips.shape[0] == 0 or any(s == 0 for s in clips.shape[1:]):
+        raise ValueError(f"clips must not be empty; got shape {tuple(clips.shape)}")
+    bad = int((~torch.isfinite(clips)).sum())
+    if bad:
+        raise ValueError(f"clips hold {bad} NaN or inf values; every value must be finite")
+    return int(clips.shape[0])
+
+
+def _check_clip_ids(clip_ids: Optional[Sequence[str]], n: int) -> list[str]:
+    if clip_ids is None:
+        return [str(i) for i in range(n)]
+    if isinstance(clip_ids, (str, bytes)):
+        raise ValueError(f"clip_ids must be a sequence of {n} names, not one string")
+    ids = [str(c) for c in clip_ids]
+    if len(ids) != n:
+        raise ValueError(f"clip_ids: got {len(ids)} names for {n} clips")
+    repeated = sorted({c for c in ids if ids.count(c) > 1})
+    if repeated:
+        raise ValueError(f"clip_ids must be unique; repeated: {repeated[:3]}")
+    return ids
+
+
+def _as_tensor(name: str, value: Any) -> torch.Tensor:
+    try:
+        return value if isinstance(value, torch.Tensor) else torch.as_tensor(value)
+    except (TypeError, ValueError, RuntimeError) as err:
+        raise ValueError(f"{name} must be a tensor or array; got {type(value).__name__} ({err})") from None
+
+
+def _check_classes(name: str, value: Any, n: int) -> torch.Tensor:
+    """(n,) integer class indices >= 0 (the upper bound is checked against the model's logits)."""
+    tensor = _as_tensor(name, value)
+    if tuple(tensor.shape) != (n,):
+        raise ValueError(f"{name} must have shape ({n},), one class per clip; got {tuple(tensor.shape)}")
+    if tensor.is_complex() or tensor.dtype == torch.bool or (
+            tensor.is_floating_point() and not bool((torch.isfinite(tensor) & (tensor == tensor.round())).all())):
+        raise ValueError(f"{name} must be integer class indices; got {tensor.dtype} values "
+                         f"{tensor.reshape(-1)[:4].tolist()}")
+    tensor = tensor.long().cpu()
+    if bool((tensor < 0).any()):
+        raise ValueError(f"{name} must be class indices >= 0; got {int(tensor.min())}")
+    return tensor
+
+
+def _check_truth(name: str, value: Any, shape: tuple[int, ...]) -> torch.Tensor:
+    """Ground truth (masks or windows) of ``shape``: boolean, or numbers that are all 0 or 1."""
+    tensor = _as_tensor(name, value)
+    if tuple(tensor.shape) != tuple(shape):
+        raise ValueError(f"{name} must have shape {tuple(shape)}; got {tuple(tensor.shape)}")
+    if tensor.is_complex():
+        raise ValueError(f"{name} must be boolean (or 0/1); got dtype {tensor.dtype}")
+    if tensor.dtype != torch.bool and not bool(((tensor == 0) | (tensor == 1)).all()):
+        odd = tensor[~((tensor == 0) | (tensor == 1))].reshape(-1)[:3].tolist()
+        raise ValueError(f"{name} must be boolean (or hold only 0 and 1); got values such as {odd}")
+    return tensor.float().cpu()
+
+
+@torch.no_grad()
+def _check_in_range(video_model: nn.Module, clips: torch.Tensor, classes: Mapping[str, Optional[torch.Tensor]]) -> None:
+    """Every target / label is below the model's number of classes K (one forward pass of one clip)."""
+    device = next((p.device for p in video_model.parameters()), torch.device("cpu"))
+    with preserved_state(video_model):
+        logits = video_model(clips[:1].to(device)).logits
+    k = int(logits.shape[-1])
+    for name, value in classes.items():
+        if value is not None and bool((value >= k).any()):
+            raise ValueError(f"{name} must be class indices in [0, {k - 1}] for a model with {k} classes; "
+                             f"got {int(value.max())}")
+
+
+def _chosen_methods(methods: Sequence[str], arch: str, masks: Optional[torch.Tensor],
+                    windows: Optional[torch.Tensor]) -> list[str]:
+    """The methods to run; a named method that does not apply to the model, or needs ground truth that was not
+    given, is left out with a warning (``all`` leaves them out silently)."""
+    chosen = baselines.select_methods(methods, arch)
+    named = [m for m in methods if m != baselines.ALL]
+    skipped = [m for m in named if m not in chosen]
+    if skipped:
+        warnings.warn(f"methods {skipped} do not apply to this model (architecture '{arch}'); they are left out. "
+                      "See stabn_bench.available_methods(arch)", stacklevel=3)
+    given = {"evidence": masks is not None, "action_window": windows is not None}
+    blind = [m for m in chosen if not all(given.get(k, False) for k in baselines.get_method(m).needs)]
+    if blind:
+        if any(m in named for m in blind):
+            warnings.warn(f"methods {[m for m in blind if m in named]} need ground truth (masks= / windows=) that "
+                          "was not given; they are left out", stacklevel=3)
+        chosen = [m for m in chosen if m not in blind]
+    return chosen
+
+
+@contextlib.contextmanager
+def _handed_back(model: nn.Module):
+    """Hand ``model`` back exactly as it came: train/eval flags, weights and buffers, ``requires_grad``."""
+    modes = [(module, module.training) for module in model.modules()]
+    grads = [(param, param.requires_grad) for param in model.parameters()]
+    saved = [(t, t.detach().clone()) for t in (*model.parameters(), *model.buffers())]
+    try:
+        yield
+    finally:
+        for module, training in modes:
+            module.training = training
+        with torch.no_grad():
+            for tensor, value in saved:
+                if tensor.shape == value.shape:
+                    tensor.copy_(value)
+        for param, requires_grad in grads:
+            param.requires_grad_(requires_grad)
+
+
+def _metric_failures(model: str, method: str, ids: Sequence[str], failed: Mapping[str, str],
+                     errors: str) -> list[tuple]:
+    """``errors`` rows of plug-in metrics that failed (the others were scored); raised with ``errors="raise"``."""
+    if failed and errors == "raise":
+        raise StabnBenchError(next(iter(failed.values())))
+    for text in failed.values():
+        warnings.warn(f"{method}: {text}", stacklevel=3)
+    return [(model, method, clip_id, "score", text) for text in failed.values() for clip_id in ids]
+
+
 def _rows(model: str, method: str, clip_ids: Sequence[str], values: Mapping[str, torch.Tensor]) -> list[tuple]:
     return [(model, method, metric, clip_id, float(v))
             for metric, per_clip in values.items() for clip_id, v in zip(clip_ids, per_clip.tolist())]
 
 
 def _sanity(model: nn.Module, method: str, clips: torch.Tensor, targets: torch.Tensor, kind: str, seed: int,
-            batch_size: int, options: Mapping[str, Any]) -> torch.Tensor:
+            batch_size: int, options: Mapping[str, Any], truth: Optional[Mapping[str, Any]] = None) -> torch.Tensor:
     """``randomisation_spearman`` (N,): cascading randomisation of the (inner) model's top-level stages."""
 
     def explain_fn(m: nn.Module, c: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         return baselines.explain(method, m, c, t, target_kind=kind, seed=seed, batch_size=batch_size,
-                                 **options).spatiotemporal
+                                 ground_truth=truth, **options).spatiotemporal
 
     layers = None
     if isinstance(model, AnyVideoModel):

@@ -4,7 +4,8 @@
 - :class:`VideoModelOutput`, what every video model's forward pass returns; the method :data:`KINDS`;
 - the results schema: the columns of the tables of a run folder and :data:`MODEL_LEVEL`;
 - the plug-in loader: :func:`import_user_module` and :func:`load_entry_points`;
-- :func:`atomic_path` (every output file is written under a temporary name and renamed) and :func:`autocast`.
+- :func:`atomic_path` (every output file is written under a temporary name and renamed; a full disk is one line),
+  :func:`remove_stale_temporaries` (the temporaries a killed run left) and :func:`autocast`.
 
 Layers (checked by ``tests/test_layers.py``): ``stabn_bench.core`` <- ``metrics``, ``baselines`` <-
 ``benchmark`` <- ``stabn_bench.api``; ``metrics`` and ``baselines`` never import ``benchmark``.
@@ -12,12 +13,14 @@ Layers (checked by ``tests/test_layers.py``): ``stabn_bench.core`` <- ``metrics`
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import importlib
 import importlib.metadata
 import importlib.util
 import logging
 import os
+import re
 import sys
 import tempfile
 from dataclasses import dataclass
@@ -149,15 +152,34 @@ def load_entry_points(group: str, what: str) -> None:
 # ------------------------------------------------------------------------------------------------ runtime
 
 
+#: temporary files of :func:`atomic_path`: ``.<name>.<pid>-<random><suffix>.tmp`` beside the final file
+_TEMPORARY = re.compile(r"^\..+\.(?P<pid>\d+)-[A-Za-z0-9_]{6,}(\.[^./]+)?\.tmp$")
+#: errno values of a full disk or an exhausted quota
+_DISK_FULL = {errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)}
+
+
+def _disk_full(path: Path, err: OSError) -> StabnBenchError:
+    return StabnBenchError(f"'{path}': no space left on the device ({err.strerror or err}); free some space (or "
+                           "choose another folder) and run the same command again: finished work is kept")
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; on success it is renamed onto ``path``, on error removed.
 
-    Use for every output file so that a killed run never leaves a half-written file under the final name.
+    The one writer of every file the project writes (tables, figures, checkpoints, state): a killed run never leaves
+    a half-written file under the final name, and a full disk is one line naming ``path`` (a
+    :class:`StabnBenchError`). The temporary file is named ``.<name>.<pid>-<random><suffix>.tmp``; one left behind
+    by a killed process is removed by :func:`remove_stale_temporaries` when the run resumes.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix + ".tmp", dir=path.parent)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}-", suffix=path.suffix + ".tmp", dir=path.parent)
+    except OSError as err:
+        if err.errno in _DISK_FULL:
+            raise _disk_full(path, err) from None
+        raise
     os.close(fd)
     tmp_path = Path(tmp)
     try:
@@ -167,9 +189,48 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
             os.umask(umask)
             os.chmod(tmp_path, 0o666 & ~umask)
         os.replace(tmp_path, path)
+    except OSError as err:
+        tmp_path.unlink(missing_ok=True)
+        if err.errno in _DISK_FULL:
+            raise _disk_full(path, err) from None
+        raise
     except BaseException:
         tmp_path.unlink(missing_ok=True)
         raise
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError, OSError):
+        return True  # someone else's live process (or a PID we cannot ask about): leave its file alone
+    return True
+
+
+def remove_stale_temporaries(folder: str | os.PathLike, recursive: bool = True) -> list[Path]:
+    """Delete the temporary files of :func:`atomic_path` under ``folder`` whose writing process is gone (a killed
+    run); files of live processes and every other file are left alone. Returns the removed paths."""
+    folder = Path(folder)
+    removed: list[Path] = []
+    if not folder.is_dir():
+        return removed
+    candidates = folder.rglob(".*.tmp") if recursive else folder.glob(".*.tmp")
+    for path in candidates:
+        match = _TEMPORARY.match(path.name)
+        if match is None or path.is_symlink() or not path.is_file() or _alive(int(match.group("pid"))):
+            continue
+        try:
+            path.unlink()
+            removed.append(path)
+        except OSError:
+            pass
+    if removed:
+        log.info("removed %d temporary file(s) of an interrupted run under %s", len(removed), folder)
+    return removed
 
 
 def autocast(device: torch.device, enabled: bool = True) -> contextlib.AbstractContextManager:

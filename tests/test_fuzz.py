@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import sys
 import typing
 from pathlib import Path
 
@@ -51,12 +52,12 @@ def _leaves(cls, prefix=""):
 
 #: numbers out of range per key (every one must be refused when the config is read)
 OUT_OF_RANGE = {
-    "seed": ["-1"], "data.synthetic.num_videos": ["0", "-5"], "data.synthetic.num_frames": ["1", "0"],
+    "seed": ["-1", "1099511627776"], "data.synthetic.num_videos": ["0", "-5"], "data.synthetic.num_frames": ["1", "0"],
     "data.synthetic.height": ["4", "-1"], "data.synthetic.width": ["0"], "data.synthetic.num_decoys": ["-1"],
     "data.synthetic.noise": ["-0.1"], "data.synthetic.window_min": ["0", "99"], "data.synthetic.window_max": ["99"],
     "data.synthetic.target_size": ["1", "1000"], "data.synthetic.fps": ["0"], "data.synthetic.seed": ["-3"],
     "data.synthetic.split": ["[0.5, 0.5]", "[1.5, -0.5, 0]", "[0.2, 0.2, 0.2]"],
-    "data.synthetic.background_contrast": ["-1", "2"], "data.synthetic.actions": ["[]", "[up]", "[nope]"],
+    "data.synthetic.background_contrast": ["-1", "2"], "data.synthetic.actions": ["[up]", "[nope]"],
     "data.num_frames": ["0"], "data.stride": ["0"], "data.resize": ["0"], "data.crop": ["0", "999"],
     "data.color_jitter": ["-1"], "data.num_workers": ["-1"], "data.train_split": ["''", "../x"],
     "data.val_split": ["a/b"], "data.test_split": [".."], "data.root": ["''"],
@@ -70,7 +71,9 @@ OUT_OF_RANGE = {
     "metrics.metrics": ["[]", "[bogus]"], "metrics.steps": ["0"], "metrics.granularities": ["[]", "[pixel]"],
     "metrics.tube_size": ["[2, 8]", "[0, 8, 8]"], "metrics.keep_fraction": ["0", "1.5"], "metrics.blur_sigma": ["-1"],
     "metrics.pointing_tolerance": ["-1"], "metrics.memory_budget_mb": ["0"], "metrics.max_batch_size": ["0"],
-    "metrics.batch_size": ["0", "-1"], "metrics.sanity_clips": ["-1"], "metrics.bootstrap_resamples": ["0", "-1"],
+    "metrics.batch_size": ["0", "-1"], "metrics.sanity_clips": ["-1"],
+    "metrics.bootstrap_resamples": ["0", "-1", "1000000000000"],
+    "metrics.in_domain.methods": ["[gradcm]", "[all, bogus]"], "metrics.in_domain.metrics": ["[bogus]"],
     "run_name": ["''", "..", ".", "a/b", "../escaped", "a/b/../../../escaped", "/abs", ".hidden", "-x", "a b",
                  "x" * 101, "a\\\\b", "ü"],
     "output_dir": ["''"], "checkpoint_dir": ["''"], "device": ["gpu", "cuda:0"],
@@ -453,3 +456,590 @@ def test_evaluate_names_the_clips_it_could_not_decode(checkpoint_workspace, tmp_
                      "--no-progress", "--batch-size", "2"]) == 0
     out = capsys.readouterr().out
     assert "n=3" in out and "1 clips could not be decoded" in out and "clip2.mp4" in out
+
+
+# ------------------------------------------------------------------------------------------------ results folders
+#
+# ``report``, ``plot``, ``compare`` and ``readme`` on hostile copies of a results folder. Every case is generated
+# from a table of (file, corruption) or (config key, bad value) or (command, module named in config.yaml). Rule: no
+# traceback, exit 1 or 2, a message naming the file or key, nothing written outside the folder; the cases a folder
+# may legally hold (modules named in its config, hostile names) must succeed, import nothing and escape everything.
+
+#: a module that leaves a marker file beside itself when imported: no command that reads a results folder may run it
+EVIL = "import pathlib\npathlib.Path(__file__).with_name('MARKER-imported').write_text('ran')\n"
+FOLDER_COMMANDS = ("report", "plot", "compare", "readme")
+README_TEXT = "# Title\n\n<!-- RESULTS:BEGIN -->\nold block\n<!-- RESULTS:END -->\n\ntail\n"
+
+
+def _folder_argv(command: str, run: str, ws: Path) -> tuple[list[str], list[str]]:
+    """argv of ``command`` on results folder ``run`` and the paths (relative to ``ws``) it may change."""
+    if command == "report":
+        return ["report", run, "--format", "png", "--no-html"], [f"{run}/"]
+    if command == "report-config":  # figure formats from the folder's config.yaml
+        return ["report", run, "--no-html"], [f"{run}/"]
+    if command == "plot":
+        return ["plot", run, "--format", "png", "--metrics", "deletion_auc"], [f"{run}/"]
+    if command == "compare":
+        return ["compare", run, "good"], []
+    readme = f"readme-{run}.md"
+    if not (ws / readme).exists():
+        (ws / readme).write_text(README_TEXT)
+    return ["readme", run, "--readme", readme, "--figure-dir", f"docs-{run}"], [readme, f"docs-{run}/"]
+
+
+def _table_corruptions() -> dict[str, dict[str, bytes]]:
+    """file -> corruption name -> bytes, for every table of a results folder."""
+    from stabn_bench.benchmark.report.files import COLUMNS, NUMERIC
+
+    out = {}
+    for stem, columns in COLUMNS.items():
+        header = ",".join(columns).encode()
+        cases = {"binary": bytes(range(256)) * 8, "missing-column": b"a,b\n1,2\n"}
+        if NUMERIC[stem]:
+            row = ",".join("abc" if c == NUMERIC[stem][0] else ("1" if c in NUMERIC[stem] else "x") for c in columns)
+            cases["text-number"] = header + b"\n" + row.encode() + b"\n"
+        if stem == "scores":
+            cases.update({"empty": b"", "header-only": header + b"\n"})
+        out[f"{stem}.csv"] = cases
+    return out
+
+
+#: config.yaml keys a command reads numbers from -> values that must be refused (leaf name in the message)
+CONFIG_NUMBERS = {
+    "metrics.bootstrap_resamples": ["abc", "1e12", "1000000000000", "-1", "0", ".nan", "true", "[1]"],
+    "seed": ["-1", "abc", "1099511627776", "2.5", "true"],
+    "metrics.validity.alpha": ["abc", "-1", "2", "[0.1]", ".nan"],
+    "metrics.validity.min_effect": ["abc", "5", "true"],
+    "report.formats": ["5", "[gif]", "abc"],
+}
+CONFIG_READERS = {"metrics.bootstrap_resamples": ("report", "plot", "compare"), "seed": ("report", "plot", "compare"),
+                  "metrics.validity.alpha": ("report",), "metrics.validity.min_effect": ("report",),
+                  "report.formats": ("report-config",)}
+
+
+def _overlay_corruptions(good: bytes) -> dict[str, bytes]:
+    import io
+
+    def npz(**arrays) -> bytes:
+        buffer = io.BytesIO()
+        np.savez(buffer, **arrays)
+        return buffer.getvalue()
+
+    frames = np.zeros((4, 8, 8, 3), np.uint8)
+    return {
+        "truncated": good[: len(good) // 2], "garbage": b"PK\x03\x04" + bytes(300), "text": b"not an npz\n",
+        "frames-3d": npz(frames=np.zeros((4, 8, 8), np.uint8), meta=np.array("{}")),
+        "frames-float": npz(frames=frames.astype(np.float32), meta=np.array("{}")),
+        "map-shape": npz(frames=frames, meta=np.array("{}"), **{"map/baseline/gradcam": np.zeros((4, 9, 8))}),
+        "evidence-shape": npz(frames=frames, evidence=np.zeros((3, 8, 8)), meta=np.array("{}")),
+        "pickle": npz(frames=np.array([object()], dtype=object)),
+        "meta-list": npz(frames=frames, meta=np.array("[1, 2]")),
+    }
+
+
+PLUGIN_DATA = {
+    "garbage": b"{not json", "list": b"[1, 2]", "binary": bytes(range(256)),
+    "bad-kind": b'{"methods": [{"name": "m", "kind": "__import__"}], "metrics": []}',
+    "bad-direction": b'{"methods": [], "metrics": [{"name": "g", "direction": "sideways"}]}',
+    "long-name": ('{"methods": [{"name": "' + "n" * 500 + '", "kind": "gradient"}]}').encode(),
+    "bad-family": b'{"metrics": [{"name": "g", "direction": "higher", "family": "../../x"}]}',
+    "methods-not-list": b'{"methods": "gradcam"}',
+}
+PROVENANCE_TIMINGS = {"text": '{"timings_s": {"train": "abc"}}', "not-object": '{"timings_s": "abc"}',
+                      "list": '{"timings_s": {"train": [1]}}', "huge": '{"timings_s": {"train": 1e300}}',
+                      "bool": '{"timings_s": {"train": true}}'}
+#: README marker layouts that ``readme`` must refuse (the README is left as it was)
+BAD_READMES = {
+    "no-markers": "# Title\n", "no-end": "<!-- RESULTS:BEGIN -->\n", "no-begin": "<!-- RESULTS:END -->\n",
+    "two-begins": "<!-- RESULTS:BEGIN -->\n<!-- RESULTS:BEGIN -->\n<!-- RESULTS:END -->\n",
+    "two-ends": "<!-- RESULTS:BEGIN -->\n<!-- RESULTS:END -->\n<!-- RESULTS:END -->\n",
+    "reversed": "<!-- RESULTS:END -->\nx\n<!-- RESULTS:BEGIN -->\n",
+}
+
+
+def results_folder_cases(ws: Path) -> list[tuple[list[str], str, int, list[str]]]:
+    """(argv, fragment, exit code, paths it may change) for hostile results folders; builds them under ``ws``."""
+    import shutil
+
+    from report_fixtures import make_results_dir
+
+    template = make_results_dir(ws / "good")
+    (template / "figures").mkdir()
+    (template / "figures" / "curve_deletion.png").write_bytes(b"\x89PNG fake")
+    summary = "model,method,metric,mean,ci_low,ci_high,n\nbaseline,gradcam,deletion_auc,0.3,0.2,0.4,5\n"
+    (template / "summary.csv").write_text(summary)
+    (ws / "outside").mkdir(exist_ok=True)
+    (ws / "outside" / "keep.txt").write_text("precious\n")
+    counter = iter(range(10**6))
+
+    def folder(relative: str | None = None, data: bytes | None = None) -> str:
+        name = f"r{next(counter):03d}"
+        shutil.copytree(template, ws / name)
+        if relative is not None:
+            (ws / name / relative).parent.mkdir(parents=True, exist_ok=True)
+            (ws / name / relative).write_bytes(data or b"")
+        return name
+
+    cases = []
+
+    def add(command: str, run: str, fragment: str, code: int = 1) -> None:
+        argv, allowed = _folder_argv(command, run, ws)
+        cases.append((argv, fragment, code, allowed))
+
+    for file, corruptions in _table_corruptions().items():
+        for data in corruptions.values():
+            run = folder(file, data)
+            for command in FOLDER_COMMANDS:
+                add(command, run, file)
+    import yaml
+
+    good_config = yaml.safe_load((template / "config.yaml").read_text())
+    for key, values in CONFIG_NUMBERS.items():
+        for value in values:
+            tree = {k: (dict(v) if isinstance(v, dict) else v) for k, v in good_config.items()}
+            *parents, leaf = key.split(".")
+            node = tree
+            for part in parents:
+                node = node.setdefault(part, {})
+            node[leaf] = yaml.safe_load(value)
+            run = folder("config.yaml", yaml.safe_dump(tree).encode())
+            for command in CONFIG_READERS[key]:
+                add(command, run, leaf)
+    for data in (b"seed: [unclosed\n", bytes(range(256)), b"seed: !!python/object/apply:os.system [ls]\n"):
+        run = folder("config.yaml", data)
+        for command in FOLDER_COMMANDS:
+            add(command, run, "config.yaml")
+    for data in {"json-broken": b"{oops", "json-binary": bytes(range(256))}.values():
+        run = folder("provenance.json", data)
+        for command in FOLDER_COMMANDS:
+            add(command, run, "provenance.json")
+    checkpoints = {"text-epoch": b"model,checkpoint,epoch\nbaseline,last,abc\n", "binary": bytes(range(256)) * 4,
+                   "huge-epoch": b"model,checkpoint,epoch,seed\nbaseline,last,1e400,x\n"}
+    for data in checkpoints.values():
+        run = folder("checkpoints.csv", data)
+        for command in ("report", "readme"):
+            add(command, run, "checkpoints.csv")
+    for text in PROVENANCE_TIMINGS.values():
+        add("readme", folder("provenance.json", text.encode()), "provenance.json")
+    good_overlay = next((template / "overlays").glob("*.npz"))
+    for data in _overlay_corruptions(good_overlay.read_bytes()).values():
+        run = folder(f"overlays/{good_overlay.name}", data)
+        for command in ("report", "plot"):
+            add(command, run, good_overlay.name)
+    for data in PLUGIN_DATA.values():
+        run = folder("plugins.json", data)
+        for command in FOLDER_COMMANDS:
+            add(command, run, "plugins.json")
+    for sub, commands in {"figures": ("report", "plot"), "tables": ("report",)}.items():
+        run = folder()
+        shutil.rmtree(ws / run / sub, ignore_errors=True)
+        os.symlink(ws / "outside", ws / run / sub)
+        for command in commands:
+            add(command, run, sub)
+    for name, text in BAD_READMES.items():
+        readme = f"bad-readme-{name}.md"
+        (ws / readme).write_text(text)
+        cases.append((["readme", "good", "--readme", readme, "--figure-dir", "docs-bad"], readme, 1, []))
+    return cases
+
+
+def legal_folder_cases(ws: Path) -> list[tuple[list[str], str, int, list[str]]]:
+    """Folders that are legal but hostile: config.yaml names modules (absolute, relative, dotted, ``this``).
+    Every command must succeed (exit 0) and import none of them."""
+    import shutil
+
+    import yaml
+
+    (ws / "evil_module.py").write_text(EVIL)
+    (ws / "sub").mkdir(exist_ok=True)
+    (ws / "sub" / "evil_sub.py").write_text(EVIL)
+    cases = []
+    values = [str(ws / "evil_module.py"), "evil_module.py", "sub/evil_sub.py", "evil_module", "this"]
+    for k, (key, value) in enumerate((key, value) for key in ("explain.methods_module", "metrics.metrics_module")
+                                     for value in values):
+        run = f"legal{k:02d}"
+        shutil.copytree(ws / "good", ws / run)
+        tree = yaml.safe_load((ws / run / "config.yaml").read_text())
+        section, leaf = key.split(".")
+        tree.setdefault(section, {})[leaf] = value
+        (ws / run / "config.yaml").write_text(yaml.safe_dump(tree))
+        # every command on the first (report and plot are slow), readme on the first of each key, compare on all
+        commands = FOLDER_COMMANDS if k == 0 else ("compare", "readme") if k % len(values) == 0 else ("compare",)
+        for command in commands:
+            argv, allowed = _folder_argv(command, run, ws)
+            cases.append((argv, "", 0, allowed))
+    return cases
+
+
+def _run_folder_case(argv, fragment, expected, allowed, ws, capsys) -> list[str]:
+    import time
+
+    before = _LAST_SNAPSHOT.pop(ws, None) or _snapshot(ws)
+    started = time.perf_counter()
+    try:
+        code = cli.main(list(argv))
+        if os.environ.get("FUZZ_TIMES"):
+            print(f"TIME {time.perf_counter() - started:.2f} {argv}", file=sys.__stderr__)
+    except BaseException as escaped:  # noqa: BLE001 - any escape is a traceback for the user
+        return [f"{argv}: raised {type(escaped).__name__}: {escaped}"]
+    out, err = capsys.readouterr()
+    text = out + err
+    problems = []
+    if code != expected:
+        problems.append(f"{argv}: exit code {code}, expected {expected}: {text.strip()[-300:]}")
+    if "Traceback" in text:
+        problems.append(f"{argv}: traceback printed")
+    if expected and fragment.lower() not in text.lower():
+        problems.append(f"{argv}: message does not name {fragment!r}: {text.strip()[-300:]}")
+    if expected and len(err.strip().splitlines()) != 1:
+        problems.append(f"{argv}: the error is not one line: {err.strip()[-300:]}")
+    if "Beautiful is better than ugly" in text:
+        problems.append(f"{argv}: imported the module 'this' named in a results folder")
+    after = _LAST_SNAPSHOT[ws] = _snapshot(ws)
+    changed = {p for p in before.keys() | after.keys() if before.get(p) != after.get(p)}
+    foreign = sorted(p for p in changed if not any(p == a or p.startswith(a) for a in allowed if a.endswith("/"))
+                     and p not in allowed)
+    if foreign:
+        problems.append(f"{argv}: changed files outside its folder: {foreign[:5]}")
+    return problems
+
+
+def test_hostile_results_folders_are_data(tmp_path, monkeypatch, capsys):
+    """Generated cases over every file of a results folder and every command that reads one (see above)."""
+    import sys
+    import time
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.syspath_prepend(str(tmp_path))  # a dotted module name would be found here, if it were imported
+    sys.modules.pop("this", None)
+    torch.set_num_threads(1)
+    started = time.perf_counter()
+    bad = results_folder_cases(tmp_path)
+    legal = legal_folder_cases(tmp_path)
+    _LAST_SNAPSHOT.clear()
+    problems = [p for argv, fragment, code, allowed in bad + legal
+                for p in _run_folder_case(argv, fragment, code, allowed, tmp_path, capsys)]
+    assert len(bad) >= 150 and len(legal) >= 10
+    assert not problems, f"{len(problems)} of {len(bad) + len(legal)} cases misbehaved:\n" + "\n".join(problems[:25])
+    assert not list(tmp_path.rglob("MARKER-imported")), "a module named in a results folder was imported"
+    assert "evil_module" not in sys.modules and "this" not in sys.modules
+    assert sorted(p.name for p in (tmp_path / "outside").iterdir()) == ["keep.txt"]
+    for name, text in BAD_READMES.items():  # refused READMEs are untouched
+        assert (tmp_path / f"bad-readme-{name}.md").read_text() == text
+    print(f"{len(bad) + len(legal)} results-folder cases in {time.perf_counter() - started:.1f} s")
+
+
+def test_hostile_names_are_escaped_and_never_share_a_file(tmp_path, monkeypatch, capsys):
+    """Models ``x/y`` and ``x_y``, methods that close the README block, split a table row, break a line or are
+    300 characters long: the report and the README block keep one file per table and one row shape."""
+    import re
+
+    from report_fixtures import make_results_dir
+
+    monkeypatch.chdir(tmp_path)
+    torch.set_num_threads(1)
+    methods = ("gradcam", "<!-- RESULTS:END -->", "a|b", "m" * 300, "line\nbreak", "*bold* [link](x) `code`")
+    run = make_results_dir(tmp_path / "names", models=("x/y", "x_y"), methods=methods, overlay=False)
+    assert cli.main(["report", str(run), "--format", "png", "--no-html"]) == 0
+    tables = sorted(p.name for p in (run / "tables").glob("headline-*.tex"))
+    assert len(tables) == 2 and len(set(tables)) == 2 and all(re.fullmatch(r"headline-x_y-[0-9a-f]{8}\.tex", t)
+                                                               for t in tables)
+    readme = tmp_path / "README.md"
+    readme.write_text(README_TEXT)
+    (run / "figures" / "curve_deletion.png").exists() or (run / "figures" / "curve_deletion.png").write_bytes(b"")
+    for _ in range(2):  # twice: the block is replaced, never duplicated
+        assert cli.main(["readme", str(run), "--readme", str(readme), "--figure-dir", str(tmp_path / "docs")]) == 0
+    text = readme.read_text()
+    assert text.count("<!-- RESULTS:BEGIN -->") == 1 and text.count("<!-- RESULTS:END -->") == 1
+    assert text.startswith("# Title\n") and text.endswith("\ntail\n")
+    for markdown in (text, (run / "summary.md").read_text()):
+        for block in re.split(r"\n\s*\n", markdown):
+            rows = [line for line in block.splitlines() if line.startswith("|")]
+            widths = {len(re.split(r"(?<!\\)\|", row)) for row in rows}
+            assert len(widths) <= 1, f"a table with rows of {sorted(widths)} cells:\n{block[:400]}"
+        assert "line break" in markdown and "a\\|b" in markdown and "\\[link\\]" in markdown
+    capsys.readouterr()
+
+
+# ------------------------------------------------------------------------------------------------ hostile plug-ins
+#
+# Plug-in metrics and methods that raise, return the wrong shape, type or length, complex values, or disturb the
+# model (train mode, BatchNorm statistics). Each is run beside built-in methods and metrics through the same scorer
+# a run uses; the rule: no exception escapes, the failure is recorded with the plug-in's name, every other score is
+# exactly what it is without the plug-in, and the model comes back as it went in.
+
+
+class _BatchNormNet(torch.nn.Module):
+    """A tiny classifier with BatchNorm: train-mode forwards change its running statistics (and its outputs)."""
+
+    def __init__(self):
+        super().__init__()
+        self.stage = torch.nn.Sequential(torch.nn.Conv3d(3, 4, 1), torch.nn.BatchNorm3d(4), torch.nn.ReLU())
+        self.head = torch.nn.Linear(4, 3)
+
+    def forward(self, clips):
+        return self.head(self.stage(clips).mean(dim=(2, 3, 4)))
+
+
+def _hostile_metric_values(n: int) -> dict[str, object]:
+    """name -> what a hostile metric returns (or raises) on n clips."""
+    return {
+        "raises": RuntimeError("metric broken on purpose"), "too-long": torch.zeros(n + 1),
+        "too-short": torch.zeros(max(n - 1, 0)), "two-d": torch.zeros(n, 2), "scalar": torch.tensor(0.5),
+        "text": "abc", "none": None, "complex-tensor": torch.zeros(n, dtype=torch.complex64),
+        "complex-array": np.zeros(n, dtype=np.complex128), "dict": {"a": 1}, "strings": ["a"] * n,
+        "nested": [[1, 2]] * n,
+    }
+
+
+def _hostile_method_outputs(n: int, t: int, h: int, w: int) -> dict[str, object]:
+    return {
+        "raises": ValueError("method broken on purpose"), "wrong-n": torch.rand(n + 1, t, h, w),
+        "wrong-frames": torch.rand(n, t + 1), "too-large": torch.rand(n, t + 2, h, w),
+        "six-d": torch.rand(n, 1, 1, t, h, w),
+        "complex": torch.rand(n, t, h, w, dtype=torch.complex64), "text": "map", "none": None,
+        "nan": torch.full((n, t, h, w), float("nan")), "bool": torch.ones(n, t, h, w, dtype=torch.bool),
+    }
+
+
+def _state(model: torch.nn.Module) -> tuple:
+    return ([(k, v.clone()) for k, v in model.state_dict().items()], [m.training for m in model.modules()],
+            [p.requires_grad for p in model.parameters()])
+
+
+def _same_state(a: tuple, b: tuple) -> bool:
+    return (all(ka == kb and torch.equal(va, vb) for (ka, va), (kb, vb) in zip(a[0], b[0]))
+            and a[1] == b[1] and a[2] == b[2])
+
+
+def test_hostile_plugins_are_recorded_and_every_other_score_stands(one_thread):
+    import warnings
+
+    import stabn_bench
+    from stabn_bench import baselines
+    from stabn_bench.metrics import register_metric, unregister_metric
+
+    torch.manual_seed(0)
+    model = _BatchNormNet().eval()
+    clips = torch.randn(3, 3, 4, 8, 8, generator=torch.Generator().manual_seed(1))
+    targets = torch.tensor([0, 1, 2])
+    common = dict(settings={"steps": 4, "sanity_clips": 0}, batch_size=3)
+    builtin = ["deletion_auc", "insertion_auc", "shuffle_prediction_change"]
+    before = _state(model)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        reference = stabn_bench.evaluate(model, clips, targets, methods=["saliency", "random"], metrics=builtin,
+                                         **common)
+    key = ["model", "method", "metric", "clip_id"]
+    reference = reference.sort_values(key).reset_index(drop=True)
+    problems, cases = [], 0
+    for level, needs in (("map", ("map",)), ("model", ("clips",))):
+        for behaviour, value in _hostile_metric_values(3).items():
+            name = f"fuzz-{level}-{behaviour}"
+
+            def fn(value=value, **_):
+                if isinstance(value, Exception):
+                    raise value
+                return value
+
+            register_metric(name, needs=needs)(lambda map=None, clips=None, fn=fn: fn())
+            cases += 1
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    scores = stabn_bench.evaluate(model, clips, targets, methods=["saliency", "random"],
+                                                  metrics=[*builtin, name], **common)
+            except Exception as err:  # noqa: BLE001
+                problems.append(f"metric {name}: raised {type(err).__name__}: {err}")
+                continue
+            finally:
+                unregister_metric(name)
+            errors = scores.attrs["errors"]
+            if errors.empty or not errors["error"].str.contains(name, regex=False).all():
+                problems.append(f"metric {name}: not recorded by name: {errors.to_dict('list')}")
+            kept = scores[scores.metric != name].sort_values(key).reset_index(drop=True)
+            if not kept.equals(reference):
+                problems.append(f"metric {name}: the other scores changed")
+    for behaviour, value in _hostile_method_outputs(3, 4, 8, 8).items():
+        name = f"fuzz-method-{behaviour}"
+
+        def method(model, clips, targets, value=value):
+            if isinstance(value, Exception):
+                raise value
+            return value
+
+        baselines.register_method(name, models="all", cost="free", kind="gradient")(method)
+        cases += 1
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                scores = stabn_bench.evaluate(model, clips, targets, methods=[name, "saliency", "random"],
+                                              metrics=builtin, **common)
+        except Exception as err:  # noqa: BLE001
+            problems.append(f"method {name}: raised {type(err).__name__}: {err}")
+            continue
+        finally:
+            baselines.unregister_method(name)
+        errors = scores.attrs["errors"]
+        if set(errors["method"]) != {name} or not errors["error"].str.contains(name, regex=False).all():
+            problems.append(f"method {name}: not recorded by name: {errors.to_dict('list')}")
+        if not scores[scores.method != name].sort_values(key).reset_index(drop=True).equals(reference):
+            problems.append(f"method {name}: the other methods' scores changed")
+
+    def train_mode_method(model, clips, targets):  # shifts the BatchNorm statistics, leaves the model in train mode
+        model.train()
+        for _ in range(3):
+            model(clips * 5 + 3)
+        return torch.rand(clips.shape[0], clips.shape[2], clips.shape[3], clips.shape[4])
+
+    baselines.register_method("fuzz-method-train-mode", models="all", cost="free", kind="gradient")(train_mode_method)
+    cases += 1
+    try:
+        scores = stabn_bench.evaluate(model, clips, targets, methods=["fuzz-method-train-mode", "saliency", "random"],
+                                      metrics=builtin, **common)
+    finally:
+        baselines.unregister_method("fuzz-method-train-mode")
+    others = scores[scores.method != "fuzz-method-train-mode"].sort_values(key).reset_index(drop=True)
+    if not others.equals(reference):
+        problems.append("a method that ran the model in train mode changed the scores of the methods after it")
+    assert cases >= 30
+    assert not problems, f"{len(problems)} of {cases} plug-in cases misbehaved:\n" + "\n".join(problems)
+    assert _same_state(before, _state(model)), "the model did not come back as it went in"
+
+
+def test_a_method_in_train_mode_leaves_the_model_as_it_was():
+    """``explain`` hands the model back in its mode with its BatchNorm statistics, whatever the method did."""
+    from stabn_bench import baselines
+
+    model = _BatchNormNet().eval()
+
+    def shifts(model, clips, targets):
+        model.train()
+        model(clips + 10)
+        return torch.rand(clips.shape[0], clips.shape[2], clips.shape[3], clips.shape[4])
+
+    baselines.register_method("fuzz-shifts", models="all", cost="free", kind="gradient")(shifts)
+    try:
+        before = _state(model)
+        baselines.explain("fuzz-shifts", model, torch.randn(2, 3, 4, 8, 8), torch.tensor([0, 1]))
+        assert _same_state(before, _state(model))
+        model.train()
+        model.stage[1].weight.requires_grad_(False)
+        before = _state(model)
+        baselines.explain("fuzz-shifts", model, torch.randn(2, 3, 4, 8, 8), torch.tensor([0, 1]))
+        assert _same_state(before, _state(model)) and model.training
+    finally:
+        baselines.unregister_method("fuzz-shifts")
+
+
+# ------------------------------------------------------------------------------------------------ API misuse
+
+
+def api_misuse_cases() -> list[tuple[str, object, str, type]]:
+    """(argument, bad value, fragment the message must hold, exception type) for ``evaluate``."""
+    n, t = 3, 4
+    nan_clips = torch.randn(n, 3, t, 8, 8)
+    nan_clips[0, 0, 0, 0, 0] = float("nan")
+    inf_clips = torch.randn(n, 3, t, 8, 8)
+    inf_clips[1, 1, 1, 1, 1] = float("inf")
+    bad: dict[str, list[typing.Any]] = {
+        "model": [None, "r3d_18", lambda x: x, 3, torch.randn(3)],
+        "clips": [None, [[1.0]], torch.randn(n, 3, 8, 8), torch.zeros(n, 3, t, 8, 8, dtype=torch.long), nan_clips,
+                  inf_clips, torch.randn(0, 3, t, 8, 8), np.zeros((n, 3, t, 8, 8))],
+        "targets": [torch.tensor([0.5, 1.0, 2.0]), torch.tensor([0, 1, 7]), torch.tensor([0, -1, 1]),
+                    torch.tensor([0, 1]),
+                    torch.zeros(n, 2, dtype=torch.long), torch.tensor([0, 1, 2], dtype=torch.complex64),
+                    torch.tensor([True, False, True]), [0.0, float("nan"), 1.0], "abc"],
+        "labels": [torch.tensor([0, 1, 3]), torch.tensor([0.25, 1, 2]), torch.tensor([-2, 0, 0])],
+        "masks": [torch.full((n, t, 8, 8), float("nan")), torch.full((n, t, 8, 8), 0.5), torch.ones(n, t, 8, 7),
+                  torch.ones(n, t, 8, 8) * 2, torch.zeros(n, t, 8, 8, dtype=torch.complex64)],
+        "windows": [torch.full((n, t), float("nan")), torch.ones(n, t + 1), torch.full((n, t), 3.0)],
+        "clip_ids": [["a", "a", "b"], ["a", "b"], "abc", ["a", "b", "c", "d"]],
+        "batch_size": [0, -1, 1.5, True, "2"],
+        "seed": [-1, "a", 1.5],
+        "methods": [["no-such-method"], ["saliency", "salency"]],
+        "metrics": [["no-such-metric"], ["deletion_auk"]],
+        "errors": ["ignore"],
+    }
+    # the message names the argument, or for a name list the bad name in it
+    return [(argument, value, value[-1] if argument in ("methods", "metrics") else argument, Exception)
+            for argument, values in bad.items() for value in values]
+
+
+def test_api_misuse_names_the_argument_and_leaves_the_model_alone(one_thread):
+    import warnings
+
+    import stabn_bench
+    from stabn_bench.baselines import MethodError
+    from stabn_bench.benchmark.config import ConfigError
+
+    torch.manual_seed(0)
+    model = _BatchNormNet().train()
+    model.head.bias.requires_grad_(False)
+    before = _state(model)
+    base = dict(model=model, clips=torch.randn(3, 3, 4, 8, 8), targets=torch.tensor([0, 1, 2]),
+                methods=["saliency"], metrics=["deletion_auc"], settings={"steps": 2})
+    problems = []
+    cases = api_misuse_cases()
+    for argument, value, fragment, _ in cases:
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                stabn_bench.evaluate(**{**base, argument: value})
+        except (TypeError, ValueError, ConfigError) as err:
+            if fragment not in str(err):
+                problems.append(f"evaluate({argument}={value!r:.40}): message does not name {fragment!r}: {err}")
+            if "\n" in str(err).strip():
+                problems.append(f"evaluate({argument}={value!r:.40}): message is not one line: {err}")
+        except Exception as err:  # noqa: BLE001
+            problems.append(f"evaluate({argument}={value!r:.40}): {type(err).__name__}: {err}")
+        else:
+            problems.append(f"evaluate({argument}={value!r:.40}): accepted")
+        if not _same_state(before, _state(model)):
+            problems.append(f"evaluate({argument}={value!r:.40}): changed the model")
+            before = _state(model)
+    # explain(): the same checks, as MethodError naming the argument
+    explain_cases = [("model", dict(model="not a model"), "model"),
+                     ("clips", dict(clips=torch.full((2, 3, 4, 8, 8), float("nan"))), "clips"),
+                     ("targets", dict(targets=torch.tensor([0.5, 1.0])), "targets"),
+                     ("targets", dict(targets=torch.tensor([-1, 0])), "targets"),
+                     ("clips", dict(clips=torch.zeros(2, 3, 4, 8, 8, dtype=torch.long)), "clips")]
+    for argument, override, fragment in explain_cases:
+        kwargs = {"model": model, "clips": torch.randn(2, 3, 4, 8, 8), "targets": torch.tensor([0, 1]), **override}
+        try:
+            stabn_bench.explain("saliency", kwargs["model"], kwargs["clips"], kwargs["targets"])
+        except MethodError as err:
+            if fragment not in str(err):
+                problems.append(f"explain({argument}): message does not name {fragment!r}: {err}")
+        except Exception as err:  # noqa: BLE001
+            problems.append(f"explain({argument}): {type(err).__name__}: {err}")
+        else:
+            problems.append(f"explain({argument}): accepted")
+    assert len(cases) + len(explain_cases) >= 45
+    total = len(cases) + len(explain_cases)
+    assert not problems, f"{len(problems)} of {total} API cases misbehaved:\n" + "\n".join(problems)
+    assert _same_state(before, _state(model)) and model.training
+
+
+def test_evaluate_hands_the_model_back_warns_and_passes_ground_truth(one_thread):
+    import stabn_bench
+
+    torch.manual_seed(0)
+    model = _BatchNormNet().train()
+    model.stage[0].weight.requires_grad_(False)
+    before = _state(model)
+    clips = torch.randn(2, 3, 4, 8, 8)
+    masks = torch.zeros(2, 4, 8, 8, dtype=torch.bool)
+    masks[:, :, 2:5, 2:5] = True
+    windows = torch.tensor([[0, 1, 1, 0], [1, 1, 0, 0]])
+    with pytest.warns(UserWarning, match="stabn-attention"):
+        scores = stabn_bench.evaluate(model, clips, torch.tensor([0, 1]),
+                                      methods=["oracle", "inverse-oracle", "random", "stabn-attention"],
+                                      metrics=["pointing_game", "temporal_auroc"], masks=masks, windows=windows,
+                                      settings={"steps": 2})
+    assert _same_state(before, _state(model)) and model.training
+    assert scores.attrs["errors"].empty
+    per = scores.groupby(["method", "metric"])["value"].mean()
+    assert per[("oracle", "pointing_game")] == 1.0 and per[("oracle", "temporal_auroc")] == 1.0
+    assert per[("inverse-oracle", "temporal_auroc")] == 0.0
+    assert "stabn-attention" not in set(scores.method)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import importlib.metadata
+import json
 import re
 import textwrap
 from pathlib import Path
@@ -159,6 +160,28 @@ def test_reading_a_config_imports_no_module_and_the_explicit_step_does(tmp_path)
     assert marker.read_text() == "methods metrics "
 
 
+def test_in_domain_names_are_checked_with_the_plugins_loaded(tmp_path):
+    """A plug-in metric in ``metrics.in_domain.metrics`` is accepted once its module is named; a mistyped method or
+    metric there is refused when the names are checked (run_benchmark's first step), before any model is
+    fine-tuned."""
+    path = tmp_path / "in_domain_metrics.py"
+    path.write_text(PLUGINS)
+    try:
+        cfg = load_config("smoke", [f"metrics.metrics_module={path}", "metrics.in_domain.enabled=true",
+                                    "metrics.in_domain.metrics=[test-peak,deletion_auc]"])
+        check_names(cfg)
+        assert cfg.metrics.in_domain.metrics == ["test-peak", "deletion_auc"]
+        with pytest.raises(ConfigError, match="metrics.in_domain.methods.*'gradcm'.*did you mean 'gradcam'"):
+            check_names(load_config("smoke", [f"metrics.metrics_module={path}", "metrics.in_domain.methods=[gradcm]"]))
+        with pytest.raises(ConfigError, match="metrics.in_domain.metrics.*'test-peek'.*did you mean 'test-peak'"):
+            check_names(load_config("smoke", [f"metrics.metrics_module={path}", "metrics.in_domain.metrics=[test-peek]"]))
+    finally:
+        for name in NAMES:
+            registry.unregister_metric(name)
+    with pytest.raises(ConfigError, match="unknown metric 'test-peak'"):  # without its module
+        check_names(load_config("smoke", ["metrics.in_domain.metrics=[test-peak]"]))
+
+
 def test_registering_checks_direction_inputs_and_names():
     with pytest.raises(ValueError, match="direction 'up' is not one of higher, lower"):
         registry.register_metric("test-x", direction="up")
@@ -203,18 +226,30 @@ def test_metrics_command_lists_plugins_and_entry_points_register_them(tmp_path, 
             registry.unregister_metric(name)
 
 
-def test_a_redrawn_report_loads_the_runs_metrics_module_and_draws_its_metric(tmp_path, capsys):
-    """``stabn-bench plot`` of a results folder reads ``metrics.metrics_module`` from its config.yaml, so the plug-in
-    metric keeps its direction (arrow in the tables) and gets its figure."""
+def test_a_redrawn_report_reads_the_runs_plugin_data_and_never_imports_its_module(tmp_path, capsys, monkeypatch):
+    """``stabn-bench plot`` of a results folder takes the plug-in metric's direction from ``plugins.json`` (written
+    by the run), so it keeps its arrow and gets its figure; the module its config.yaml names is never imported."""
     from report_fixtures import METRICS as FIXTURE_METRICS, make_results_dir
 
     from stabn_bench.benchmark.report import load_results
+    from stabn_bench.benchmark.report.plugin_data import PLUGINS_FILE, plugin_records
     from stabn_bench.benchmark.report.summary import metric_groups
 
+    monkeypatch.chdir(tmp_path)
     path = tmp_path / "run_metrics.py"
     path.write_text(PLUGINS)
+    evil = tmp_path / "evil_metrics.py"
+    evil.write_text("import pathlib\npathlib.Path('MARKER-imported').write_text('ran')\n")
+    registry.load_metrics_module(str(path))  # the run's process: plug-ins loaded, their data written
+    records = plugin_records()
+    for name in NAMES:
+        registry.unregister_metric(name)
+    assert {"name": "test-peak", "direction": "lower"}.items() <= next(
+        m for m in records["metrics"] if m["name"] == "test-peak").items()
     run_dir = make_results_dir(tmp_path / "run", metrics=[*FIXTURE_METRICS, "test-peak"], overlay=False,
-                               config={"metrics": {"bootstrap_resamples": 50, "metrics_module": str(path)}})
+                               config={"metrics": {"bootstrap_resamples": 50, "metrics_module": str(evil)},
+                                       "explain": {"methods_module": str(evil)}})
+    (run_dir / PLUGINS_FILE).write_text(json.dumps(records))
     try:
         assert "test-peak" not in catalog.METRICS
         load_results(run_dir)
@@ -222,6 +257,10 @@ def test_a_redrawn_report_loads_the_runs_metrics_module_and_draws_its_metric(tmp
         assert ("other", None, ["test-peak"]) in metric_groups([*FIXTURE_METRICS, "test-peak"])
         assert main(["plot", str(run_dir), "--format", "png", "--metrics", "test-peak"]) == 0
         assert (run_dir / "figures" / "metric_test-peak.png").is_file()
+        assert not (tmp_path / "MARKER-imported").exists(), "a module named in a results folder was imported"
+        assert "test-peak" not in registry._REGISTRY
+        assert "test-peak" not in catalog.selectable_metric_names()  # data, not a metric a config can select
     finally:
         for name in NAMES:
             registry.unregister_metric(name)
+            catalog.METRICS.pop(name, None)

@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 
 from stabn_bench import baselines
+from stabn_bench.benchmark import cli
 from stabn_bench.metrics import unregister_metric
 from stabn_bench.benchmark.config import load_config
 from stabn_bench.benchmark.errors import StabnBenchError
@@ -238,7 +239,7 @@ def test_two_training_seeds_are_trained_scored_and_averaged(smoke_run, workspace
     assert "stabn last.pt, epoch 1 of 1 (2 seeds)" in text
 
 
-def test_a_failing_method_is_listed_and_the_run_goes_on(workspace, tmp_path):
+def test_a_failing_method_is_listed_and_the_run_goes_on(workspace, tmp_path, monkeypatch, capsys):
     module = tmp_path / "broken_methods.py"
     module.write_text(textwrap.dedent('''
         from stabn_bench.baselines import register_method
@@ -254,21 +255,46 @@ def test_a_failing_method_is_listed_and_the_run_goes_on(workspace, tmp_path):
         @register_metric("test-map-peak", direction="lower", needs=("map",))
         def map_peak(map):
             return map.flatten(1).amax(dim=1)
+
+        @register_metric("test-map-broken", direction="higher", needs=("map",))
+        def map_broken(map):
+            return map.flatten(1)[:, :2]  # two values per clip: the wrong shape
     '''))
-    cfg = smoke_config(workspace, f"output_dir={tmp_path / 'results'}", f"explain.methods_module={module}",
-                       f"metrics.metrics_module={metrics_module}", "explain.methods=[always-fails,random]",
-                       "train.models=[baseline]", "report.formats=[]")
+    overrides = [f"output_dir={tmp_path / 'results'}", f"explain.methods_module={module}",
+                 f"metrics.metrics_module={metrics_module}", "explain.methods=[always-fails,random]",
+                 "train.models=[baseline]", "report.formats=[]"]
+    cfg = smoke_config(workspace, *overrides)
     try:
         run_dir = run_benchmark(cfg, progress=False)
         summary = (run_dir / "summary.md").read_text()
+        # the command line says so in its exit status (the finished run is reused, nothing is recomputed here)
+        monkeypatch.setattr("stabn_bench.benchmark.pipeline.run.run_benchmark", lambda *a, **k: run_dir)
+        assert cli.main(["run", "--preset", "smoke", "--no-progress", f"checkpoint_dir={workspace / 'checkpoints'}",
+                         f"data.root={workspace / 'data'}", "device=cpu", *overrides]) == 1
+        assert "test-map-broken" in capsys.readouterr().err
     finally:
         baselines.unregister_method("always-fails")
         unregister_metric("test-map-peak")
+        unregister_metric("test-map-broken")
     tables = read_tables(run_dir)
     errors = tables["errors"]
-    assert set(errors["method"]) == {"always-fails"}
-    assert errors["error"].str.contains("broken on purpose").all()
+    assert set(errors["method"]) == {"always-fails", "random"}
+    assert errors.loc[errors["method"] == "always-fails", "error"].str.contains("broken on purpose").all()
+    # the broken plug-in metric is recorded by name for every clip of random; every other metric of random is scored
+    broken = errors[errors["method"] == "random"]
+    assert broken["error"].str.contains("metric 'test-map-broken' returned shape").all()
+    assert len(broken) == tables["scores"]["clip_id"].nunique()
     assert set(tables["scores"]["method"]) == {"random", "-"}
+    # the run stores its plug-ins' kinds and directions as data, for every later report
+    import json
+
+    plugins = json.loads((run_dir / "plugins.json").read_text(encoding="utf-8"))
+    assert {"name": "always-fails", "kind": "gradient"}.items() <= next(
+        m for m in plugins["methods"] if m["name"] == "always-fails").items()
+    assert next(m for m in plugins["metrics"] if m["name"] == "test-map-peak")["direction"] == "lower"
+    random_metrics = set(tables["scores"].loc[tables["scores"]["method"] == "random", "metric"])
+    assert {"deletion_auc", "insertion_auc", "test-map-peak"} <= random_metrics
+    assert "test-map-broken" not in random_metrics
     # the plug-in metric is scored for every clip (the random map's peak is below 1) and shown with its direction
     peak = tables["scores"][tables["scores"]["metric"] == "test-map-peak"]
     assert len(peak) == tables["scores"]["clip_id"].nunique() and peak["value"].between(0.9, 1.0).all()
@@ -344,7 +370,7 @@ def test_a_failed_unit_is_retried_by_the_next_run(smoke_run, workspace, tmp_path
             f"explain.methods_module={module}", "explain.methods=[fails-while-flagged]", "train.models=[baseline]",
             "report.formats=[]"]
     try:
-        assert main(args) == 0
+        assert main(args) == 1  # a run with failures says so in its exit status
         err = capsys.readouterr().err
         assert "1 units of work" in err and "fails-while-flagged" in err and "flagged as broken" in err
         run_dir = tmp_path / "results" / "smoke"
@@ -414,7 +440,7 @@ def test_metric_validity_and_tie_scores_are_written(smoke_run):
     # every curve metric has the fully deleted end point and chance 1 / K
     deletion = validity[validity["metric"] == "deletion_auc"]
     assert deletion["deleted_probability"].between(0, 1).all()
-    assert (deletion["chance"] == 1 / len(cfg.data.synthetic.actions)).all()
+    assert (deletion["chance"] == 1 / len(cfg.data.synthetic.action_keys())).all()
     ties = pd.read_csv(run_dir / "tie_scores.csv", dtype={"clip_id": str})
     assert set(ties["method"]) == {"gradcam"} | ({"oracle"} & set(scores["method"]))
     assert sorted(ties["tie_seed"].unique()) == [0, 1, 2]

@@ -152,7 +152,8 @@ def test_window_design_evidence_is_the_target_on_every_frame():
         red = target_pixels(clip.frames)
         for t in range(TINY.num_frames):
             assert evidence[t].sum() >= 20
-            assert not (red[t] & ~binary_dilation(evidence[t])).any()
+            near = binary_dilation(np.pad(evidence[t], 1, mode="wrap"))[1:-1, 1:-1]  # the frame is a torus
+            assert not (red[t] & ~near).any()
             assert (red[t] & evidence[t]).sum() >= 0.75 * evidence[t].sum()
 
 

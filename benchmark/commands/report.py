@@ -5,6 +5,8 @@ import argparse
 import time
 from pathlib import Path
 
+from ..errors import DataError
+from ..report.files import FIGURE_FORMATS
 from .plot import _formats
 
 
@@ -29,7 +31,11 @@ def run(args: argparse.Namespace) -> int:
     else:
         config = load_results(args.results_dir).config
         report_cfg = config["report"] if isinstance(config.get("report"), dict) else {}
-        formats = list(report_cfg.get("formats") or ["png"])
+        configured = report_cfg.get("formats") or ["png"]
+        if not isinstance(configured, list) or any(f not in FIGURE_FORMATS for f in configured):
+            raise DataError(f"{args.results_dir / 'config.yaml'}: report.formats = {str(configured)[:60]!r}; "
+                            f"must be a list of {', '.join(FIGURE_FORMATS)} (or pass --format)")
+        formats = list(dict.fromkeys(configured))
     started = time.perf_counter()
     paths = write_report(args.results_dir, formats=formats, html=args.html)
     print(f"wrote {len(paths)} files in {time.perf_counter() - started:.1f} s; "

@@ -45,6 +45,7 @@ def _run(args: argparse.Namespace) -> int:
         args.overrides = [*args.overrides, f"metrics.metrics_module={args.metrics_module}"]
     cfg = config_from_args(args)  # parsed only: run_benchmark loads plug-ins and checks names before any work
     run_dir = run_benchmark(cfg, restart=args.restart, progress=not args.no_progress)
+    failed: list = []
     if distributed.is_main():
         print(format_terminal_summary(run_dir))
         failed = ShardStore(run_dir).failed_units()
@@ -55,4 +56,4 @@ def _run(args: argparse.Namespace) -> int:
             for (model, method, error), count in Counter(failed).items():
                 print(f"  {model} / {method}: {count} batch{'es' if count > 1 else ''}: {error}", file=sys.stderr)
     distributed.cleanup()
-    return 0
+    return 1 if distributed.is_main() and failed else 0  # a run with failures says so in its exit status

@@ -1,5 +1,6 @@
 """The one step after parsing a config that loads plug-ins and checks the names the config refers to:
-explanation methods, their options and metrics (``metrics.metrics`` and ``metrics.in_domain.metrics``).
+explanation methods (``explain.methods`` and ``metrics.in_domain.methods``), their options and metrics
+(``metrics.metrics`` and ``metrics.in_domain.metrics``).
 
 They need the registries, so the user's methods and metrics modules (``explain.methods_module``,
 ``metrics.metrics_module``) and the entry-point plugins are loaded first. Parsing (``load_config``) does none of
@@ -95,7 +96,22 @@ def check_method_names(cfg: "ExplainConfig") -> None:
                 )
 
 
+def check_in_domain_names(cfg: "RunConfig") -> None:
+    """Every name in ``metrics.in_domain.methods`` is ``all`` or a registered method, plug-ins included (call after
+    :func:`check_method_names` loaded them), so a typo is refused before any model is fine-tuned (the in-domain
+    metrics are checked by :func:`check_metric_names`)."""
+    from stabn_bench import baselines
+
+    known = baselines.available_methods()
+    for name in cfg.metrics.in_domain.methods:
+        if name != baselines.ALL and name not in known:
+            raise ConfigError(f"config key 'metrics.in_domain.methods' names unknown method {name!r}; valid: all, "
+                              f"{', '.join(known)}" + _hint(name, known))
+
+
 def check_names(cfg: "RunConfig") -> None:
-    """Load the plug-ins a run config names and check all its method, option and metric names (ConfigError)."""
+    """Load the plug-ins a run config names and check all its method, option and metric names, the in-domain
+    ones included (ConfigError)."""
     check_method_names(cfg.explain)
     check_metric_names(cfg.metrics)
+    check_in_domain_names(cfg)

@@ -13,6 +13,11 @@ from typing import Literal, Optional
 from .loader import ConfigError
 
 
+#: the largest bootstrap resample count (and seed) a config may name: the report's memory and time stay bounded
+MAX_BOOTSTRAP_RESAMPLES = 100_000
+MAX_SEED = 2**31 - 1
+
+
 @dataclass
 class SyntheticConfig:
     """Parameters of the generated Something-Something-like data set (``stabn-bench data synth``)."""
@@ -362,6 +367,7 @@ class InDomainConfig:
     metrics: list[str] = field(default_factory=lambda: ["deletion_auc", "insertion_auc"])
 
     def validate(self) -> None:
+        # method and metric names are checked with the plug-ins loaded: config.names.check_names
         if self.epochs < 1 or self.lr_scale <= 0:
             raise ConfigError(f"config keys 'metrics.in_domain.epochs/lr_scale' = {self.epochs}/{self.lr_scale}; "
                               "need epochs >= 1 and lr_scale > 0")
@@ -443,10 +449,11 @@ class MetricsConfig:
         if self.batch_size is not None and self.batch_size < 1:
             raise ConfigError(f"config key 'metrics.batch_size' = {self.batch_size}; must be >= 1 (or null: "
                               "derived from metrics.memory_budget_mb)")
-        if self.bootstrap_resamples < 1 or self.sanity_clips < 0:
+        if not 1 <= self.bootstrap_resamples <= MAX_BOOTSTRAP_RESAMPLES or self.sanity_clips < 0:
             raise ConfigError(
                 f"config keys 'metrics.bootstrap_resamples/sanity_clips' = {self.bootstrap_resamples}/"
-                f"{self.sanity_clips}; need bootstrap_resamples >= 1 (1000 is usual) and sanity_clips >= 0"
+                f"{self.sanity_clips}; need bootstrap_resamples in [1, {MAX_BOOTSTRAP_RESAMPLES}] (1000 is usual) "
+                "and sanity_clips >= 0"
             )
         if self.robustness_clips < 0 or self.robustness_samples < 1 or self.mprt_samples < 1:
             raise ConfigError(
@@ -500,8 +507,8 @@ class RunConfig:
                 f"config key 'run_name' = {self.run_name!r}; a run name becomes a folder name: letters, digits "
                 "and ._+- (not starting with . or -, no '..', at most 100 characters), e.g. run_name=my-run"
             )
-        if self.seed < 0:
-            raise ConfigError(f"config key 'seed' = {self.seed}; must be >= 0")
+        if not 0 <= self.seed <= MAX_SEED:
+            raise ConfigError(f"config key 'seed' = {self.seed}; must be in [0, {MAX_SEED}]")
         if not 0 <= self.workers <= 64:
             raise ConfigError(f"config key 'workers' = {self.workers}; need 0 (one per CPU core) to 64")
         for key in ("output_dir", "checkpoint_dir"):

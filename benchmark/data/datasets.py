@@ -215,7 +215,7 @@ def csv_dataset(root: str | os.PathLike, split: str, cfg: DataConfig, train: boo
         raise DataError(f"CSV split file '{path}' is empty: split '{split}' has no clips")
     classes_file = root / "classes.txt"
     if classes_file.is_file():
-        classes = [line.strip() for line in classes_file.read_text().splitlines() if line.strip()]
+        classes = [line.strip() for line in classes_file.read_text(encoding="utf-8").splitlines() if line.strip()]
     else:
         sources = _split_names(cfg) if cfg.infer_classes else [cfg.train_split]
         labels = {label for s in sources if (root / f"{s}.csv").is_file() for _, label in _read_csv(root / f"{s}.csv")}

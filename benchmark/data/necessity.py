@@ -198,14 +198,19 @@ def _linear_accuracy(data: ProbeClips, name: str, seed: int) -> float:
     return float(classifier.score(features[test], data.labels.numpy()[test]))
 
 
+PROBES: tuple[str, ...] = ("cnn", "linear")
+
+
 def necessity_check(cfg: SyntheticConfig, num_videos: int | None = None, epochs: int = 20, seed: int = 0,
-                    views: tuple[str, ...] = VIEWS, progress=None) -> NecessityReport:
+                    views: tuple[str, ...] = VIEWS, progress=None,
+                    probes: tuple[str, ...] = PROBES) -> NecessityReport:
     """Train the probes on the train and validation clips of ``cfg``'s data set, test on its test clips.
 
     Args:
         num_videos: use only the first clips (default: all of the data set's ``num_videos``).
         epochs: training epochs of the CNN probe.
         progress: optional callable ``(probe, view, accuracy)`` called after each probe.
+        probes: which classifiers to train (``cnn``, ``linear``).
     """
     data = probe_clips(cfg, num_videos)
     num_classes = len(cfg.action_keys())
@@ -214,10 +219,14 @@ def necessity_check(cfg: SyntheticConfig, num_videos: int | None = None, epochs:
     if report.num_test == 0 or report.num_train == 0:
         raise ValueError(f"the necessity check needs train and test clips; {len(data.labels)} clips give "
                          f"{report.num_train} and {report.num_test}: raise data.synthetic.num_videos")
-    probes = {"cnn": lambda name: _cnn_accuracy(data, name, num_classes, epochs, seed),
-              "linear": lambda name: _linear_accuracy(data, name, seed)}
+    runners = {"cnn": lambda name: _cnn_accuracy(data, name, num_classes, epochs, seed),
+               "linear": lambda name: _linear_accuracy(data, name, seed)}
+    unknown = set(probes) - set(runners)
+    if unknown:
+        raise ValueError(f"unknown probe(s) {sorted(unknown)}; valid: {', '.join(PROBES)}")
     with torch.random.fork_rng():
-        for probe, run in probes.items():
+        for probe in probes:
+            run = runners[probe]
             report.accuracy[probe] = {}
             for name in views:
                 report.accuracy[probe][name] = run(name)

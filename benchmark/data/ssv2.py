@@ -46,7 +46,7 @@ def _read_json(path: Path, what: str):
     if not path.is_file():
         raise DataError(f"{what} '{path}' does not exist")
     try:
-        return json.loads(path.read_text())
+        return json.loads(path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise DataError(f"{what} '{path}' is not valid JSON: {err}") from None
 
@@ -130,6 +130,6 @@ def read_split(root: str | os.PathLike, split: str, classes: list[str]) -> list[
 def write_annotations(root: Path, templates: list[str], splits: dict[str, list[dict]]) -> None:
     """Write the labels file and one split file per entry of ``splits`` (items as in the module docstring)."""
     labels = {template_to_label(t): str(i) for i, t in enumerate(templates)}
-    (root / LABELS_FILE).write_text(json.dumps(labels, indent=1) + "\n")
+    (root / LABELS_FILE).write_text(json.dumps(labels, indent=1) + "\n", encoding="utf-8")
     for split, items in splits.items():
-        (root / SPLIT_FILE.format(split=split)).write_text(json.dumps(items, indent=1) + "\n")
+        (root / SPLIT_FILE.format(split=split)).write_text(json.dumps(items, indent=1) + "\n", encoding="utf-8")

@@ -2,9 +2,9 @@
 
 A clip shows a textured, low-contrast background, a few decoy discs of other colours and one target disc (warm
 red) that performs its class's action (benchmark/data/actions.py) inside a random action window. In the default
-``window`` design every object wanders at one speed for the whole clip and makes one square excursion (the target
-its class's, each decoy a random one at a random time), so the frames outside the window, the first and last
-frame, and the amount of motion per frame say nothing about the class: the window is the evidence, necessary and
+``window`` design every object wanders at one speed for the whole clip (on the torus of the frame) and the target
+leaves its track inside the window for a closed loop, so the frames outside the window, the first and last frame,
+and the amount of motion per frame say nothing about the class: the window is the evidence, necessary and
 sufficient (:mod:`~stabn_bench.benchmark.data.necessity` measures it). In the ``endpoints`` design (the earlier
 default) decoys wander and the target is still outside its window. Windows are placed so that every frame is
 equally likely to lie inside one (:func:`~stabn_bench.benchmark.data.actions.window_placement`). The data set is written as real video files
@@ -131,7 +131,7 @@ def _wander(rng: np.random.Generator, steps: int, speed: float, height: int, wid
     track = np.zeros((steps, 2))
     for t in range(steps):
         track[t] = position
-        heading += rng.normal(0, 0.5)
+        heading += rng.normal(0, 0.3)
         position = np.mod(position + speed * np.array([np.cos(heading), np.sin(heading)]), period)
     return track
 
@@ -180,14 +180,13 @@ def _render_window_clip(action: Action, cfg: SyntheticConfig, rng: np.random.Gen
     """A ``window`` design clip. Everything is drawn from ``rng`` before the class is used, and the class only
     shapes the target's offset inside its window: a class and its time-reversed pair give byte-identical frames
     outside the window."""
-    from .actions import ACTIONS, DESIGN_ACTIONS
 
     T, H, W = cfg.num_frames, cfg.height, cfg.width
     xs, ys = _pixel_grid(H, W)
     placement = window_placement(T, cfg.window_min, cfg.window_max)
     start, end = placement.sample(rng)
     size = cfg.target_size * float(rng.uniform(0.85, 1.15))
-    side = float(rng.uniform(0.16, 0.2)) * min(H, W)
+    side = float(rng.uniform(0.09, 0.11)) * min(H, W)
     speed = side * mean_chord(end - start)
     colour = np.clip(TARGET_COLOUR + rng.uniform(-0.05, 0.05, size=3), 0, 1)
     track = _mover(rng, cfg, lambda s: action.sample_path(rng, H, W, s).at, side, start, end)
@@ -197,14 +196,8 @@ def _render_window_clip(action: Action, cfg: SyntheticConfig, rng: np.random.Gen
     camera = _camera_track(rng, cfg)
     decoy_sizes = cfg.target_size * rng.uniform(0.7, 1.1, size=cfg.num_decoys)
     decoy_colours = DECOY_COLOURS[np.resize(rng.permutation(len(DECOY_COLOURS)), cfg.num_decoys)]
-    excursions = [ACTIONS[k] for k in DESIGN_ACTIONS["window"]]
-    decoys = []
-    for d in range(cfg.num_decoys):
-        d_start, d_end = placement.sample(rng)
-        d_action = excursions[int(rng.integers(len(excursions)))]
-        d_side = speed / mean_chord(d_end - d_start)  # every object moves at the target's speed
-        decoys.append(_mover(rng, cfg, lambda s, a=d_action: a.sample_path(rng, H, W, s).at, d_side, d_start,
-                             d_end))
+    # decoys wander at the target's speed for the whole clip: motion before, during and after the window
+    decoys = [_wander(rng, T, speed, H, W) for _ in range(cfg.num_decoys)]
 
     frames = np.empty((T, H, W, 3), dtype=np.uint8)
     evidence = np.zeros((T, H, W), dtype=bool)

@@ -39,6 +39,9 @@ class VideoDecodeError(DataError):
         self.problem = problem
         super().__init__(f"video file '{path}' {problem}")
 
+    def __reduce__(self):  # picklable (a worker process hands it back): rebuilt from the two arguments
+        return type(self), (self.path, self.problem)
+
 
 def write_video(path: str | os.PathLike, frames: np.ndarray, fps: int, container: str = "mp4") -> None:
     """Encode ``frames`` (T, H, W, 3) uint8 RGB into ``path`` (mp4: H.264, webm: VP9; 4:4:4 chroma)."""

@@ -47,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
     from stabn_bench.metrics.engine import PerturbationEngine
     from stabn_bench.metrics.memory import LiveTensorMemory
     from stabn_bench.metrics.ordering import map_ranks
-    from stabn_bench.metrics.substrates import fixed_substrate
+    from stabn_bench.metrics.substrates import fixed_substrate, noisy_linear_imputation
 
     from ..models import build_model
     from ..runtime import autocast, select_device, seed_everything
@@ -55,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
     cfg = config_from_args(args)
     seed_everything(cfg.seed)
     device = select_device(cfg.device)
-    num_classes = len(cfg.data.synthetic.actions)
+    num_classes = len(cfg.data.synthetic.action_keys())
     model = build_model(args.model, num_classes=num_classes, depth=cfg.model.depth, width=cfg.model.width).to(device).eval()
     mcfg = cfg.metrics
     n, steps = args.clips, mcfg.steps
@@ -87,7 +87,9 @@ def run(args: argparse.Namespace) -> int:
             for _ in range(math.ceil(num_inputs / batch)):
                 logits(x)
 
-    substrate = fixed_substrate(clips, mcfg.substrate, mcfg.blur_sigma)
+    road = mcfg.substrate == "road"
+    substrate = None if road else fixed_substrate(clips, mcfg.substrate, mcfg.blur_sigma)
+    noise = PerturbationEngine(logits, road_noise=mcfg.road_noise)._road_noise_fields(clips) if road else None
     rank_map = ranks.ranks.to(device)
     changed_per_step = [math.floor(k * ranks.num_cells / min(steps, ranks.num_cells) + 0.5) for k in range(min(steps, ranks.num_cells) + 1)]
     loop_scores = torch.empty(n, len(changed_per_step))
@@ -97,13 +99,24 @@ def run(args: argparse.Namespace) -> int:
             for i in range(n):
                 for k, count in enumerate(changed_per_step):
                     mask = (rank_map[i] < count).unsqueeze(0)
-                    x = torch.where(mask, substrate[i], clips[i]).unsqueeze(0)
+                    if noise is not None:  # road, the run's default: deleted voxels imputed from kept neighbours
+                        x = noisy_linear_imputation(clips[i:i + 1], ~mask.expand(clips.shape[2:]).unsqueeze(0),
+                                                    noise[i:i + 1])
+                    else:
+                        assert substrate is not None
+                        x = torch.where(mask, substrate[i], clips[i]).unsqueeze(0)
                     loop_scores[i, k] = logits(x).float().softmax(dim=1)[0, targets[i]].item()
 
-    engine = PerturbationEngine(logits, device=device, memory_budget_mb=mcfg.memory_budget_mb,
-                                max_batch_size=mcfg.max_batch_size, blur_sigma=mcfg.blur_sigma)
+    def new_engine() -> PerturbationEngine:
+        return PerturbationEngine(logits, device=device, memory_budget_mb=mcfg.memory_budget_mb,
+                                  max_batch_size=mcfg.max_batch_size, blur_sigma=mcfg.blur_sigma,
+                                  road_noise=mcfg.road_noise, batch_size=mcfg.batch_size)
+
+    engine = new_engine()
 
     def engine_curves():
+        # the engine remembers every input it scored on these clips: forget them, or a repeat costs nothing
+        engine._memo_clips, engine._memo = None, {}
         return engine.curves(clips, ranks, targets, "deletion", mcfg.substrate, steps)
 
     print(f"device: {device} | model: {args.model} depth {cfg.model.depth} width {cfg.model.width}, random weights, "
@@ -136,7 +149,7 @@ def run(args: argparse.Namespace) -> int:
 
     for budget in (float(mcfg.memory_budget_mb), float(args.tight_budget_mb)):
         probe = PerturbationEngine(logits, device=device, memory_budget_mb=budget, max_batch_size=mcfg.max_batch_size,
-                                   blur_sigma=mcfg.blur_sigma)
+                                   blur_sigma=mcfg.blur_sigma, road_noise=mcfg.road_noise)
         batch = probe.batch_size_for(shape)  # probe outside the measured call
         if device.type == "cuda":
             torch.cuda.synchronize()

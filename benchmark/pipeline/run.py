@@ -17,7 +17,7 @@ import time
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
-from typing import IO, Any, Callable, Iterator, Mapping, Optional, Sequence, TypeVar, cast
+from typing import IO, Any, Iterator, Mapping, Optional
 
 import pandas as pd
 import torch
@@ -27,7 +27,7 @@ from .. import distributed
 from ..config import RunConfig, dump_yaml, to_dict
 from ..errors import StabnBenchError
 from ..provenance import collect_provenance
-from ..runtime import atomic_write_text, ensure_writable_dir, seed_everything, select_device
+from ..runtime import atomic_write_text, ensure_writable_dir, remove_stale_temporaries, seed_everything, select_device
 from .scoring import ClipBatches, OverlayMaps, explain_and_score_model
 from .shards import ShardStore
 from .validity import write_metric_validity
@@ -120,6 +120,8 @@ def prepare_run_dir(cfg: RunConfig, restart: bool = False) -> Path:
             )
     elif distributed.is_main():
         atomic_write_text(config_path, text)
+    if distributed.is_main():  # temporaries of a killed run (this run holds the lock: no live writer is left)
+        remove_stale_temporaries(run_dir)
     distributed.barrier()
     return run_dir
 
@@ -295,8 +297,8 @@ def _run_locked(cfg: RunConfig, device: torch.device, restart: bool, progress: b
             configs = {seed: seed_config(cfg, seed) for seed in seeds}
             # the slowest models first, so that the last job to start is a short one
             order = sorted(jobs, key=lambda j: cfg.train.models[::-1].index(j.model))
-            for _, outcome in _parallel(TrainCall(configs, cfg.explain.checkpoint), order, workers,
-                                        lambda j: f"{j.model} seed {j.seed}", progress, "train"):
+            for _, outcome in run_parallel(TrainCall(configs, cfg.explain.checkpoint), order, workers,
+                                           _describe_train_job, progress, "train"):
                 checkpoints[outcome.seed, outcome.model] = outcome.checkpoint
                 stages.add_seconds(f"train:{outcome.model}", outcome.wall_time_s)
             checkpoints = {(j.seed, j.model): checkpoints[j.seed, j.model] for j in jobs}  # the run's order
@@ -343,9 +345,8 @@ def _run_locked(cfg: RunConfig, device: torch.device, restart: bool, progress: b
                                unit="clip batches of a model")
             if workers > 1 and todo:
                 configs = {seed: seed_config(cfg, seed) for seed in seeds}
-                for unit, seconds in _parallel(ExplainCall(configs, run_dir), todo, workers,
-                                               lambda j: f"{j.model} seed {j.seed} batch {j.batch}", progress,
-                                               "explain+score"):
+                for unit, seconds in run_parallel(ExplainCall(configs, run_dir), todo, workers,
+                                                  _describe_explain_job, progress, "explain+score"):
                     for method, s in seconds.items():
                         stages.add_seconds(f"explain:{unit.model}:{method}", s)
             else:
@@ -371,6 +372,9 @@ def _run_locked(cfg: RunConfig, device: torch.device, restart: bool, progress: b
             _write_tables(run_dir, store, overlays, test_set, overlay_ids, first_models, device, cfg)
         with stages.stage("report", mark_done=False):
             from ..report import write_report
+            from ..report.plugin_data import write_plugin_data
+
+            write_plugin_data(run_dir)  # kinds and directions of the plug-ins, read by every later report
 
             write_report(run_dir, formats=tuple(cfg.report.formats))
         provenance = collect_provenance(device, cfg.seed, distributed.world_size())
@@ -389,14 +393,12 @@ def _run_locked(cfg: RunConfig, device: torch.device, restart: bool, progress: b
     return run_dir
 
 
-Job = TypeVar("Job")
-Result = TypeVar("Result")
+def _describe_train_job(job: TrainJob) -> str:
+    return f"{job.model} seed {job.seed}"
 
 
-def _parallel(function: Callable[[Job], Result], jobs: Sequence[Job], workers: int, describe: Callable[[Any], str],
-              progress: bool, label: str) -> Iterator[tuple[Job, Result]]:
-    """:func:`run_parallel` with the types of its jobs and results kept."""
-    return cast(Iterator[tuple[Job, Result]], run_parallel(function, jobs, workers, describe, progress, label))
+def _describe_explain_job(job: ExplainJob) -> str:
+    return f"{job.model} seed {job.seed} batch {job.batch}"
 
 
 def _explain_units(cfg: RunConfig, seeds: list[int], checkpoints: dict[tuple[int, str], Path],
@@ -413,8 +415,11 @@ def _explain_units(cfg: RunConfig, seeds: list[int], checkpoints: dict[tuple[int
         store = ShardStore(run_dir, seed)
         in_domain = is_in_domain(name)
         unit_cfg = in_domain_config(cfg) if in_domain else cfg
-        arch = name.split("+")[0]
-        methods = list(baselines.available_methods(arch)) if "all" in unit_cfg.explain.methods else list(unit_cfg.explain.methods)
+        applicable = baselines.available_methods(name.split("+")[0])
+        requested = unit_cfg.explain.methods
+        methods = [m for m in applicable if "all" in requested or m in requested]
+        if not getattr(clip_batches.dataset, "has_ground_truth", False):
+            methods = [m for m in methods if not baselines.get_method(m).needs]
         for batch in range(len(clip_batches.indices)):
             done = all(store.done(name, m, batch) for m in [MODEL_LEVEL, *methods])
             job = ExplainJob(seed, name, path, batch, in_domain,

@@ -30,7 +30,7 @@ from .. import distributed
 from ..config import RunConfig
 from ..data import collate_clips
 from ..errors import StabnBenchError
-from .shards import Shard, ShardStore
+from .shards import FAILED_STAGE, Shard, ShardStore
 from .validity import tie_rescores, wants_tie_rescore
 
 log = logging.getLogger("stabn_bench.pipeline")
@@ -81,6 +81,14 @@ def _add_values(shard: Shard, model: str, method: str, clip_ids: Sequence[str], 
     for metric, per_clip in values.items():
         for clip_id, value in zip(clip_ids, per_clip.tolist()):
             shard.add("scores", model, method, metric, clip_id, float(value))
+
+
+def _add_metric_failures(shard: Shard, model: str, method: str, clip_ids: Sequence[str],
+                         failures: dict[str, str]) -> None:
+    """One errors.csv row per clip and failed plug-in metric (naming it); the unit is retried by the next run."""
+    for text in failures.values():
+        for clip_id in clip_ids:
+            shard.add("errors", model, method, clip_id, FAILED_STAGE, text)
 
 
 def _add_tie_values(shard: Shard, model: str, method: str, clip_ids: Sequence[str], tie_seed: int,
@@ -152,6 +160,7 @@ def explain_and_score_model(
 
     Returns seconds spent per method on this rank (explanation + scoring), for the provenance.
     """
+    _load_plugins(cfg)
     model = model.to(device).eval()
     methods = methods_for(model, cfg.explain.methods)
     if not getattr(clips.dataset, "has_ground_truth", False):
@@ -198,8 +207,11 @@ def explain_and_score_model(
             started = time.perf_counter()
             if name == MODEL_LEVEL:
                 try:
-                    values = model_order_sensitivity(reference, x, seed=seed, cfg=cfg.metrics, labels=labels)
+                    failures: dict[str, str] = {}  # plug-in metrics that failed; the others are kept
+                    values = model_order_sensitivity(reference, x, seed=seed, cfg=cfg.metrics, labels=labels,
+                                                     failures=failures)
                     _add_values(shard, model_name, MODEL_LEVEL, clip_ids, values)
+                    _add_metric_failures(shard, model_name, MODEL_LEVEL, clip_ids, failures)
                 except (StabnBenchError, ValueError, RuntimeError) as err:  # e.g. a broken model-level plug-in metric
                     log.warning("%s / model-level metrics failed on batch %d: %s", model_name, batch_index, _error_text(err))
                     for clip_id in clip_ids:
@@ -222,6 +234,7 @@ def explain_and_score_model(
                     )
                     result = score(seed=seed)
                     _add_values(shard, model_name, name, clip_ids, result.values)
+                    _add_metric_failures(shard, model_name, name, clip_ids, result.failures)
                     if wants_tie_rescore(cfg, name, clips.indices[batch_index][0]):
                         rescored = tie_rescores(lambda s: score(seed=s).values, result.values, seed,
                                                 cfg.metrics.validity.tie_seeds)
@@ -249,6 +262,16 @@ def explain_and_score_model(
             bar.update(1)
     bar.close()
     return seconds
+
+
+def _load_plugins(cfg: RunConfig) -> None:
+    """Import the plug-in methods and metrics the config names: nothing new in the process that checked the
+    config's names (each module is imported once per process), the first step in a worker process, which is
+    spawned without them."""
+    from ..config.names import load_method_plugins, load_metrics_plugins
+
+    load_method_plugins(cfg.explain)
+    load_metrics_plugins(cfg.metrics)
 
 
 def _window_prior(cfg: RunConfig) -> Optional[torch.Tensor]:

@@ -14,7 +14,7 @@ import multiprocessing
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable, Sequence
+from typing import Callable, Iterator, Sequence, TypeVar
 
 import torch
 
@@ -99,8 +99,12 @@ def _explain(cfg, job: ExplainJob, run_dir: Path) -> dict[str, float]:
                                    batches=[job.batch])
 
 
-def run_parallel(function: Callable, jobs: Sequence, workers: int, describe: Callable[[object], str],
-                 progress: bool, label: str, verbose: bool = False) -> Iterable[tuple[object, object]]:
+Job = TypeVar("Job")
+Result = TypeVar("Result")
+
+
+def run_parallel(function: Callable[[Job], Result], jobs: Sequence[Job], workers: int, describe: Callable[[Job], str],
+                 progress: bool, label: str, verbose: bool = False) -> Iterator[tuple[Job, Result]]:
     """Yield ``(job, function(job))`` as jobs finish, over ``workers`` spawned single-thread processes.
 
     Jobs are handed out in the given order (put the longest first). A job that raises re-raises here.
@@ -112,7 +116,7 @@ def run_parallel(function: Callable, jobs: Sequence, workers: int, describe: Cal
     bar = tqdm(total=len(jobs), desc=f"{label} ({workers} processes)", disable=not progress or not jobs, unit="unit")
     with concurrent.futures.ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_init_worker,
                                                 initargs=(threads, verbose)) as pool:
-        futures = {pool.submit(function, job): job for job in jobs}
+        futures: dict[concurrent.futures.Future, Job] = {pool.submit(function, job): job for job in jobs}
         try:
             for future in concurrent.futures.as_completed(futures):
                 job = futures[future]

@@ -17,14 +17,15 @@ from ..errors import StabnBenchError
 from ..runtime import atomic_write_text
 from .agreement import agreement_table
 from .files import (
-    MODEL_LEVEL_METHOD, Results, clip_to_frames, load_results, read_overlay, temporal_rows, write_overlay, write_table,
+    MODEL_LEVEL_METHOD, Results, clip_to_frames, inside_folder, load_results, read_overlay, temporal_rows,
+    write_overlay, write_table,
 )
 from .seeds import seed_summary_table, with_seed_in_clip_id
 from .flags import flagged_metrics
 from .latex import write_latex_tables
 from .summary import ReportSettings, build_blocks, format_terminal_summary, render_latex, render_markdown
 from .tables import summary_table
-from .validity import read_validity, validity_flags, with_valid_column
+from .validity import read_validity, thresholds_from_config, validity_flags, with_valid_column
 
 __all__ = [
     "Results", "load_results", "write_table", "temporal_rows", "write_overlay", "read_overlay", "clip_to_frames",
@@ -65,13 +66,17 @@ def write_figures(
         raise StabnBenchError(str(err)) from err
     results = results or load_results(run_dir)
     _check_selection(results, methods, metrics)
-    settings = ReportSettings.from_config(results.config)
+    settings = ReportSettings.from_config(results.config, results.run_dir / "config.yaml")
+    for path in results.overlays:  # a broken overlay is an error before any figure is drawn
+        read_overlay(path)
     if summary is None:
         summary = seed_summary_table(results.scores, settings.confidence, settings.n_resamples, settings.seed)
     # several seeds: each (clip, seed) is one sample of the curves and per-frame importances
     results = replace(results, curves=with_seed_in_clip_id(results.curves),
                       temporal=with_seed_in_clip_id(results.temporal))
-    return draw_figures(results, summary, out_dir or results.run_dir / "figures", formats, methods, metrics,
+    if out_dir is None:  # the run's own figures/: written only if it lies inside the results folder
+        out_dir = inside_folder(results.run_dir, results.run_dir / "figures")
+    return draw_figures(results, summary, out_dir, formats, methods, metrics,
                         settings.confidence, settings.n_resamples, settings.seed)
 
 
@@ -91,9 +96,15 @@ def write_report(
     ``figures/`` and ``report.html`` (one self-contained file). Returns the written paths."""
     results = load_results(run_dir)
     _check_selection(results, methods, metrics)
-    settings = ReportSettings.from_config(results.config)
+    settings = ReportSettings.from_config(results.config, results.run_dir / "config.yaml")
+    thresholds_from_config(results.config, str(results.run_dir / "config.yaml"))  # every number checked up front
+    for path in results.overlays:  # a broken overlay is an error before anything is written
+        read_overlay(path)
     summary = seed_summary_table(results.scores, settings.confidence, settings.n_resamples, settings.seed)
     run_dir = results.run_dir
+    for target in ("summary.csv", "paired_tests.csv", "metric_agreement.csv", "summary.md", "summary.tex", "tables",
+                   "figures", "report.html"):
+        inside_folder(run_dir, run_dir / target)  # checked before anything is written
     validity = read_validity(run_dir)
     summary = with_valid_column(summary, validity_flags(validity))
     written = [write_table(summary, run_dir / "summary.csv"),

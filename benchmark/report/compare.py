@@ -137,7 +137,8 @@ def compare_runs(run_a: str | Path | Results, run_b: str | Path | Results, metho
         return scores[keys.isin(list(shared))] if shared else scores.iloc[:0]
 
     scores_a, scores_b = only_shared(scores_a), only_shared(scores_b)
-    settings_a, settings_b = ReportSettings.from_config(a.config), ReportSettings.from_config(b.config)
+    settings_a = ReportSettings.from_config(a.config, a.run_dir / "config.yaml")
+    settings_b = ReportSettings.from_config(b.config, b.run_dir / "config.yaml")
     sa = seed_summary_table(scores_a, settings_a.confidence, settings_a.n_resamples, settings_a.seed)
     sb = seed_summary_table(scores_b, settings_b.confidence, settings_b.n_resamples, settings_b.seed)
     table = sa.merge(sb, on=KEYS, how="inner", suffixes=("_a", "_b"))

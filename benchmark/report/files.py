@@ -26,11 +26,15 @@ Overlays (``overlays/<clip_id>.npz``, written by :func:`write_overlay`, a few cl
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import re
+import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping
+from collections import Counter
+from typing import Iterable, Mapping
 
 import numpy as np
 import pandas as pd
@@ -40,6 +44,7 @@ from stabn_bench.core import MODEL_LEVEL, RESULT_COLUMNS
 
 from ..errors import DataError
 from ..runtime import atomic_path
+from .plugin_data import read_plugin_data
 
 #: file stem -> required columns, in order
 COLUMNS: dict[str, list[str]] = RESULT_COLUMNS
@@ -155,11 +160,38 @@ def clip_to_frames(clip, mean: tuple = IMAGENET_MEAN, std: tuple = IMAGENET_STD)
 
 def overlay_path(run_dir: str | Path, clip_id: str) -> Path:
     """``<run_dir>/overlays/<clip_id>.npz`` with characters unsafe in file names replaced by ``_``."""
-    return Path(run_dir) / OVERLAY_DIR / f"{safe_name(clip_id)}.npz"
+    slug = safe_name(clip_id)
+    if len(slug) > MAX_SLUG:  # a file name has at most 255 bytes
+        slug = f"{slug[:MAX_SLUG]}-{_short_hash(clip_id)}"
+    return Path(run_dir) / OVERLAY_DIR / f"{slug}.npz"
 
 
 def safe_name(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", str(text)).strip("._") or "clip"
+
+
+#: longest slug of a name in a file name (the rest of the name is a short hash)
+MAX_SLUG = 80
+
+
+def _short_hash(text: str) -> str:
+    return hashlib.sha1(str(text).encode("utf-8", "surrogatepass")).hexdigest()[:8]
+
+
+def file_stems(names: Iterable[str], reserved: Iterable[str] = ()) -> dict[str, str]:
+    """A distinct file-name stem per name: its slug (:func:`safe_name`), plus ``-<short hash of the name>`` when
+    another name (or a ``reserved`` stem such as ``main``) has the same slug, or when the slug is cut to
+    :data:`MAX_SLUG` characters. ``x/y`` and ``x_y`` therefore never write the same file."""
+    names = list(dict.fromkeys(str(n) for n in names))
+    slugs = {n: safe_name(n) for n in names}
+    counts = Counter(slugs.values())
+    taken = set(reserved)
+    out = {}
+    for name, slug in slugs.items():
+        if counts[slug] > 1 or slug in taken or len(slug) > MAX_SLUG:
+            slug = f"{slug[:MAX_SLUG]}-{_short_hash(name)}"
+        out[name] = slug
+    return out
 
 
 def write_overlay(
@@ -217,20 +249,47 @@ class Overlay:
 
 
 def read_overlay(path: str | Path) -> Overlay:
+    """Read one overlay file; anything but the format of :func:`write_overlay` (a truncated or foreign file,
+    arrays of the wrong shape or type) is a :class:`DataError` naming the file and what is wrong."""
     path = Path(path)
     try:
         with np.load(path, allow_pickle=False) as data:
+            if not hasattr(data, "files"):
+                raise ValueError("a single array, not an .npz archive")
             meta = json.loads(str(data["meta"])) if "meta" in data.files else {}
             maps = {}
             for key in data.files:
                 if key.startswith("map/"):
-                    _, model, method = key.split("/", 2)
-                    maps[(model, method)] = data[key].astype(np.float32)
+                    parts = key.split("/", 2)
+                    if len(parts) != 3:
+                        raise ValueError(f"array {key[:60]!r} is not named map/<model>/<method>")
+                    maps[(parts[1], parts[2])] = data[key].astype(np.float32)
             evidence = data["evidence"].astype(np.float32) if "evidence" in data.files else None
             frames = data["frames"]
-    except (OSError, ValueError, KeyError) as err:
-        raise DataError(f"{path}: not a readable overlay file ({err}); expected an .npz written by write_overlay") from err
+    except (OSError, ValueError, KeyError, TypeError, EOFError, zipfile.BadZipFile, zlib.error) as err:
+        text = str(err).strip().splitlines()[0][:120] if str(err).strip() else type(err).__name__
+        raise DataError(f"{path}: not a readable overlay file ({text}); expected an .npz written by "
+                        "write_overlay (delete it to draw the report without it)") from None
+    if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8 or 0 in frames.shape:
+        raise DataError(f"{path}: 'frames' is {frames.dtype} of shape {frames.shape}; expected uint8 (T, H, W, 3)")
+    shape = frames.shape[:3]
+    for what, values in [("evidence", evidence), *((f"map/{m}/{k}", v) for (m, k), v in maps.items())]:
+        if values is not None and values.shape != shape:
+            raise DataError(f"{path}: '{what[:80]}' has shape {values.shape}; the frames are (T, H, W) = {shape}")
+    if not isinstance(meta, dict):
+        raise DataError(f"{path}: 'meta' is not a JSON object")
     return Overlay(str(meta.get("clip_id", path.stem)), frames, evidence, maps, meta)
+
+
+def inside_folder(root: str | Path, target: str | Path) -> Path:
+    """``target`` if it resolves (links followed) to a path inside ``root``; else a :class:`DataError`: a results
+    folder whose ``figures/`` or ``tables/`` is a link to another folder is never written through."""
+    root, target = Path(root), Path(target)
+    resolved, base = target.resolve(), root.resolve()
+    if resolved != base and base not in resolved.parents:
+        raise DataError(f"{target}: leads to {resolved}, outside the results folder {base}; refusing to write "
+                        "there (replace the link by a folder)")
+    return target
 
 
 # ---------------------------------------------------------------- readers
@@ -245,8 +304,9 @@ def read_table(run_dir: str | Path, stem: str, required: bool = False) -> pd.Dat
         try:
             df = pd.read_csv(path, dtype={c: t for c, t in _TEXT_COLUMNS.items() if c in columns}, keep_default_na=False,
                              na_values={c: ["", "nan", "NaN"] for c in NUMERIC[stem]})
-        except (pd.errors.ParserError, UnicodeDecodeError) as err:
-            raise DataError(f"{path}: cannot be parsed as CSV ({err})") from err
+        except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as err:
+            text = str(err).strip().splitlines()[0][:160] if str(err).strip() else type(err).__name__
+            raise DataError(f"{path}: cannot be parsed as CSV ({text})") from None
         except pd.errors.EmptyDataError:
             df = pd.DataFrame(columns=columns)
     elif required:
@@ -269,6 +329,18 @@ def read_table(run_dir: str | Path, stem: str, required: bool = False) -> pd.Dat
     return df
 
 
+def _read_text_file(path: Path, parse, errors, what: str):
+    try:
+        return parse(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as err:
+        raise DataError(f"{path}: not UTF-8 text ({err.reason} at byte {err.start}); save it as UTF-8") from None
+    except errors as err:
+        text = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise DataError(f"{path}: not valid {what} ({text[:120]})") from None
+    except RecursionError:
+        raise DataError(f"{path}: not valid {what} (nested too deeply)") from None
+
+
 def load_results(run_dir: str | Path) -> Results:
     """Read a run folder. ``scores.csv`` is required; every other table, config and provenance is optional."""
     run_dir = Path(run_dir)
@@ -277,21 +349,17 @@ def load_results(run_dir: str | Path) -> Results:
     config: dict = {}
     provenance: dict = {}
     if (run_dir / "config.yaml").exists():
-        try:
-            config = yaml.safe_load((run_dir / "config.yaml").read_text()) or {}
-        except yaml.YAMLError as err:
-            raise DataError(f"{run_dir / 'config.yaml'}: not valid YAML ({err})") from err
-        from .plugins import load_run_plugins
-
-        load_run_plugins(config if isinstance(config, dict) else {})  # kinds and directions of the run's plug-ins
+        config = _read_text_file(run_dir / "config.yaml", yaml.safe_load, yaml.YAMLError, "YAML")
+    read_plugin_data(run_dir)  # kinds and directions of the run's plug-ins, as data: nothing named here is imported
     if (run_dir / "provenance.json").exists():
-        try:
-            provenance = json.loads((run_dir / "provenance.json").read_text())
-        except json.JSONDecodeError as err:
-            raise DataError(f"{run_dir / 'provenance.json'}: not valid JSON ({err})") from err
+        provenance = _read_text_file(run_dir / "provenance.json", json.loads, ValueError, "JSON")
+    scores = read_table(run_dir, "scores", required=True)
+    if scores.empty:
+        raise DataError(f"{run_dir / 'scores.csv'}: holds no rows (empty or a header only); nothing to report. "
+                        "Is the run finished? Run it again to complete it")
     return Results(
         run_dir=run_dir,
-        scores=read_table(run_dir, "scores", required=True),
+        scores=scores,
         accuracy=read_table(run_dir, "accuracy"),
         curves=read_table(run_dir, "curves"),
         temporal=read_table(run_dir, "temporal"),

@@ -7,8 +7,9 @@ Each registered method declares its kind (``@register_method(..., kind=...)``, o
 1. ``cam`` — class activation maps; 2. ``gradient`` — gradient methods; 3. ``perturbation`` — perturbation methods;
 4. ``control`` — control methods (random, centre prior, motion); 5. ``oracle`` — maps built from the ground truth.
 
-A name the registry does not know (a method of an old results folder, or of a plug-in module that is not loaded)
-is of kind ``other`` and listed last: kinds are never guessed from names.
+A name the registry does not know takes the kind its results folder stores in ``plugins.json`` (a plug-in method
+of that run); any other name (e.g. of an old results folder) is of kind ``other`` and listed last: kinds are never
+guessed from names.
 """
 from __future__ import annotations
 
@@ -24,8 +25,11 @@ def method_kind(method: str) -> str:
     """The kind the method declared in the registry (plug-ins included), ``other`` for a name it does not know."""
     from stabn_bench.baselines.registry import _REGISTRY  # no entry-point scan: the report only reads kinds
 
+    from .plugin_data import RESULT_KINDS  # kinds a results folder stores for its plug-ins (plugins.json)
+
     spec = _REGISTRY.get(method)
-    return spec.kind if spec is not None and spec.kind in KIND_ORDER else "other"
+    kind = spec.kind if spec is not None else RESULT_KINDS.get(method)
+    return kind if kind in KIND_ORDER else "other"
 
 
 def method_group(method: str) -> int:

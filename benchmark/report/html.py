@@ -231,7 +231,7 @@ def figures_html(pngs: Sequence[Path]) -> str:
     parts = []
     for png in pngs:
         caption_file = png.with_suffix(".txt")
-        caption = caption_file.read_text().strip() if caption_file.exists() else png.stem
+        caption = caption_file.read_text(encoding="utf-8").strip() if caption_file.exists() else png.stem
         parts.append(f'<figure id="fig-{_esc(png.stem)}"><img alt="{_esc(png.stem)}" '
                      f'src="{data_uri(web_png(png), "image/png")}"><figcaption><b>{_esc(png.name)}</b>: '
                      f"{_esc(caption)}</figcaption></figure>")

@@ -29,7 +29,7 @@ from scipy import stats
 from stabn_bench.metrics.statistics import higher_is_better, holm_adjust, wilcoxon_method
 
 from ..runtime import atomic_write_text
-from .files import MODEL_LEVEL_METHOD, Results, safe_name
+from .files import MODEL_LEVEL_METHOD, Results, file_stems
 from .style import REFERENCE_KINDS, family_order, method_kind, metric_label
 from .tables import format_estimate, format_number, latex_escape
 
@@ -246,6 +246,8 @@ def write_latex_tables(results: Results, summary: pd.DataFrame, out_dir: str | P
         files["accuracy"] = accuracy_latex(results.accuracy, run)
     models = sorted(set(scores["model"].unique()))
     names = [m for m in method_metrics(scores) if metrics is None or m in metrics]
+    model_stems = file_stems(models)
+    metric_stems = file_stems(names, reserved=("accuracy", "main", *(f"headline-{s}" for s in model_stems.values())))
     for model in models:
         part = scores[scores["model"] == model]
         head = [m for m in HEADLINE_METRICS if m in names and m in set(part["metric"].unique())]
@@ -256,18 +258,18 @@ def write_latex_tables(results: Results, summary: pd.DataFrame, out_dir: str | P
         caption = (f"Main scores of {latex_escape(model)} ($\\uparrow$/$\\downarrow$: higher / lower is better). "
                    f"{estimate} {bold_caption()}")
         header = ["method"] + [stacked_header(metric_label(m)) for m in head]
-        files[f"headline-{model}"] = grid_to_latex(grid, header, label_for(run, f"headline-{model}"), caption)
+        stem = f"headline-{model_stems[model]}"
+        files[stem] = grid_to_latex(grid, header, label_for(run, stem), caption)
     for metric in names:
         rows = scores[scores["metric"] == metric]
         metric_models = sorted(set(rows["model"].unique()))
         all_methods = family_order(set(rows["method"].unique()))
         for k, chunk in enumerate(_chunks(metric_models, MAX_MODEL_COLUMNS), start=1):
             grid = score_grid(rows, summary, [(model, metric) for model in chunk], all_methods, flagged, cache=cache)
-            name = metric if k == 1 else f"{metric}-{k}"
+            name = metric_stems[metric] if k == 1 else f"{metric_stems[metric]}-{k}"
             caption = (f"{latex_escape(metric_label(metric))} per method and model. {estimate} {bold_caption()}")
             files[name] = grid_to_latex(grid, ["method", *map(latex_escape, chunk)], label_for(run, name), caption)
     written = []
-    files = {safe_name(name): text for name, text in files.items()}
     for name, text in files.items():
         path = out_dir / f"{name}.tex"
         atomic_write_text(path, text)

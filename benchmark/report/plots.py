@@ -20,7 +20,7 @@ import pandas as pd
 from stabn_bench.metrics.catalog import CURVES, GRANULARITIES
 from stabn_bench.metrics.statistics import bootstrap_ci_columns
 
-from .files import MODEL_LEVEL_METHOD, Overlay, Results, read_overlay, safe_name
+from .files import MODEL_LEVEL_METHOD, Overlay, Results, file_stems, read_overlay
 from .groups import method_order
 from .style import (
     DOUBLE_COLUMN, FAMILY_LABELS, FAMILY_ORDER, REFERENCE_KINDS, REFERENCE_STYLE, SINGLE_COLUMN, MethodStyle,
@@ -377,12 +377,13 @@ def draw_figures(
              and (curves.loc[curves["metric"] == c, "method"] != MODEL_LEVEL_METHOD).any()]
     if metrics is not None:
         drawn = [c for c in drawn if c in metrics or curve_auc_metric(c) in metrics]
+    curve_stems = file_stems(drawn)
     for curve in drawn:
         base, order, granularity = parse_curve(curve)
         random_name = curve_name(base, "random", granularity)
         reference = results.curves[results.curves["metric"] == random_name] if order == "" and random_name in present else None
         fig = curve_figure(curves, curve, styles, confidence, n_resamples, seed, reference)
-        written += save_figure(fig, out_dir, f"curve_{safe_name(curve)}", formats,
+        written += save_figure(fig, out_dir, f"curve_{curve_stems[curve]}", formats,
                                curve_caption(curve, confidence, reference is not None))
 
     scores_summary = keep(summary[summary["method"] != MODEL_LEVEL_METHOD])
@@ -392,11 +393,12 @@ def draw_figures(
     groups: dict[str, list[str]] = {}
     for metric in names:  # a metric and its granularity variants share one figure
         groups.setdefault(split_variant(metric)[0], []).append(metric)
+    metric_stems = file_stems(groups)
     for base, group in groups.items():
         fig = metric_figure(scores_summary, group, styles)
         caption = (f"{metric_label(base, arrow=False)} per method and model: mean over the explained test clips with "
                    f"its {level}% bootstrap CI (arrow: the better direction). Panels of a row share the x axis.")
-        written += save_figure(fig, out_dir, f"metric_{safe_name(base)}", formats, caption)
+        written += save_figure(fig, out_dir, f"metric_{metric_stems[base]}", formats, caption)
 
     if metrics is None:  # the agreement of the headline metrics (a selection of metrics draws no agreement)
         from .agreement import agreement_table, write_agreement_figure
@@ -413,12 +415,13 @@ def draw_figures(
 
     for path in results.overlays[:max_overlays]:
         overlay = read_overlay(path)
+        model_stems = file_stems({model for model, _ in overlay.maps})
         for model in sorted({model for model, _ in overlay.maps}):
             shown = family_order([m for (mo, m) in overlay.maps if mo == model and (chosen is None or m in chosen)])
             if shown:
                 fig = overlay_figure(overlay, model, shown)
                 has_evidence = overlay.evidence is not None and overlay.evidence.max() > 0.5
-                written += save_figure(fig, out_dir, f"overlay_{safe_name(overlay.clip_id)}_{safe_name(model)}",
+                written += save_figure(fig, out_dir, f"overlay_{path.stem}_{model_stems[model]}",
                                        formats, overlay_caption(overlay, model, has_evidence))
     return written
 

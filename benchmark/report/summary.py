@@ -15,16 +15,17 @@ from typing import Sequence, Union
 import numpy as np
 import pandas as pd
 
-from stabn_bench.metrics.catalog import METRICS
+from stabn_bench.metrics.catalog import GRANULARITIES, METRICS
 from stabn_bench.metrics.statistics import average_ranks, method_means, paired_tests
 from stabn_bench.metrics.validity import STATUSES
 
+from ..errors import DataError
 from .files import MODEL_LEVEL_METHOD, Results
 from .groups import is_control, method_order
 from .seeds import read_seed_table, spread_view, summary_seeds
 from .tables import (
     Cell, Table, best_mask, estimate_table, format_estimate, format_number, latex_escape, metric_header, sort_metrics,
-    split_variant, to_latex, to_markdown, to_text,
+    md_text, split_variant, to_latex, to_markdown, to_text,
 )
 from .agreement import agreement_sentence, agreement_table
 from .validity import FOOTNOTE as VALIDITY_FOOTNOTE, failed_in_summary, in_domain_table, mark, passed_in_summary
@@ -84,11 +85,33 @@ class ReportSettings:
     granularity: str | None = None
 
     @classmethod
-    def from_config(cls, config: dict) -> "ReportSettings":
+    def from_config(cls, config: dict, source: str | Path = "config.yaml") -> "ReportSettings":
+        """The settings of a run's ``config.yaml`` (``source`` names it in errors): every number is checked against
+        its range, so a hostile or broken file is one line naming the file, the key and the range."""
+        from ..config.schema import MAX_BOOTSTRAP_RESAMPLES, MAX_SEED
+
         metrics_cfg = config["metrics"] if isinstance(config.get("metrics"), dict) else {}
         granularities = metrics_cfg.get("granularities") or [None]
-        return cls(n_resamples=int(metrics_cfg.get("bootstrap_resamples", 1000)), seed=int(config.get("seed", 0) or 0),
-                   granularity=granularities[0] if isinstance(granularities, list) else None)
+        granularity = granularities[0] if isinstance(granularities, list) else None
+        return cls(n_resamples=config_int(metrics_cfg, "bootstrap_resamples", 1000, 1, MAX_BOOTSTRAP_RESAMPLES,
+                                          source, "metrics."),
+                   seed=config_int(config, "seed", 0, 0, MAX_SEED, source),
+                   granularity=granularity if granularity in GRANULARITIES else None)
+
+
+def config_int(section: dict, key: str, default: int, low: int, high: int, source: str | Path,
+               prefix: str = "") -> int:
+    """``section[key]`` as an int in [low, high] (``default`` when absent or null); else a :class:`DataError`
+    naming ``source``, the key and the range."""
+    value = section.get(key)
+    if value is None:
+        return default
+    number = value if isinstance(value, int) and not isinstance(value, bool) else None
+    if isinstance(value, float) and value.is_integer():
+        number = int(value)
+    if number is None or not low <= number <= high:
+        raise DataError(f"{source}: {prefix}{key} = {str(value)[:40]!r}; must be an integer in [{low}, {high}]")
+    return number
 
 
 def metric_family(metric: str) -> str:
@@ -372,7 +395,16 @@ def explained_checkpoints_text(run_dir: Path) -> str:
     path = Path(run_dir) / "checkpoints.csv"
     if not path.is_file():
         return ""
-    table = pd.read_csv(path)
+    try:
+        return _explained_checkpoints_text(pd.read_csv(path))
+    except pd.errors.EmptyDataError:
+        return ""
+    except (ValueError, TypeError, OverflowError, UnicodeDecodeError, pd.errors.ParserError) as err:
+        text = str(err).strip().splitlines()[0][:120] if str(err).strip() else type(err).__name__
+        raise DataError(f"{path}: not a checkpoints table written by `stabn-bench run` ({text})") from None
+
+
+def _explained_checkpoints_text(table: pd.DataFrame) -> str:
     if table.empty or not {"model", "checkpoint", "epoch"} <= set(table.columns):
         return ""
     texts: dict[str, list[tuple[str, str]]] = {}
@@ -440,11 +472,11 @@ def render_markdown(blocks: Sequence[Block]) -> str:
     parts = []
     for block in blocks:
         if isinstance(block, Heading):
-            parts.append("#" * block.level + " " + block.text)
+            parts.append("#" * block.level + " " + md_text(block.text))
         elif isinstance(block, Paragraph):
-            parts.append(block.text)
+            parts.append(md_text(block.text))
         elif isinstance(block, Bullets):
-            parts.append("\n".join(f"- {item}" for item in block.items))
+            parts.append("\n".join(f"- {md_text(item)}" for item in block.items))
         else:
             parts.append(to_markdown(block))
     return "\n\n".join(parts) + "\n"
@@ -521,7 +553,7 @@ def format_terminal_summary(run_dir: str | Path, summary: pd.DataFrame | None = 
                                   na_values={c: ["", "nan", "NaN"] for c in ("mean", "ci_low", "ci_high", "seed_sd",
                                                                                "seed_min", "seed_max")})
         else:
-            settings = ReportSettings.from_config(results.config)
+            settings = ReportSettings.from_config(results.config, results.run_dir / "config.yaml")
             summary = seed_summary_table(results.scores, settings.confidence, settings.n_resamples, settings.seed)
     parts = [f"stabn-bench results: {results.name}"]
     if not results.accuracy.empty:

@@ -144,17 +144,33 @@ def estimate_table(
 # ---------------------------------------------------------------- renderers
 
 
+_MD_LINE = str.maketrans({"\r": " ", "\n": " ", "\t": " ", "<": "&lt;", ">": "&gt;"})
+_MD_CELL = {"\\": "\\\\", "|": "\\|", "*": "\\*", "`": "\\`", "[": "\\[", "]": "\\]"}
+
+
+def md_text(text: str) -> str:
+    """Text (a heading, a paragraph, a caption) that stays on its line and holds no HTML: line breaks become
+    spaces and ``<`` / ``>`` entities, so no name can open a comment or close the README's results block."""
+    return str(text).translate(_MD_LINE)
+
+
+def md_escape(text: str) -> str:
+    """A name in a Markdown table cell: :func:`md_text`, plus ``\\ | * ` [ ]`` escaped so that it cannot split
+    the row into more columns, make a link or change the emphasis."""
+    return "".join(_MD_CELL.get(ch, ch) for ch in md_text(text))
+
+
 def to_markdown(table: Table) -> str:
     def cell(c: Cell) -> str:
-        text = c.text.replace("|", "\\|")
+        text = md_escape(c.text)
         return f"**{text}**" if c.bold and text != "–" else text
 
-    lines = ["| " + " | ".join(h.replace("|", "\\|") for h in table.columns) + " |",
+    lines = ["| " + " | ".join(md_escape(h) for h in table.columns) + " |",
              "|" + "|".join([":---"] + ["---:"] * (len(table.columns) - 1)) + "|"]
     lines += ["| " + " | ".join(cell(c) for c in row) + " |" for row in table.rows]
     out = "\n".join(lines)
     if table.caption:
-        out = f"*{table.caption}*\n\n{out}"
+        out = f"*{md_text(table.caption)}*\n\n{out}"
     return out
 
 

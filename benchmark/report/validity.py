@@ -35,24 +35,33 @@ def read_validity(run_dir: str | Path) -> pd.DataFrame:
     if not path.is_file():
         return pd.DataFrame(columns=VALIDITY_COLUMNS)
     try:
-        text = ("model", "metric", "status", "reasons", "tie_spread_method", "controls")
-        table = pd.read_csv(path, dtype=dict.fromkeys(text, str), keep_default_na=False,
-                            na_values={c: ["", "nan", "NaN"] for c in VALIDITY_COLUMNS if c not in text})
-    except (pd.errors.ParserError, UnicodeDecodeError) as err:
-        raise DataError(f"{path}: cannot be parsed as CSV ({err})") from err
+        strings = ("model", "metric", "status", "reasons", "tie_spread_method", "controls")
+        table = pd.read_csv(path, dtype=dict.fromkeys(strings, str), keep_default_na=False,
+                            na_values={c: ["", "nan", "NaN"] for c in VALIDITY_COLUMNS if c not in strings})
+    except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as err:
+        text = str(err).strip().splitlines()[0][:160] if str(err).strip() else type(err).__name__
+        raise DataError(f"{path}: cannot be parsed as CSV ({text})") from None
     missing = [c for c in ("model", "metric", "status") if c not in table.columns]
     if missing:
         raise DataError(f"{path}: missing columns {missing}; expected columns {VALIDITY_COLUMNS}")
     return table
 
 
-def thresholds_from_config(config: Mapping) -> ValidityThresholds:
+def thresholds_from_config(config: Mapping, source: str = "config.yaml") -> ValidityThresholds:
     """The thresholds a run used (its ``config.yaml`` as a dict); defaults where absent."""
     metrics = config["metrics"] if isinstance(config.get("metrics"), Mapping) else {}
     section = metrics["validity"] if isinstance(metrics.get("validity"), Mapping) else {}
     defaults = ValidityThresholds()
-    return ValidityThresholds(**{k: float(section.get(k, getattr(defaults, k)))
-                                 for k in ("alpha", "min_effect", "max_tie_spread", "max_deleted_vs_chance")})
+    ranges = {"alpha": (0.0, 1.0), "min_effect": (-1.0, 1.0), "max_tie_spread": (0.0, 1e6),
+              "max_deleted_vs_chance": (0.0, 1e6)}
+    values = {}
+    for key, (low, high) in ranges.items():
+        value = section.get(key, getattr(defaults, key))
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high:
+            raise DataError(f"{source}: metrics.validity.{key} = {str(value)[:40]!r}; must be a number in "
+                            f"[{low:g}, {high:g}]")
+        values[key] = float(value)
+    return ValidityThresholds(**values)
 
 
 def threshold_text(thresholds: ValidityThresholds) -> str:

@@ -12,6 +12,7 @@ imported or executed.
 """
 from __future__ import annotations
 
+import io
 import math
 import random
 from pathlib import Path
@@ -23,7 +24,7 @@ from torch import nn
 
 from ..errors import CheckpointError
 from ..models import VideoAttentionNet, build_model
-from ..runtime import atomic_path
+from ..runtime import atomic_write_bytes
 
 FORMAT = 1
 #: which checkpoint a benchmark run explains (``explain.checkpoint``): the final model or best.pt
@@ -114,8 +115,9 @@ def save_checkpoint(path: str | Path, model: nn.Module, meta: dict[str, Any],
     """Write a checkpoint atomically (a killed run never leaves a half-written file under ``path``)."""
     payload = {"format": FORMAT, "model": model.state_dict(),
                "optimizer": optimizer.state_dict() if optimizer is not None else None, "meta": meta, "rng": rng}
-    with atomic_path(path) as tmp:
-        torch.save(payload, tmp)
+    buffer = io.BytesIO()  # serialised in memory, then written by the one atomic writer (a full disk: one line)
+    torch.save(payload, buffer)
+    atomic_write_bytes(path, buffer.getbuffer())
     return Path(path)
 
 

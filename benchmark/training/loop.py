@@ -31,7 +31,7 @@ from .. import distributed
 from ..config import RunConfig, to_dict
 from ..errors import StabnBenchError
 from ..models import VideoAttentionNet, VideoModelOutput, build_model
-from ..runtime import autocast, seed_everything, select_device
+from ..runtime import autocast, remove_stale_temporaries, seed_everything, select_device
 from . import data as loaders
 from .checkpoint import (EXPLAIN_CHECKPOINTS, check_compatible, checkpoint_config, improves, load_state,
                          model_meta, read_checkpoint, rng_state, save_checkpoint, set_rng_state)
@@ -150,6 +150,8 @@ def train_model(cfg: RunConfig, model_name: str, out_dir: str | Path, resume: bo
     meta = {**model_meta(model, cfg.model.dropout, classes), "epoch": 0, "best_metric": -math.inf, "best_epoch": 0,
             "best_loss": math.inf, "history": [], "config": checkpoint_config(cfg)}
     saved_rng = None
+    if distributed.is_main():  # temporaries of a killed writer (its process is gone; live writers' files stay)
+        remove_stale_temporaries(out_dir, recursive=False)
     if resume and last_path.is_file():
         payload = read_checkpoint(last_path)
         check_compatible(payload["meta"], model_meta(model, cfg.model.dropout, classes), last_path)
