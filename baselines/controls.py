@@ -14,6 +14,14 @@ def random_map(model: nn.Module, clips: torch.Tensor, targets: torch.Tensor) -> 
     return torch.rand(n, t, h, w).to(clips.device)
 
 
+@register_method("uniform", cost="free", kind="control")
+def uniform_map(model: nn.Module, clips: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Every voxel equally relevant (all ones): the least sparse map there is, the lower bound of the complexity
+    metrics (and one tie group for the perturbation curves). Returns (N, T, H, W)."""
+    n, _, t, h, w = clips.shape
+    return torch.ones(n, t, h, w, device=clips.device)
+
+
 @register_method("centre-prior", cost="free", kind="control")
 def centre_prior(model: nn.Module, clips: torch.Tensor, targets: torch.Tensor, sigma: float = 0.25,
                  window_prior: torch.Tensor | None = None) -> torch.Tensor:

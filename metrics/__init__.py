@@ -7,7 +7,10 @@
 - :mod:`stabn_bench.metrics.faithfulness` — deletion / insertion (MoRF, LeRF, random) and derived scores;
 - :mod:`stabn_bench.metrics.temporal` — frame deletion / insertion, keep-top-k, frame-order sensitivity;
 - :mod:`stabn_bench.metrics.localisation` — per-frame pointing games (and at the native grid), relevance rank accuracy, temporal AUROC, ceilings;
-- :mod:`stabn_bench.metrics.sanity` — cascading model-parameter randomisation;
+- :mod:`stabn_bench.metrics.sanity` — model-parameter randomisation: cascading, smooth MPRT, efficient MPRT;
+- :mod:`stabn_bench.metrics.complexity` — sparseness (Gini) and complexity (entropy), over space-time and per frame;
+- :mod:`stabn_bench.metrics.robustness` — max-sensitivity and relative input stability under seeded perturbations;
+- :mod:`stabn_bench.metrics.agreement` — Kendall tau between the method rankings of pairs of metrics;
 - :mod:`stabn_bench.metrics.scoring` — the high-level scorer the runner calls;
 - :mod:`stabn_bench.metrics.catalog` — metric names and directions; :mod:`stabn_bench.metrics.statistics` — CIs and paired tests;
 - :mod:`stabn_bench.metrics.validity` — can a metric tell the oracle from random on this data (pass / fail per model);

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 class MetricInfo:
     name: str
     higher_is_better: bool
-    family: str  # faithfulness | temporal | localisation | sanity | model (plug-ins may name others)
+    family: str  # faithfulness | temporal | localisation | complexity | robustness | sanity | model (plug-ins: others)
     description: str
     #: for a per-granularity variant (``deletion_auc_voxel``): the metric it is a variant of
     variant_of: str | None = None
@@ -65,10 +65,18 @@ for _name, _higher, _family, _text in [
     ("pointing_game", True, "localisation", "share of the frames showing the target whose maximum (with tolerance) falls on it"),
     ("pointing_game_native", True, "localisation", "pointing game per frame at the method's native grid (block means; a hit = the best cell holds target pixels)"),
     ("energy_pointing_game", True, "localisation", "share of each frame's positive mass on the target, mean over the frames showing it"),
-    ("relevance_rank_accuracy", True, "localisation", "share of the top-|mask| voxels that lie inside the evidence mask (ties by expectation)"),
+    ("relevance_rank_accuracy", True, "localisation", "share of each frame's top-|mask| pixels inside its evidence, mean over the frames showing the target (ties by expectation)"),
     ("temporal_auroc", True, "localisation", "AUROC of the per-frame importance against the ground-truth action window"),
     ("temporal_auroc_vs_prior", True, "localisation", "temporal AUROC minus that of the window-placement prior on the same clip"),
     ("randomisation_spearman", False, "sanity", "mean over cascade stages of |Spearman correlation| of the map before / after randomising the model's parameters from the top layer"),
+    ("smooth_mprt", False, "sanity", "|Spearman correlation| of the noise-averaged maps of the trained and the fully randomised model (smooth MPRT, Hedström et al. 2024)"),
+    ("efficient_mprt", True, "sanity", "entropy of the fully randomised model's map / entropy of the trained model's map (efficient MPRT, Hedström et al. 2024)"),
+    ("sparseness", True, "complexity", "Gini coefficient of the map's absolute values over space-time (1 = one voxel, 0 = uniform)"),
+    ("sparseness_per_frame", True, "complexity", "Gini coefficient of each frame's absolute values, mean over frames"),
+    ("complexity", False, "complexity", "entropy of the normalised absolute map over space-time / ln(voxels) (0 = one voxel, 1 = uniform)"),
+    ("complexity_per_frame", False, "complexity", "normalised entropy of each frame's absolute map, mean over frames"),
+    ("max_sensitivity", False, "robustness", "largest relative change of the map over small seeded input perturbations (Yeh et al. 2019)"),
+    ("relative_input_stability", False, "robustness", "largest ratio of the map's relative change to the input's relative change over the perturbations (Agarwal et al. 2022)"),
     ("shuffle_prediction_change", True, "model", "share of clips whose prediction changes when the frames are shuffled"),
     ("reverse_prediction_change", True, "model", "share of clips whose prediction changes when the frames are reversed"),
 ]:

@@ -105,30 +105,39 @@ def native_oracle_map(evidence: torch.Tensor, native_shape: Optional[Sequence[in
 
 
 def relevance_rank_accuracy(maps: torch.Tensor, evidence: torch.Tensor, seed: int = 0) -> torch.Tensor:
-    """Relevance rank accuracy (Arras et al. 2022): share of the K most relevant voxels inside the evidence,
-    with K the size of the evidence mask. A tie group cut by the top K counts by its expected hits under a
-    random tie-break (so the value does not depend on any seed).
+    """Relevance rank accuracy (Arras et al. 2022) per frame: share of each frame's K most relevant pixels inside
+    the evidence, with K the size of that frame's evidence, averaged over the frames that show the target (like
+    the pointing games). A tie group cut by the top K counts by its expected hits under a random tie-break (so
+    the value does not depend on any seed).
 
     Args:
         maps: (N, T, H, W); evidence: (N, T, H, W) in {0, 1}.
     Returns:
-        (N,) in [0, 1]; NaN where the evidence is empty.
+        (N,) in [0, 1]; NaN where no frame has evidence.
     """
     _check_same_shape(maps, evidence)
     del seed  # ties are scored by their expectation (kept for callers that pass it)
-    n = maps.shape[0]
-    scores = maps.float().reshape(n, -1)
-    mask = (evidence.reshape(n, -1) > 0.5).to(scores.device)
+    n, t = maps.shape[:2]
+    per_frame = _top_k_hit_share(maps.float().reshape(n * t, -1), evidence.reshape(n * t, -1) > 0.5).reshape(n, t)
+    return _mean_over_present_frames(per_frame, evidence)
+
+
+def _top_k_hit_share(scores: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """(M,) share of the top-K scores of each row inside its mask, K = the mask's size (0 where the mask is empty).
+
+    Args:
+        scores: (M, P) relevance; mask: (M, P) bool.
+    """
+    mask = mask.to(scores.device)
     size = mask.sum(dim=1, keepdim=True)  # K
-    # the K-th largest score: voxels above it are in the top K; the tie group at it is cut, and each of its
-    # voxels is in the top K with probability (K - #above) / #group under a random tie-break
+    # the K-th largest score: cells above it are in the top K; the tie group at it is cut, and each of its
+    # cells is in the top K with probability (K - #above) / #group under a random tie-break
     ordered = scores.sort(dim=1, descending=True).values
     kth = ordered.gather(1, (size - 1).clamp(min=0))
     above, tied = scores > kth, scores == kth
     share = (size - above.sum(dim=1, keepdim=True)).double() / tied.sum(dim=1, keepdim=True).double().clamp(min=1)
     hits = (above & mask).sum(dim=1).double() + share.squeeze(1) * (tied & mask).sum(dim=1).double()
-    accuracy = hits / size.squeeze(1).double().clamp(min=1)
-    return _nan_where_empty(accuracy, evidence)
+    return hits / size.squeeze(1).double().clamp(min=1)
 
 
 def temporal_auroc(temporal: torch.Tensor, window: torch.Tensor) -> torch.Tensor:
@@ -204,11 +213,6 @@ def _dilate(mask: torch.Tensor, tolerance: int) -> torch.Tensor:
     size = 2 * tolerance + 1
     grown = F.max_pool3d(mask.float().unsqueeze(1), (1, size, size), stride=1, padding=(0, tolerance, tolerance))
     return grown.squeeze(1) > 0
-
-
-def _nan_where_empty(values: torch.Tensor, evidence: torch.Tensor) -> torch.Tensor:
-    empty = (evidence.reshape(evidence.shape[0], -1) > 0.5).sum(dim=1) == 0
-    return torch.where(empty.to(values.device), torch.full_like(values, math.nan), values).cpu()
 
 
 def _check_same_shape(maps: torch.Tensor, evidence: torch.Tensor) -> None:

@@ -15,6 +15,9 @@ coarse map) are broken by a random order drawn from a ``torch.Generator`` seeded
 always gives the same ranks, and tied cells are never ordered by their position (which would favour one corner
 of the clip). The ranks also record where each *tie group* (cells of equal relevance) begins, so that curves
 can change whole tie groups at once (:meth:`CellRanks.snap_to_tie_groups`): then no score depends on the seed.
+Ties are detected with a tolerance relative to the clip's largest absolute relevance (:data:`TIE_RTOL`), not by
+exact float equality, so the ranks (and every AUC) are the same for a map and the map times any positive factor,
+and for a symmetric map and its mirror image.
 """
 from __future__ import annotations
 
@@ -30,6 +33,9 @@ Granularity = Literal["voxel", "tube", "frame"]
 GRANULARITIES: tuple[str, ...] = ("voxel", "tube", "frame")
 Order = Literal["morf", "lerf", "random"]
 ORDERS: tuple[str, ...] = ("morf", "lerf", "random")
+#: Two neighbouring cells in relevance order are tied when they differ by at most this share of the clip's
+#: largest absolute relevance (float32 cell means carry a relative rounding error near 1e-7).
+TIE_RTOL = 1e-5
 
 
 @dataclass
@@ -145,12 +151,19 @@ def rank_scores_with_ties(scores: torch.Tensor, order: Order, generator: torch.G
         order_index = tie_break
     elif order in ("morf", "lerf"):
         shuffled = scores.gather(1, tie_break)
-        # a stable sort of the randomly permuted cells: equal scores keep the random order
         sorted_pos = shuffled.argsort(dim=1, descending=(order == "morf"), stable=True)
-        order_index = tie_break.gather(1, sorted_pos)
         ordered = shuffled.gather(1, sorted_pos)
+        # a new tie group starts where neighbours differ by more than the tolerance (relative to the clip's scale),
+        # so float rounding (e.g. of a map scaled by 1.7, or mirrored) never splits or merges a group
+        tolerance = TIE_RTOL * ordered.abs().amax(dim=1, keepdim=True)
         edge = torch.ones(n, 1, dtype=torch.bool, device=scores.device)
-        boundaries = torch.cat([edge, ordered[:, 1:] != ordered[:, :-1], edge], dim=1)
+        starts = (ordered[:, 1:] - ordered[:, :-1]).abs() > tolerance
+        boundaries = torch.cat([edge, starts, edge], dim=1)
+        # inside a group, the random order alone decides (never the rounding of the scores): sort by
+        # (group, position in the random permutation)
+        group = torch.cat([torch.zeros(n, 1, dtype=torch.int64, device=scores.device), starts.long().cumsum(dim=1)], dim=1)
+        sorted_pos = sorted_pos.gather(1, (group * m + sorted_pos).argsort(dim=1))
+        order_index = tie_break.gather(1, sorted_pos)
     else:
         raise ValueError(f"unknown order {order!r}; valid: {', '.join(ORDERS)}")
     ranks = torch.empty_like(order_index)

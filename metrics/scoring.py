@@ -24,7 +24,7 @@ from typing import Optional, Sequence, Union
 
 import torch
 
-from . import faithfulness, localisation, temporal as temporal_tests
+from . import complexity, faithfulness, localisation, temporal as temporal_tests
 from . import registry as plugins
 from .catalog import METRICS, PER_GRANULARITY, ceiling_name, granularity_variant, selectable_metric_names
 from .engine import Curves, Endpoints, ForwardFn, PerturbationEngine
@@ -33,7 +33,14 @@ from .settings import MetricsConfig
 
 #: metrics that :func:`score_explanations` does not compute (they need the model or are model-level)
 MODEL_LEVEL = ("shuffle_prediction_change", "reverse_prediction_change")
-NEEDS_MODEL = ("randomisation_spearman",)
+NEEDS_MODEL = ("randomisation_spearman", "smooth_mprt", "efficient_mprt", "max_sensitivity", "relative_input_stability")
+#: complexity metrics: pure functions of the map, scored on every clip
+COMPLEXITY = {
+    "sparseness": complexity.sparseness,
+    "sparseness_per_frame": complexity.sparseness_per_frame,
+    "complexity": complexity.complexity,
+    "complexity_per_frame": complexity.complexity_per_frame,
+}
 
 
 @dataclass
@@ -199,6 +206,10 @@ def score_explanations(
     for granularity, suffix in _granularity_suffixes(cfg):
         _score_map_curves(engine, clips, maps, targets, cfg, seed, granularity, suffix, wanted, reference, result)
     _score_frame_curves(engine, clips, temporal, targets, labels, cfg, seed, wanted, reference, result)
+
+    for name, score in COMPLEXITY.items():
+        if name in wanted:
+            result.values[name] = score(maps)
 
     if evidence is not None:
         evidence = evidence.detach().float().cpu()

@@ -16,6 +16,12 @@ random and random beats the inverse oracle. Per model and metric this module com
 - **fully deleted probability**: the mean target probability of clips whose every cell was replaced by the
   substrate (the shared end point of the deletion and insertion curves), against chance ``1 / K``.
 
+Families the oracle cannot bound have their own pair of bounding controls (:data:`FAMILY_CONTROLS`, columns
+``controls`` and ``control_*``): **complexity** — the oracle (sparse ground truth) must beat ``uniform`` (every voxel
+equal); **robustness** — ``centre-prior`` (a map that ignores the input, perfectly stable) must beat ``random``
+(redrawn on every call, maximally unstable). The same one-sided test and effect threshold decide; these rows do not
+need the oracle / random / inverse-oracle triple.
+
 A metric **passes** (see :class:`ValidityThresholds`) when the oracle beats random and random beats the inverse
 oracle, each at one-sided p < ``alpha`` with an effect of at least ``min_effect``; its tie-break spread is at most
 ``max_tie_spread`` (where measured); and, for metrics scored on substituted inputs, the fully deleted probability is
@@ -52,8 +58,16 @@ VALIDITY_COLUMNS = [
     "oracle_vs_random_share", "oracle_vs_random_p", "oracle_vs_random_effect",
     "random_vs_inverse_share", "random_vs_inverse_p", "random_vs_inverse_effect",
     "tie_spread", "tie_spread_method", "tie_seeds", "split_half_spearman", "split_half_reliability",
-    "split_half_methods", "deleted_probability", "chance", "status", "reasons",
+    "split_half_methods", "deleted_probability", "chance",
+    "controls", "control_high_mean", "control_low_mean", "control_share", "control_p", "control_effect",
+    "status", "reasons",
 ]
+#: families the oracle controls cannot bound, and the pair of controls that bounds them instead: (the control that
+#: must score better, the one that must score worse), in the metric's own direction
+FAMILY_CONTROLS: dict[str, tuple[str, str]] = {
+    "complexity": (ORACLE, "uniform"),  # the ground truth is sparse; a uniform map is the least sparse there is
+    "robustness": ("centre-prior", RANDOM),  # a map that ignores the input is perfectly stable; one redrawn per call is not
+}
 #: columns of ``tie_scores.csv``
 TIE_COLUMNS = ["model", "method", "metric", "clip_id", "tie_seed", "value"]
 STATUSES = ("pass", "fail", "unchecked", "exempt")
@@ -299,7 +313,26 @@ def metric_validity(
         curve = endpoint_curve(metric)
         if curve is not None and ends is not None and (model, curve) in ends.index:
             row["deleted_probability"] = float(ends.loc[(model, curve), "deleted_probability"])
-        if info is not None and info.family in ("sanity", "model"):
+        own = FAMILY_CONTROLS.get(info.family) if info is not None else None
+        if own is not None:
+            row["controls"] = f"{own[0]} > {own[1]}"
+            row.update(control_high_mean=mean_of(own[0]), control_low_mean=mean_of(own[1]))
+        else:
+            row["controls"] = f"{ORACLE} > {RANDOM} > {INVERSE_ORACLE}"
+        if own is not None and higher is not None and set(own) <= set(wide.columns):
+            result = compare_paired(wide[own[0]].to_numpy(), wide[own[1]].to_numpy(), bool(higher))
+            row.update(control_share=result.share_better, control_p=result.p_value, control_effect=result.effect)
+            reasons = []
+            if not (result.p_value < thresholds.alpha and result.effect >= thresholds.min_effect):
+                text = f"{own[0]} not better than {own[1]} (p={result.p_value:.2g}, r={result.effect:+.2f})"
+                if smallest_p(result.n) >= thresholds.alpha:
+                    text += f"; {result.n} clips cannot reach p<{thresholds.alpha:g}"
+                reasons.append(text)
+            row.update(status="fail" if reasons else "pass", reasons="; ".join(reasons))
+        elif own is not None:
+            missing = sorted(set(own) - set(wide.columns))
+            row.update(status="unchecked", reasons=f"no scores of {', '.join(missing)}" if missing else "direction unknown")
+        elif info is not None and info.family in ("sanity", "model"):
             row.update(status="exempt", reasons="the oracle controls do not depend on the model")
         elif metric in _CEILING_NAMES:
             row.update(status="exempt", reasons="a ceiling (a perfect map at the method's resolution), not a score")
@@ -328,6 +361,8 @@ def metric_validity(
                 reasons.append(f"fully deleted p={row['deleted_probability']:.3f} > "
                                f"{thresholds.max_deleted_vs_chance:g}/K={limit:.3f}")
             row.update(status="fail" if reasons else "pass", reasons="; ".join(reasons))
+        if row["status"] == "exempt":
+            row["controls"] = ""  # no control bounds it
         records.append(row)
     table = pd.DataFrame.from_records(records, columns=VALIDITY_COLUMNS)
     for column in ("n_clips", "split_half_methods"):

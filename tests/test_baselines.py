@@ -15,7 +15,7 @@ from stabn_bench.benchmark.models.outputs import VideoModelOutput
 GRADIENT_METHODS = ["gradcam", "guided-gradcam", "saliency", "input-x-gradient", "integrated-gradients",
                     "smoothgrad", "guided-backprop"]
 PERTURBATION_METHODS = ["occlusion", "feature-ablation"]
-CONTROLS = ["random", "centre-prior", "motion"]
+CONTROLS = ["random", "centre-prior", "motion", "uniform"]
 STABN_METHODS = ["stabn-attention", "stabn-spatial", "stabn-temporal", "stabn-spatial-inverse"]
 #: methods for abn / stabn that need the real networks' named layers (tests/test_baselines_real_models.py)
 ATTENTION_LAYER_METHODS = ["gradcam-attention"]

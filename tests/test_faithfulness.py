@@ -85,3 +85,39 @@ def test_random_order_is_the_same_for_every_method_and_seeded():
     ranks_a = map_ranks(torch.rand(2, 4, 6, 6), "voxel", "random", torch.Generator().manual_seed(3))
     ranks_b = map_ranks(torch.rand(2, 4, 6, 6), "voxel", "random", torch.Generator().manual_seed(3))
     assert torch.equal(ranks_a.ranks, ranks_b.ranks)  # the map's values do not enter a random order
+
+
+def _centre_prior_maps(n: int = 3) -> torch.Tensor:
+    """A symmetric centre prior (the control's map) with a per-frame profile: many cells tie up to float rounding."""
+    from stabn_bench.baselines.controls import centre_prior
+
+    clips = torch.zeros(n, *SHAPE)
+    return centre_prior(None, clips, torch.zeros(n, dtype=torch.long), window_prior=torch.tensor([0.2, 0.6, 0.6, 0.2]))
+
+
+def test_auc_is_invariant_to_positive_scaling_and_to_mirroring_a_symmetric_map():
+    model = TwoClassLinear().eval()
+    clips = torch.randn(3, *SHAPE, generator=torch.Generator().manual_seed(4))
+    targets = torch.tensor([0, 1, 1])
+    engine = PerturbationEngine(model)
+    maps = _centre_prior_maps()
+    for granularity, kwargs in [("voxel", {}), ("tube", {"tube_size": (2, 3, 3)}), ("frame", {})]:
+        for mode in ("deletion", "insertion"):
+            def auc(m):
+                return map_curves(engine, clips, m, targets, mode=mode, order="morf", granularity=granularity,
+                                  substrate="zero", steps=10, **kwargs).auc()
+            base = auc(maps)
+            assert torch.equal(base, auc(maps * 1.7)), (granularity, mode)
+            assert torch.equal(base, auc(maps * 1e-3)), (granularity, mode)
+            assert torch.equal(base, auc(maps.flip(-1))), (granularity, mode)
+            assert torch.equal(base, auc(maps.flip(-2).flip(-1))), (granularity, mode)
+
+
+def test_ties_within_the_relative_tolerance_form_one_group_and_distinct_values_do_not():
+    from stabn_bench.metrics.ordering import TIE_RTOL, rank_scores_with_ties
+
+    scores = torch.tensor([[1.0, 1.0 + TIE_RTOL / 10, 0.5, 0.5 * (1 + TIE_RTOL / 10), 0.1]])
+    for factor in (1.0, 1.7, 1e4):
+        ranks, boundaries = rank_scores_with_ties(scores * factor, "morf", torch.Generator().manual_seed(0))
+        assert boundaries.tolist() == [[True, False, True, False, True, True]]
+        assert set(ranks[0, :2].tolist()) == {0, 1} and set(ranks[0, 2:4].tolist()) == {2, 3} and ranks[0, 4] == 4

@@ -68,3 +68,17 @@ def test_undefined_values_are_nan_not_made_up():
     full = torch.ones(1, 2, 4, 4)
     assert torch.isnan(energy_pointing_game(-maps, full)).all()  # no positive mass
     assert torch.isnan(temporal_auroc(torch.rand(2, 5), torch.tensor([[1.0] * 5, [0.0] * 5]))).all()
+
+
+def test_rank_accuracy_is_per_frame_over_the_frames_that_show_the_target():
+    # frame 0 shows a 2-pixel target, frame 1 a 4-pixel target, frames 2 and 3 show nothing
+    evidence = torch.zeros(1, 4, 4, 4)
+    evidence[0, 0, 0, 0:2] = 1
+    evidence[0, 1, 3, 0:4] = 1
+    maps = torch.zeros(1, 4, 4, 4)
+    maps[0, 0, 0, 0:2] = 1.0  # frame 0: its top 2 are the target -> 1
+    maps[0, 1, 0, 0:4] = 5.0  # frame 1: its top 4 are all off the target -> 0 (a whole-clip ranking would give 2/6)
+    maps[0, 2:] = 9.0  # frames without the target never count
+    assert relevance_rank_accuracy(maps, evidence).item() == 0.5
+    # a flat frame scores its mask's share of the frame (ties by expectation): (2/16 + 4/16) / 2
+    assert math.isclose(relevance_rank_accuracy(torch.ones(1, 4, 4, 4), evidence).item(), 3 / 16)

@@ -51,8 +51,11 @@ def test_score_explanations_gives_every_selected_metric_per_clip():
     cfg = small_cfg(granularities=["tube", "voxel"])
     result = score_explanations(model, clips, maps, temporal, targets, targets, cfg, evidence=evidence, window=window,
                                 window_prior=torch.full((T,), 0.5))
-    expected = set(selected_metrics(cfg)) - {"randomisation_spearman", "shuffle_prediction_change", "reverse_prediction_change"}
+    from stabn_bench.metrics.scoring import MODEL_LEVEL, NEEDS_MODEL
+
+    expected = set(selected_metrics(cfg)) - set(NEEDS_MODEL) - set(MODEL_LEVEL)
     assert set(result.values) == expected
+    assert {"sparseness", "complexity_per_frame"} <= set(result.values)  # pure map functions: on every clip
     assert "deletion_auc_voxel" in result.values and "deletion_voxel" in result.curves
     for name, value in result.values.items():
         assert name in catalog.METRICS and value.shape == (N,) and value.dtype == torch.float64

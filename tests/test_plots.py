@@ -184,3 +184,19 @@ def test_curve_and_metric_names_split_into_parts():
     assert groups == [("faithfulness", None, ["deletion_auc", "insertion_auc"]),
                       ("faithfulness", "voxel", ["insertion_auc_voxel"]),
                       ("localisation", None, ["pointing_game", "temporal_auroc"])]
+
+
+def test_robust_normalisation_is_not_dominated_by_a_few_voxels():
+    import numpy as np
+
+    from stabn_bench.benchmark.report.style import robust_normalise
+
+    values = np.linspace(0, 1, 1000, dtype=np.float32).reshape(10, 10, 10)
+    values[0, 0, 0] = 1000.0  # one extreme voxel
+    norm = robust_normalise(values)
+    assert norm.min() == 0.0 and norm.max() == 1.0
+    assert np.median(norm) > 0.4  # min-max would put the median near 0.0005
+    sparse = np.zeros((4, 10, 10), np.float32)
+    sparse[0, 0, :3] = [1.0, 2.0, 4.0]  # under 1 % of voxels non-zero: the maximum tops the scale
+    assert robust_normalise(sparse).max() == 1.0 and robust_normalise(sparse)[0, 0, 1] == 0.5
+    assert (robust_normalise(np.full((2, 3, 3), 7.0)) == 0).all()

@@ -290,7 +290,8 @@ def test_report_flags_a_failed_metric_everywhere(tmp_path):
     assert deletion and not any(cell.startswith("**") for cell in deletion), "a failed metric was ranked (bold)"
     insertion = _column_cells(md.split("## Model: stabn")[1], "insertion_auc ↑")
     assert any(cell.startswith("**") for cell in insertion)
-    assert "Left out (failed the metric-validity check): deletion_auc" in md  # average ranks
+    # average ranks only over the metrics that passed
+    assert "Only metrics that passed the metric-validity check are ranked; left out: deletion_auc" in md
     tex = (run / "summary.tex").read_text()
     assert "deletion\\_auc $\\downarrow$ \\textsuperscript{\\dag}" in tex
     summary = pd.read_csv(run / "summary.csv")
@@ -311,3 +312,52 @@ def test_report_without_validity_file_is_unchanged(tmp_path):
     md = (run / "summary.md").read_text()
     assert "Metric validity" not in md and "†" not in md
     assert pd.read_csv(run / "summary.csv")["valid"].isna().all()
+
+
+def test_complexity_and_robustness_are_bounded_by_their_own_controls(rng):
+    noise = lambda: rng.normal(0, 0.01, N_CLIPS)  # noqa: E731
+    values = {
+        ("m", "oracle", "sparseness"): 0.9 + noise(), ("m", "uniform", "sparseness"): np.zeros(N_CLIPS),
+        ("m", "centre-prior", "max_sensitivity"): np.zeros(N_CLIPS),
+        ("m", "random", "max_sensitivity"): 1.4 + noise(),
+        # controls that do not separate: flagged
+        ("m", "oracle", "complexity"): 1.0 + noise(), ("m", "uniform", "complexity"): np.ones(N_CLIPS),
+    }
+    table = metric_validity(long_scores(values)).set_index("metric")
+    assert table.loc["sparseness", "status"] == "pass" and table.loc["sparseness", "controls"] == "oracle > uniform"
+    assert table.loc["sparseness", "control_share"] == 1.0 and table.loc["sparseness", "control_high_mean"] > 0.8
+    assert table.loc["max_sensitivity", "status"] == "pass"
+    assert table.loc["max_sensitivity", "controls"] == "centre-prior > random"  # lower is better: 0 beats 1.4
+    assert table.loc["complexity", "status"] == "fail"
+    assert "oracle not better than uniform" in table.loc["complexity", "reasons"]
+    # a missing control leaves the row unchecked, and the oracle triple is not needed for these families
+    partial = metric_validity(long_scores({("m", "oracle", "sparseness"): np.ones(N_CLIPS)}))
+    assert partial.iloc[0]["status"] == "unchecked" and "uniform" in partial.iloc[0]["reasons"]
+
+
+def test_report_html_shows_the_validity_table_rounded_and_coloured_and_writes_the_agreement(tmp_path):
+    import re
+
+    from report_fixtures import MODELS, make_results_dir
+
+    from stabn_bench.benchmark.report import load_results, write_report, write_table
+
+    methods = ("gradcam", "saliency", "random", "stabn-attention", "oracle", "inverse-oracle")
+    offsets = {}
+    for model in MODELS:
+        offsets[(model, "oracle", "insertion_auc")] = 0.5
+        offsets[(model, "inverse-oracle", "insertion_auc")] = -0.5
+        offsets[(model, "oracle", "deletion_auc")] = 0.4
+    run = make_results_dir(tmp_path / "run", methods=methods, metrics=("deletion_auc", "insertion_auc"), n_clips=8,
+                           offsets=offsets, overlay=False)
+    write_table(metric_validity(load_results(run).scores), run / "metric_validity.csv")
+    write_report(run, formats=())
+    page = (run / "report.html").read_text()
+    section = page.split("<h2>Metric validity</h2>")[1].split("<h2>")[0]
+    assert 'class="verdict pass"' in section and 'class="verdict fail"' in section
+    assert "oracle not better than random" in section  # reasons in words
+    assert not re.search(r"\d\.\d{5,}", section), "unrounded floats in the validity table"
+    agreement = pd.read_csv(run / "metric_agreement.csv")
+    assert list(agreement.columns) == ["model", "metric_a", "metric_b", "kendall_tau", "p_value", "n_methods"]
+    assert set(agreement["model"]) == set(MODELS) and (agreement["n_methods"] == 3).all()  # controls not ranked
+    assert "Metric agreement" in (run / "summary.md").read_text()

@@ -161,9 +161,21 @@ class DataConfig:
     #: csv source without ``classes.txt``: take the classes from the labels found (else a label not in
     #: ``classes.txt`` / a missing ``classes.txt`` is an error, so that a typo never becomes a new class)
     infer_classes: bool = False
+    #: ssv2 source: spatial ground truth from the Something-Else boxes, ``something-else:PATH`` (an annotation file
+    #: such as bounding_box_smthsmth_part1.json, or a folder of them); clips without boxes are left out of
+    #: localisation. None: no boxes (the ground_truth/ folder of the root is used where it exists)
+    ground_truth: Optional[str] = None
 
     def validate(self) -> None:
         from ..runtime import is_safe_name
+
+        if self.ground_truth is not None:
+            if not str(self.ground_truth).startswith("something-else:") or len(str(self.ground_truth)) <= 15:
+                raise ConfigError(f"config key 'data.ground_truth' = {self.ground_truth!r}; expected "
+                                  "something-else:PATH (a Something-Else annotation file or a folder of bounding_box_smthsmth*.json files)")
+            if self.source != "ssv2":
+                raise ConfigError(f"config key 'data.ground_truth' needs data.source=ssv2 (the Something-Else boxes "
+                                  f"annotate Something-Something V2), got data.source={self.source}")
 
         for key in ("train_split", "val_split", "test_split"):
             if not is_safe_name(getattr(self, key)):
@@ -402,6 +414,15 @@ class MetricsConfig:
     batch_size: Optional[int] = None
     #: clips (of the first batch) that get the cascading parameter-randomisation sanity check, per method
     sanity_clips: int = 2
+    #: smooth MPRT (on the sanity clips): noisy copies per clip, and the noise's std in the clips' units
+    mprt_samples: int = 2
+    mprt_noise: float = 0.1
+    #: clips (of the first batch) that get the robustness metrics (max-sensitivity, relative input stability), per
+    #: method; each is explained once more on ``robustness_samples`` perturbed copies (uniform noise of
+    #: ``robustness_radius`` of the pixel range, kept in the range)
+    robustness_clips: int = 2
+    robustness_samples: int = 3
+    robustness_radius: float = 0.02
     bootstrap_resamples: int = 1000
     #: metric validity checks of every run (metric_validity.csv)
     validity: ValidityConfig = field(default_factory=ValidityConfig)
@@ -433,6 +454,16 @@ class MetricsConfig:
                 f"config keys 'metrics.bootstrap_resamples/sanity_clips' = {self.bootstrap_resamples}/"
                 f"{self.sanity_clips}; need bootstrap_resamples in [1, {MAX_BOOTSTRAP_RESAMPLES}] (1000 is usual) "
                 "and sanity_clips >= 0"
+            )
+        if self.robustness_clips < 0 or self.robustness_samples < 1 or self.mprt_samples < 1:
+            raise ConfigError(
+                f"config keys 'metrics.robustness_clips/robustness_samples/mprt_samples' = {self.robustness_clips}/"
+                f"{self.robustness_samples}/{self.mprt_samples}; need robustness_clips >= 0 and the samples >= 1"
+            )
+        if not 0 < self.robustness_radius <= 1 or self.mprt_noise < 0:
+            raise ConfigError(
+                f"config keys 'metrics.robustness_radius/mprt_noise' = {self.robustness_radius}/{self.mprt_noise}; "
+                "need 0 < robustness_radius <= 1 (a share of the pixel range) and mprt_noise >= 0"
             )
         if self.memory_budget_mb < 1 or self.max_batch_size < 1:
             raise ConfigError(

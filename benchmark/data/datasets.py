@@ -13,7 +13,7 @@ import difflib
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional, Union, cast
+from typing import Callable, Optional, Union, cast
 
 import numpy as np
 import torch
@@ -53,10 +53,13 @@ class VideoClipDataset(Dataset):
         cfg: frame count, sampling, crop sizes, jitter, flip, decode cache, skip policy.
         train: random sampling offsets, random crop and colour jitter when True; deterministic otherwise.
         ground_truth_dir: folder of ``<clip_id>.npz`` ground truth, or None.
+        ground_truth_fn: ``(clip id, frames, height, width) -> GroundTruth`` at the video's own size (e.g.
+            :class:`~benchmark.data.something_else.SomethingElseGroundTruth`), used instead of ``ground_truth_dir``.
     """
 
     def __init__(self, records: list[ClipRecord], classes: list[str], cfg: DataConfig, train: bool = False,
-                 ground_truth_dir: Optional[Path] = None, name: str = ""):
+                 ground_truth_dir: Optional[Path] = None, name: str = "",
+                 ground_truth_fn: Optional[Callable[[str, int, int, int], GroundTruth]] = None):
         if not records:
             raise DataError(f"data set {name or '(unnamed)'} has no clips")
         self.records = records
@@ -64,6 +67,7 @@ class VideoClipDataset(Dataset):
         self.cfg = cfg
         self.train = train
         self.ground_truth_dir = ground_truth_dir
+        self.ground_truth_fn = ground_truth_fn
         self.name = name
         self.transform = ClipTransform.from_config(cfg, train)
         self._cache: dict[int, tuple[np.ndarray, Optional[GroundTruth]]] = {}
@@ -74,7 +78,7 @@ class VideoClipDataset(Dataset):
 
     @property
     def has_ground_truth(self) -> bool:
-        return self.ground_truth_dir is not None
+        return self.ground_truth_dir is not None or self.ground_truth_fn is not None
 
     @property
     def clip_ids(self) -> list[str]:
@@ -87,7 +91,10 @@ class VideoClipDataset(Dataset):
         return (f"VideoClipDataset({self.name!r}, {len(self)} clips, {self.num_classes} classes, "
                 f"train={self.train}, ground_truth={self.has_ground_truth})")
 
-    def _ground_truth(self, record: ClipRecord, num_video_frames: int) -> Optional[GroundTruth]:
+    def _ground_truth(self, record: ClipRecord, num_video_frames: int,
+                      frame_size: tuple[int, int]) -> Optional[GroundTruth]:
+        if self.ground_truth_fn is not None:
+            return self.ground_truth_fn(record.clip_id, num_video_frames, *frame_size)
         if self.ground_truth_dir is None:
             return None
         truth = read_ground_truth(self.ground_truth_dir / f"{record.clip_id}.npz")
@@ -103,13 +110,14 @@ class VideoClipDataset(Dataset):
         if cfg.cache_decoded:
             if index not in self._cache:
                 frames_all = VideoFile(record.path).read()
-                self._cache[index] = (frames_all, self._ground_truth(record, len(frames_all)))
+                self._cache[index] = (frames_all, self._ground_truth(record, len(frames_all), frames_all.shape[1:3]))
             frames_all, truth = self._cache[index]
             indices = sample_indices(cfg.sampling, len(frames_all), cfg.num_frames, cfg.stride, self.train)
             return SampledClip.take(frames_all[indices], truth, indices)
         video = VideoFile(record.path)
         indices = sample_indices(cfg.sampling, len(video), cfg.num_frames, cfg.stride, self.train)
-        return SampledClip.take(video.read(indices), self._ground_truth(record, len(video)), indices)
+        frames = video.read(indices)
+        return SampledClip.take(frames, self._ground_truth(record, len(video), frames.shape[1:3]), indices)
 
     def __getitem__(self, index: int) -> Item:
         record = self.records[index]
@@ -162,8 +170,13 @@ def ssv2_dataset(root: str | os.PathLike, split: str, cfg: DataConfig, train: bo
                             f"has no \"template\" ({len(unlabelled)} such items): a training split needs a label "
                             "for every clip")
     truth_dir = root / GROUND_TRUTH_DIR
+    boxes = None
+    if cfg.ground_truth and not train:  # Something-Else boxes (data.ground_truth=something-else:PATH)
+        from .something_else import SomethingElseGroundTruth
+
+        boxes = SomethingElseGroundTruth.from_spec(cfg.ground_truth, [r.clip_id for r in records])
     return VideoClipDataset(records, classes, cfg, train, truth_dir if truth_dir.is_dir() else None,
-                            name=f"{root}:{split}")
+                            name=f"{root}:{split}", ground_truth_fn=boxes)
 
 
 def _read_csv(path: Path) -> list[tuple[str, str]]:

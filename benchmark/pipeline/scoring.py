@@ -21,7 +21,8 @@ from tqdm.auto import tqdm
 
 from stabn_bench import baselines
 from stabn_bench.metrics import model_order_sensitivity, reference_curves, score_explanations, selected_metrics
-from stabn_bench.metrics.sanity import cascading_randomisation
+from stabn_bench.metrics.robustness import robustness_scores
+from stabn_bench.metrics.sanity import cascading_randomisation, efficient_mprt, randomised_copy, smooth_mprt
 
 from stabn_bench.core import MODEL_LEVEL
 
@@ -33,6 +34,10 @@ from .shards import FAILED_STAGE, Shard, ShardStore
 from .validity import tie_rescores, wants_tie_rescore
 
 log = logging.getLogger("stabn_bench.pipeline")
+
+#: scored on the first metrics.sanity_clips clips / metrics.robustness_clips clips of each model, per method
+SANITY_METRICS = ("randomisation_spearman", "smooth_mprt", "efficient_mprt")
+ROBUSTNESS_METRICS = ("max_sensitivity", "relative_input_stability")
 
 
 @dataclass
@@ -168,7 +173,8 @@ def explain_and_score_model(
             methods = [m for m in methods if m not in blind]
     prior = _window_prior(cfg)
     wanted = set(selected_metrics(cfg.metrics))
-    sanity = "randomisation_spearman" in wanted and cfg.metrics.sanity_clips > 0
+    sanity = bool(wanted & set(SANITY_METRICS)) and cfg.metrics.sanity_clips > 0
+    robust = bool(wanted & set(ROBUSTNESS_METRICS)) and cfg.metrics.robustness_clips > 0
     options = cfg.explain.options
     seconds: dict[str, float] = {}
     my_batches = list(batches) if batches is not None else distributed.shard(list(range(len(clips.indices))))
@@ -240,9 +246,14 @@ def explain_and_score_model(
                             _add_tie_values(shard, model_name, name, clip_ids, k, values)
                     if sanity and batch_index == 0:
                         n = min(cfg.metrics.sanity_clips, len(clip_ids))
-                        first = {k: (v if k == "window_prior" or v is None else v[:n]) for k, v in truth.items()}
-                        score = _sanity(model, name, x[:n], targets[:n], cfg, seed, options.get(name, {}), first)
-                        _add_values(shard, model_name, name, clip_ids[:n], {"randomisation_spearman": score})
+                        values = _sanity(model, name, x[:n], targets[:n], cfg, seed, options.get(name, {}),
+                                         _first(truth, n), wanted, reference=explanation.spatiotemporal[:n])
+                        _add_values(shard, model_name, name, clip_ids[:n], values)
+                    if robust and batch_index == 0:
+                        n = min(cfg.metrics.robustness_clips, len(clip_ids))
+                        values = _robustness(model, name, x[:n], targets[:n], explanation.spatiotemporal[:n], cfg,
+                                             seed, options.get(name, {}), _first(truth, n), wanted)
+                        _add_values(shard, model_name, name, clip_ids[:n], values)
                     _add_curves(shard, model_name, name, clip_ids, result.curves)
                     _add_temporal(shard, model_name, name, clip_ids, explanation.temporal, window)
                     overlays.save(model_name, name, clip_ids, explanation.spatiotemporal)
@@ -281,12 +292,64 @@ def _window_prior(cfg: RunConfig) -> Optional[torch.Tensor]:
     return torch.from_numpy(prior).float()
 
 
+def _first(truth: dict, n: int) -> dict:
+    """The ground truth of the first ``n`` clips (the placement prior is per frame, not per clip)."""
+    return {k: (v if k == "window_prior" or v is None else v[:n]) for k, v in truth.items()}
+
+
 def _sanity(model: nn.Module, method: str, clips: torch.Tensor, targets: torch.Tensor, cfg: RunConfig, seed: int,
-            options: dict, ground_truth: Optional[dict] = None) -> torch.Tensor:
-    """``randomisation_spearman`` (N,) of ``method`` on ``clips`` (cascading randomisation of a model copy)."""
+            options: dict, ground_truth: Optional[dict] = None, wanted: Optional[set] = None,
+            reference: Optional[torch.Tensor] = None) -> dict[str, torch.Tensor]:
+    """The wanted randomisation tests (N,) of ``method`` on ``clips``: ``randomisation_spearman`` (cascading
+    randomisation of a model copy), ``smooth_mprt`` and ``efficient_mprt`` (the fully randomised copy);
+    ``reference``: the trained model's maps of ``clips`` where the caller has them (efficient MPRT reuses them)."""
+    wanted = set(SANITY_METRICS) if wanted is None else wanted
 
     def explain_fn(m: nn.Module, c: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        truth = _repeat(ground_truth, c.shape[0] // clips.shape[0])  # smooth MPRT explains stacked noisy copies
         return baselines.explain(method, m, c, t, target_kind=cfg.explain.target, seed=seed,
-                                 batch_size=cfg.explain.batch_size, ground_truth=ground_truth, **options).spatiotemporal
+                                 batch_size=cfg.explain.batch_size, ground_truth=truth, **options).spatiotemporal
 
-    return cascading_randomisation(model, explain_fn, clips, targets, seed=seed).score
+    values: dict[str, torch.Tensor] = {}
+    if "randomisation_spearman" in wanted:
+        values["randomisation_spearman"] = cascading_randomisation(model, explain_fn, clips, targets, seed=seed).score
+    if {"smooth_mprt", "efficient_mprt"} & wanted:
+        randomised = randomised_copy(model, seed=seed)
+        if "smooth_mprt" in wanted:
+            values["smooth_mprt"] = smooth_mprt(model, explain_fn, clips, targets, cfg.metrics.mprt_samples,
+                                                cfg.metrics.mprt_noise, seed, randomised=randomised)
+        if "efficient_mprt" in wanted:
+            values["efficient_mprt"] = efficient_mprt(model, explain_fn, clips, targets, seed, reference=reference,
+                                                      randomised=randomised)
+    return values
+
+
+def _robustness(model: nn.Module, method: str, clips: torch.Tensor, targets: torch.Tensor, maps: torch.Tensor,
+                cfg: RunConfig, seed: int, options: dict, ground_truth: Optional[dict] = None,
+                wanted: Optional[set] = None) -> dict[str, torch.Tensor]:
+    """The wanted robustness metrics (N,) of ``method`` on ``clips`` (:func:`metrics.robustness.robustness_scores`).
+
+    The perturbed copies are explained with another seed than the clips were (``seed + 1``): a method that draws
+    at random (the ``random`` control) draws a new map, as it would on a new call."""
+    from ..data.transforms import IMAGENET_MEAN, IMAGENET_STD
+
+    wanted = set(ROBUSTNESS_METRICS) if wanted is None else wanted
+    mean, std = torch.tensor(IMAGENET_MEAN), torch.tensor(IMAGENET_STD)
+    samples = cfg.metrics.robustness_samples
+
+    def explain(c: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        return baselines.explain(method, model, c, t, target_kind=cfg.explain.target, seed=seed + 1,
+                                 batch_size=cfg.explain.batch_size, ground_truth=_repeat(ground_truth, samples),
+                                 **options).spatiotemporal
+
+    values = robustness_scores(explain, clips, targets, maps, samples, cfg.metrics.robustness_radius, seed,
+                               scale=1 / std, low=-mean / std, high=(1 - mean) / std)
+    return {name: value for name, value in values.items() if name in wanted}
+
+
+def _repeat(ground_truth: Optional[dict], times: int) -> Optional[dict]:
+    """Ground truth of N clips for ``times`` stacked copies of them (rows ``s * N + i``)."""
+    if ground_truth is None:
+        return None
+    return {k: (v if k == "window_prior" or v is None else v.repeat(times, *([1] * (v.dim() - 1))))
+            for k, v in ground_truth.items()}

@@ -15,6 +15,7 @@ from stabn_bench.metrics.statistics import all_paired_tests
 
 from ..errors import StabnBenchError
 from ..runtime import atomic_write_text
+from .agreement import agreement_table
 from .files import (
     MODEL_LEVEL_METHOD, Results, clip_to_frames, inside_folder, load_results, read_overlay, temporal_rows,
     write_overlay, write_table,
@@ -89,7 +90,8 @@ def write_report(
     """Read the result tables of ``run_dir`` and write ``summary.csv`` (mean, CI, n per model × method × metric,
     then the spread across training seeds: :func:`~benchmark.report.seeds.seed_summary_table`; ``valid``: the
     metric-validity verdict of ``metric_validity.csv``, True / False / empty when unchecked),
-    ``paired_tests.csv`` (Wilcoxon + Holm for every method pair, model and metric), ``summary.md``,
+    ``paired_tests.csv`` (Wilcoxon + Holm for every method pair, model and metric), ``metric_agreement.csv``
+    (Kendall tau between the method rankings of every pair of headline metrics, per model), ``summary.md``,
     ``summary.tex``, the paper tables under ``tables/`` (one ``.tex`` each and ``main.tex``), every figure under
     ``figures/`` and ``report.html`` (one self-contained file). Returns the written paths."""
     results = load_results(run_dir)
@@ -100,12 +102,14 @@ def write_report(
         read_overlay(path)
     summary = seed_summary_table(results.scores, settings.confidence, settings.n_resamples, settings.seed)
     run_dir = results.run_dir
-    for target in ("summary.csv", "paired_tests.csv", "summary.md", "summary.tex", "tables", "figures", "report.html"):
+    for target in ("summary.csv", "paired_tests.csv", "metric_agreement.csv", "summary.md", "summary.tex", "tables",
+                   "figures", "report.html"):
         inside_folder(run_dir, run_dir / target)  # checked before anything is written
     validity = read_validity(run_dir)
     summary = with_valid_column(summary, validity_flags(validity))
     written = [write_table(summary, run_dir / "summary.csv"),
-               write_table(all_paired_tests(results.scores, MODEL_LEVEL_METHOD), run_dir / "paired_tests.csv")]
+               write_table(all_paired_tests(results.scores, MODEL_LEVEL_METHOD), run_dir / "paired_tests.csv"),
+               write_table(agreement_table(results.scores), run_dir / "metric_agreement.csv")]
     blocks = build_blocks(results, summary, settings, methods, metrics, validity=validity)
     atomic_write_text(run_dir / "summary.md", render_markdown(blocks))
     atomic_write_text(run_dir / "summary.tex", render_latex(blocks))

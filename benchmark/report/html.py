@@ -22,7 +22,7 @@ from .files import MODEL_LEVEL_METHOD, Overlay, Results, read_overlay
 from .validity import read_validity
 from .latex import ALPHA, TEST_NAME, Grid, score_grid
 from .plots import class_name
-from .style import family_order, metric_label
+from .style import family_order, metric_label, robust_normalise
 from .tables import format_number, sort_metrics
 
 #: clips shown as animations
@@ -38,7 +38,9 @@ body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2em a
 h1{font-size:1.6em}h2{margin-top:2em;border-bottom:1px solid #ddd}table{border-collapse:collapse;margin:1em 0;font-size:.85em}
 th,td{padding:.25em .6em;border-bottom:1px solid #eee;text-align:right;white-space:nowrap}
 th:first-child,td:first-child{text-align:left}th{cursor:pointer;background:#f4f4f4;position:sticky;top:0}
-th[data-dir=asc]::after{content:" ▲"}th[data-dir=desc]::after{content:" ▼"}.scroll{overflow-x:auto}
+th[data-dir=asc]::after{content:" ▲"}th[data-dir=desc]::after{content:" ▼"}.scroll{overflow:auto;max-width:100%;max-height:80vh}
+td.verdict{text-align:left;white-space:normal;min-width:18em;max-width:40em}td.pass{background:#e3f4e1}
+td.fail{background:#fbe3e1}td.exempt,td.unchecked{background:#f0f0f0;color:#555}
 td.kind{color:#777;text-align:left}figure{margin:1.5em 0}figure img{max-width:100%}figcaption{font-size:.85em;color:#444}
 .note{font-size:.85em;color:#555}.tiles{display:flex;flex-wrap:wrap;gap:6px}
 .tile{margin:0;text-align:center}.tile img{width:112px;image-rendering:pixelated}.tile figcaption{font-size:.75em}
@@ -71,9 +73,10 @@ def _sort_value(text: str) -> str:
 
 
 def html_table(header: Sequence[str], rows: Sequence[Sequence[str]], bold=None, title: str = "",
-               values=None) -> str:
+               values=None, classes=None) -> str:
     """A sortable table; ``rows`` of plain text cells (escaped here), ``bold`` a same-shaped bool list, ``values``
-    same-shaped sort keys (NaN / None: the number the text starts with)."""
+    same-shaped sort keys (NaN / None: the number the text starts with), ``classes`` same-shaped CSS class names
+    (None: none)."""
     out = ['<div class="scroll"><table class="sortable">']
     if title:
         out.append(f"<caption>{_esc(title)}</caption>")
@@ -87,6 +90,9 @@ def html_table(header: Sequence[str], rows: Sequence[Sequence[str]], bold=None, 
             body = _esc(text)
             if bold is not None and bold[i][j]:
                 body = f"<b>{body}</b>"
+            css = classes[i][j] if classes is not None else None
+            if css:
+                attr += f' class="{_esc(css)}"'
             cells.append(f"<td{attr}>{body}</td>")
         out.append("<tr>" + "".join(cells) + "</tr>")
     out.append("</tbody></table></div>")
@@ -101,6 +107,24 @@ def grid_html(grid: Grid, header: Sequence[str]) -> str:
         values.append([None, None, *[c.value for c in cells]])
     heads = ["method", "kind", *[h + (" †" if f else "") for h, f in zip(header, grid.flagged_columns)]]
     return html_table(heads, rows, bold, values=values)
+
+
+def validity_html(validity: pd.DataFrame, config: dict | None = None) -> str:
+    """The validity tables as a person reads them: one per model, numbers rounded (shares in %, p to 2 significant
+    digits, others to 3 decimals), the verdict coloured (pass green, fail red, exempt / unchecked grey) and its
+    reasons in words; the raw values stay in ``metric_validity.csv``. ``config``: the run's, for its thresholds."""
+    from .validity import threshold_text, thresholds_from_config, validity_table
+
+    out = [f'<p class="note">{_esc(threshold_text(thresholds_from_config(config or {})))}</p>']
+    for model in sorted(set(validity["model"].astype(str))):
+        table = validity_table(validity, model)
+        if table is None:
+            continue
+        rows = [[c.text for c in row] for row in table.rows]
+        classes = [[None] * (len(row) - 1) + [f"verdict {row[-1].split(':')[0].strip()}"] for row in rows]
+        out += [f"<h3>{_esc(model)}</h3>", html_table(table.columns, rows, classes=classes),
+                f'<p class="note">{_esc(table.caption)}</p>']
+    return "\n".join(out)
 
 
 def accuracy_html(accuracy: pd.DataFrame) -> str:
@@ -125,15 +149,15 @@ def _boundary(mask: np.ndarray) -> np.ndarray:
 
 def clip_frames(overlay: Overlay, model: str | None = None, method: str | None = None) -> np.ndarray:
     """The clip (``method`` None) or ``method``'s map for ``model`` over it, as RGB frames (T, H, W, 3) uint8: map
-    min-max normalised over the clip, inferno colour map blended at 55 %, the evidence outlined in cyan."""
+    normalised over the clip by its 1st-99th percentiles (:func:`~.style.robust_normalise`), inferno colour map
+    blended at 55 %, the evidence outlined in cyan."""
     import matplotlib
 
     rgb = overlay.frames.astype(np.float32) / 255.0
     if method is not None:
         assert model is not None, "a method's map is drawn for a model"
         values = np.nan_to_num(overlay.maps[(model, method)].astype(np.float32))
-        low, high = float(values.min()), float(values.max())
-        norm = np.zeros_like(values) if high <= low else (values - low) / (high - low)
+        norm = robust_normalise(values)
         rgb = 0.45 * rgb + 0.55 * matplotlib.colormaps["inferno"](norm)[..., :3]
     if overlay.evidence is not None and overlay.evidence.max() > 0.5:
         edge = np.stack([_boundary(e > 0.5) for e in overlay.evidence])
@@ -180,7 +204,7 @@ def animations_html(results: Results, methods: Sequence[str] | None = None, max_
                             f"<figcaption>{_esc(m)}</figcaption></figure>" for m, anim in tiles)
             parts.append(f'<p class="note">{_esc(note)}</p><div class="tiles">{cells}</div>')
     if parts:
-        parts.insert(0, '<p class="note">Each method\'s map (inferno, min-max normalised over the clip) over the '
+        parts.insert(0, '<p class="note">Each method\'s map (inferno, normalised over the clip by its 1st-99th percentiles) over the '
                         "video; the ground-truth evidence outlined in cyan.</p>")
     return "\n".join(parts)
 
@@ -253,7 +277,7 @@ def write_html_report(results: Results, summary: pd.DataFrame, out: str | Path |
         body += [f"<h3>{_esc(model)}</h3>", grid_html(grid, [metric_label(m) for m in metrics])]
     validity = read_validity(results.run_dir)
     if validity is not None and len(validity):
-        body += ["<h2>Metric validity</h2>", html_table(list(validity.columns), validity.values.tolist())]
+        body += ["<h2>Metric validity</h2>", validity_html(validity, results.config)]
     with tempfile.TemporaryDirectory() as tmp:
         pngs = sorted(Path(p) for p in figures if Path(p).suffix == ".png") if figures is not None else \
             sorted(figures_dir.glob("*.png"))

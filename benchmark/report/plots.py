@@ -24,7 +24,7 @@ from .files import MODEL_LEVEL_METHOD, Overlay, Results, file_stems, read_overla
 from .groups import method_order
 from .style import (
     DOUBLE_COLUMN, FAMILY_LABELS, FAMILY_ORDER, REFERENCE_KINDS, REFERENCE_STYLE, SINGLE_COLUMN, MethodStyle,
-    apply_style, family_order, family_rank, method_kind, method_styles, metric_label, plt, save_figure,
+    apply_style, family_order, family_rank, method_kind, method_styles, metric_label, plt, robust_normalise, save_figure,
 )
 from .tables import sort_metrics, split_variant
 
@@ -253,9 +253,9 @@ def temporal_figure(temporal: pd.DataFrame, styles: dict[str, MethodStyle], conf
 
 
 def _normalise(values: np.ndarray) -> np.ndarray:
-    """Min-max over the whole clip (T, H, W) so that differences between frames stay visible."""
-    low, high = float(np.nanmin(values)), float(np.nanmax(values))
-    return np.zeros_like(values) if high <= low else (values - low) / (high - low)
+    """Over the whole clip (T, H, W), so that differences between frames stay visible: robust percentile
+    normalisation (:func:`~.style.robust_normalise`)."""
+    return robust_normalise(values)
 
 
 def _strip(images: np.ndarray, gap: int, fill: float) -> np.ndarray:
@@ -331,7 +331,7 @@ def overlay_caption(overlay: Overlay, model: str, has_evidence: bool) -> str:
     text = f"Clip {overlay.clip_id}" + (f" (class: {name})" if name else "")
     if prediction is not None:
         text += f"; {model} predicts class {prediction}"
-    text += (f". Top: the frames; then each method's map for {model}, min-max normalised over the clip, over the "
+    text += (f". Top: the frames; then each method's map for {model}, normalised over the clip (1st-99th percentile, clipped), over the "
              "frames (inferno colour map)")
     return text + ("; the ground-truth evidence is outlined in cyan." if has_evidence else ".")
 
@@ -399,6 +399,11 @@ def draw_figures(
         caption = (f"{metric_label(base, arrow=False)} per method and model: mean over the explained test clips with "
                    f"its {level}% bootstrap CI (arrow: the better direction). Panels of a row share the x axis.")
         written += save_figure(fig, out_dir, f"metric_{metric_stems[base]}", formats, caption)
+
+    if metrics is None:  # the agreement of the headline metrics (a selection of metrics draws no agreement)
+        from .agreement import agreement_table, write_agreement_figure
+
+        written += write_agreement_figure(agreement_table(keep(results.scores)), out_dir, formats)
 
     temporal = keep(results.temporal)
     if not temporal.empty:

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 import matplotlib
+import numpy as np
 
 matplotlib.use("Agg")
 
@@ -53,7 +54,7 @@ PINNED: dict[str, tuple[int, int]] = {
     "saliency": (0, 5), "input-x-gradient": (1, 6), "guided-backprop": (2, 7), "integrated-gradients": (5, 0),
     "smoothgrad": (3, 1),
     "occlusion": (4, 4), "feature-ablation": (0, 3),
-    "random": (BLACK, 0), "centre-prior": (GREY, 1), "motion": (BLACK, 5),
+    "random": (BLACK, 0), "centre-prior": (GREY, 1), "motion": (BLACK, 5), "uniform": (GREY, 7),
     "oracle": (BLACK, 3), "inverse-oracle": (GREY, 6),
 }
 _ALL_SLOTS = [(c, m) for m in range(len(MARKERS)) for c in range(len(COLOURS))]
@@ -77,6 +78,14 @@ METRIC_LABELS = {
     "relevance_rank_accuracy": "Relevance rank accuracy",
     "temporal_auroc": "Temporal AUROC",
     "randomisation_spearman": "Randomisation |Spearman ρ|",
+    "smooth_mprt": "Smooth MPRT |ρ|",
+    "efficient_mprt": "Efficient MPRT",
+    "sparseness": "Sparseness (Gini)",
+    "sparseness_per_frame": "Sparseness per frame",
+    "complexity": "Complexity (entropy)",
+    "complexity_per_frame": "Complexity per frame",
+    "max_sensitivity": "Max-sensitivity",
+    "relative_input_stability": "Relative input stability",
     "shuffle_prediction_change": "Shuffle prediction change",
     "reverse_prediction_change": "Reverse prediction change",
 }
@@ -174,6 +183,32 @@ def method_styles(methods: Iterable[str]) -> dict[str, MethodStyle]:
 
 
 # ---------------------------------------------------------------- metrics
+
+
+#: percentiles of a clip's map values that the overlay colour scale spans (values outside are clipped)
+OVERLAY_PERCENTILES = (1.0, 99.0)
+
+
+def robust_normalise(values: np.ndarray, percentiles: tuple[float, float] = OVERLAY_PERCENTILES) -> np.ndarray:
+    """A map (T, H, W) to [0, 1] over the whole clip by robust percentile normalisation: the ``percentiles`` (1st and
+    99th) of its values map to 0 and 1, values beyond are clipped.
+
+    Min-max normalisation lets a few extreme voxels (common in gradient maps) set the scale, so the rest of the map
+    is nearly black; clipping the outer percentiles is the usual remedy (Captum's ``visualize_image_attr`` clips the
+    top 2 % of |values|, ``outlier_perc=2``). Where the percentiles coincide (a map that is flat on more than 98 %
+    of the clip), the clip's maximum is the top of the scale, so a small bright region still shows; a constant map
+    becomes 0. NaN stays NaN.
+    """
+    values = np.asarray(values, dtype=np.float32)
+    finite = values[np.isfinite(values)]
+    if finite.size == 0:
+        return np.zeros_like(values)
+    low, high = (float(v) for v in np.percentile(finite, percentiles))
+    if high <= low:
+        high = float(finite.max())
+    if high <= low:
+        return np.where(np.isnan(values), np.nan, 0.0).astype(np.float32)
+    return np.clip((values - low) / (high - low), 0.0, 1.0)
 
 
 def metric_label(metric: str, arrow: bool = True) -> str:

@@ -27,10 +27,12 @@ from .tables import (
     Cell, Table, best_mask, estimate_table, format_estimate, format_number, latex_escape, metric_header, sort_metrics,
     md_text, split_variant, to_latex, to_markdown, to_text,
 )
-from .validity import FOOTNOTE as VALIDITY_FOOTNOTE, failed_in_summary, in_domain_table, mark, threshold_text
+from .agreement import agreement_sentence, agreement_table
+from .validity import FOOTNOTE as VALIDITY_FOOTNOTE, failed_in_summary, in_domain_table, mark, passed_in_summary
+from .validity import threshold_text
 from .validity import thresholds_from_config, validity_table
 
-FAMILIES = ("faithfulness", "temporal", "localisation", "sanity")
+FAMILIES = ("faithfulness", "temporal", "localisation", "complexity", "robustness", "sanity")
 #: the score columns of the terminal summary (those present are shown)
 HEADLINE_METRICS = (
     "deletion_auc", "insertion_auc", "pointing_game", "energy_pointing_game", "temporal_auroc", "frame_deletion_auc",
@@ -246,11 +248,14 @@ def model_level_table(summary: pd.DataFrame, model: str) -> Table | None:
 
 
 def rank_table(scores: pd.DataFrame, model: str, metrics: Sequence[str], methods: Sequence[str],
-               invalid: Sequence[str] = ()) -> Table | None:
+               invalid: Sequence[str] = (), not_passed: Sequence[str] = ()) -> Table | None:
     """Average rank of each method over the metrics (1 = best), overall and per family; ``invalid`` metrics
-    (failed the validity check) are left out."""
+    (failed the validity check) are left out; ``not_passed``: metrics the caller left out because they did not pass
+    it (failed, unchecked or exempt), named in the caption."""
     left_out = sorted(set(invalid) & set(metrics))
     metrics = [m for m in metrics if m not in set(invalid)]
+    if not metrics:
+        return None
     methods = [m for m in methods if not is_control(m)]  # controls and oracles are references, not ranked
     ranks = average_ranks(method_means(scores, model, metrics).reindex(index=list(methods)))
     if ranks.empty or len(methods) < 2:
@@ -269,6 +274,9 @@ def rank_table(scores: pd.DataFrame, model: str, metrics: Sequence[str], methods
     caption = f"Average rank of each method over {len(ranked)} metric{plural} (1 = best; controls and oracles not ranked)."
     if left_out:
         caption += f" Left out (failed the metric-validity check): {', '.join(left_out)}."
+    if not_passed:
+        caption += (" Only metrics that passed the metric-validity check are ranked; left out: "
+                    f"{', '.join(not_passed)}.")
     return Table(columns, rows, caption=caption)
 
 
@@ -332,6 +340,7 @@ def build_blocks(results: Results, summary: pd.DataFrame, settings: ReportSettin
         blocks += validity_blocks(validity, results.config, sorted(set(scores["model"].unique())))
     blocks += alignment_blocks(results.run_dir)
     metric_names = method_metrics(scores, metrics)
+    agreement = agreement_table(scores)
     for model in sorted(set(scores["model"].unique())):
         blocks.append(Heading(2, f"Model: {model}"))
         in_domain = in_domain_table(summary, model)
@@ -359,9 +368,20 @@ def build_blocks(results: Results, summary: pd.DataFrame, settings: ReportSettin
         if level_table is not None:
             blocks += [Heading(3, "Model-level metrics"), level_table]
         main_metrics = [m for m in model_metrics if split_variant(m)[1] is None]  # one granularity: families weigh alike
-        ranks = rank_table(model_scores, model, main_metrics, model_methods, invalid=sorted(failed))
+        passed = passed_in_summary(summary, model)
+        if passed is None:  # no validity check in this run: rank every metric that did not fail
+            ranks = rank_table(model_scores, model, main_metrics, model_methods, invalid=sorted(failed))
+        else:  # average ranks only over the metrics that passed the validity check
+            ranks = rank_table(model_scores, model, [m for m in main_metrics if m in passed], model_methods,
+                               not_passed=sorted(set(main_metrics) - passed))
         if ranks is not None:
             blocks += [Heading(3, "Average ranks"), ranks]
+        elif passed is not None and main_metrics:
+            blocks += [Heading(3, "Average ranks"),
+                       Paragraph("No average rank: no metric passed the metric-validity check for this model.")]
+        agreement_text = agreement_sentence(agreement, model, None if passed is None else sorted(passed))
+        if agreement_text is not None:
+            blocks += [Heading(3, "Metric agreement"), Paragraph(agreement_text)]
         highlights = paired_highlights(model_scores, model, main_metrics, model_methods, invalid=sorted(failed))
         if highlights is not None:
             blocks += [Heading(3, "Paired tests"), highlights]

@@ -26,7 +26,7 @@ FOOTNOTE = (f"{DAGGER} failed the metric-validity check for this model on this d
 VALID_COLUMN = "valid"
 
 __all__ = ["DAGGER", "FOOTNOTE", "VALID_COLUMN", "invalid_metrics", "read_validity", "thresholds_from_config",
-           "threshold_text", "validity_flags", "validity_table", "with_valid_column", "failed_in_summary", "mark"]
+           "threshold_text", "validity_flags", "validity_table", "with_valid_column", "failed_in_summary", "passed_in_summary", "mark"]
 
 
 def read_validity(run_dir: str | Path) -> pd.DataFrame:
@@ -35,10 +35,9 @@ def read_validity(run_dir: str | Path) -> pd.DataFrame:
     if not path.is_file():
         return pd.DataFrame(columns=VALIDITY_COLUMNS)
     try:
-        table = pd.read_csv(path, dtype={"model": str, "metric": str, "status": str, "reasons": str,
-                                         "tie_spread_method": str}, keep_default_na=False,
-                            na_values={c: ["", "nan", "NaN"] for c in VALIDITY_COLUMNS
-                                       if c not in ("model", "metric", "status", "reasons", "tie_spread_method")})
+        strings = ("model", "metric", "status", "reasons", "tie_spread_method", "controls")
+        table = pd.read_csv(path, dtype=dict.fromkeys(strings, str), keep_default_na=False,
+                            na_values={c: ["", "nan", "NaN"] for c in VALIDITY_COLUMNS if c not in strings})
     except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as err:
         text = str(err).strip().splitlines()[0][:160] if str(err).strip() else type(err).__name__
         raise DataError(f"{path}: cannot be parsed as CSV ({text})") from None
@@ -72,7 +71,9 @@ def threshold_text(thresholds: ValidityThresholds) -> str:
         "direction from the metric catalog), the mean moves by at most "
         f"{thresholds.max_tie_spread:g} across tie-break seeds, and (metrics scored on substituted inputs) a fully "
         f"deleted clip keeps a mean target probability of at most {thresholds.max_deleted_vs_chance:g}/K "
-        "(K classes). Split-half ρ: Spearman correlation of the method rankings of two random halves of the clips "
+        "(K classes). Complexity and robustness metrics, which the oracle triple cannot bound, are bounded by their "
+        "own pair of controls in the same test: the oracle must be sparser than a uniform map, and the centre prior "
+        "(which ignores the input) more stable than a random map redrawn on every call. Split-half ρ: Spearman correlation of the method rankings of two random halves of the clips "
         "(mean over splits, oracle controls left out); reported, not required."
     )
 
@@ -91,6 +92,18 @@ def failed_in_summary(summary: pd.DataFrame, model: str | None = None) -> set[st
     rows = summary if model is None else summary[summary["model"] == model]
     failed = rows[rows[VALID_COLUMN].map(lambda v: str(v).strip().lower() in ("false", "0"))]
     return set(failed["metric"].astype(str))
+
+
+def passed_in_summary(summary: pd.DataFrame, model: str) -> set[str] | None:
+    """Metrics of ``model`` marked passed in the summary's :data:`VALID_COLUMN`; None when the summary has no
+    verdicts at all (a run without a validity check)."""
+    if VALID_COLUMN not in summary.columns:
+        return None
+    verdicts = summary[VALID_COLUMN].map(lambda v: str(v).strip().lower())
+    if not verdicts.isin(["true", "1", "false", "0"]).any():
+        return None
+    rows = summary[(summary["model"] == model) & verdicts.isin(["true", "1"])]
+    return set(rows["metric"].astype(str))
 
 
 def mark(metric_text: str, failed: bool) -> str:
@@ -123,9 +136,12 @@ def validity_table(validity: pd.DataFrame, model: str) -> Table | None:
         deleted_text = (f"{deleted:.3f} ({deleted / chance:.1f}×)" if np.isfinite(deleted) and np.isfinite(chance)
                         and chance > 0 else _number(deleted))
         verdict = str(r["status"]) + (f": {r['reasons']}" if str(r.get("reasons", "") or "") else "")
+        own = _own_controls(r)
+        first = (f"{own}: " + _pair(r["control_share"], r["control_p"], r["control_effect"]) if own
+                 else _pair(r["oracle_vs_random_share"], r["oracle_vs_random_p"], r["oracle_vs_random_effect"]))
         cells.append([
             Cell(mark(metric_header(metric), r["status"] == "fail")),
-            Cell(_pair(r["oracle_vs_random_share"], r["oracle_vs_random_p"], r["oracle_vs_random_effect"])),
+            Cell(first),
             Cell(_pair(r["random_vs_inverse_share"], r["random_vs_inverse_p"], r["random_vs_inverse_effect"])),
             Cell(_number(r["tie_spread"], "{:.4f}")),
             Cell(_number(r["split_half_spearman"], "{:.2f}")),
@@ -138,9 +154,17 @@ def validity_table(validity: pd.DataFrame, model: str) -> Table | None:
         ["metric", "oracle > random", "random > inverse", "tie spread", "split-half ρ", "deleted p (× chance)",
          "verdict"], cells,
         caption=(f"Metric validity of {model} on {n_clips} clips: share of clips where the first control is better "
-                 "(one-sided Wilcoxon p, rank-biserial r), range of the mean over tie-break seeds, split-half "
+                 "(one-sided Wilcoxon p, rank-biserial r; complexity and robustness metrics are bounded by their own "
+                 "pair of controls, named in the cell), range of the mean over tie-break seeds, split-half "
                  "reliability of the method ranking, mean target probability of fully deleted clips."),
     )
+
+
+def _own_controls(row) -> str:
+    """``"oracle > uniform"`` for a row bounded by its family's own controls, else ``""``."""
+    text = row.get("controls", "") if hasattr(row, "get") else ""
+    text = "" if text is None or (isinstance(text, float) and not np.isfinite(text)) else str(text)
+    return text if text and text.count(">") == 1 else ""
 
 
 def in_domain_table(summary: pd.DataFrame, model: str, suffix: str = "+indomain") -> Table | None:

@@ -69,7 +69,8 @@ class TrainResult:
 def checkpoint_folder(cfg: RunConfig, model_name: str) -> Path:
     """``<checkpoint_dir>/<model>-<hash>``: the hash covers everything that changes the trained weights, so runs
     that differ only in what they explain or score (or in their name) share the trained models."""
-    keyed = {"seed": cfg.seed, "data": to_dict(cfg.data), "model": to_dict(cfg.model),
+    data = {k: v for k, v in to_dict(cfg.data).items() if k != "ground_truth"}  # ground truth is not trained on
+    keyed = {"seed": cfg.seed, "data": data, "model": to_dict(cfg.model),
              "train": {k: v for k, v in to_dict(cfg.train).items() if k not in ("models", "seeds")}, "arch": model_name}
     digest = hashlib.sha256(json.dumps(keyed, sort_keys=True).encode()).hexdigest()[:10]
     return Path(cfg.checkpoint_dir) / f"{model_name}-{digest}"
