@@ -5,12 +5,15 @@ each method lives in its own module and the shared post-processing in :mod:`stab
 """
 from __future__ import annotations
 
+import contextlib
 import logging
+import random
 import time
 import warnings
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable, Iterator, Mapping
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -31,6 +34,23 @@ _EXPECTED_CAPTUM_WARNINGS = ("Input Tensor .* did not already require gradients"
 
 #: Default bound on the clips (or perturbed copies of clips) in one forward / backward pass.
 DEFAULT_BATCH_SIZE = 8
+
+
+@contextlib.contextmanager
+def seeded_random_state(seed: int, device: torch.device) -> Iterator[None]:
+    """Seed every global generator a method may draw from (torch's, NumPy's: Captum's GradientShap draws its
+    interpolation points with ``np.random``, Python's ``random``: Captum's baseline choice) and restore them on exit,
+    so a method's draws depend on ``seed`` alone, not on what ran before it in this process."""
+    numpy_state, python_state = np.random.get_state(), random.getstate()
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+        torch.manual_seed(seed)
+        np.random.seed(seed % 2**32)
+        random.seed(seed)
+        try:
+            yield
+        finally:
+            np.random.set_state(numpy_state)
+            random.setstate(python_state)
 
 
 def _first_line(err: BaseException) -> str:
@@ -167,12 +187,9 @@ def explain(name: str, model: nn.Module, clips: torch.Tensor, targets: torch.Ten
     maps_out, temporal_out = [], []
     reduction = upsampling = ""
     native_shape = None
-    with preserved_state(model), torch.enable_grad(), warnings.catch_warnings(), torch.random.fork_rng(
-        devices=[device] if device.type == "cuda" else []
-    ):
+    with preserved_state(model), torch.enable_grad(), warnings.catch_warnings(), seeded_random_state(seed, device):
         for message in _EXPECTED_CAPTUM_WARNINGS:
             warnings.filterwarnings("ignore", message=message)
-        torch.manual_seed(seed)
         _sync(device)
         start = time.perf_counter()
         for begin in range(0, n, batch_size):

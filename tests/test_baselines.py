@@ -191,6 +191,26 @@ def test_seed_changes_the_random_draws_only(stabn_model):
     assert torch.equal(a, explain("saliency", stabn_model, clips, seed=1).spatiotemporal)
 
 
+def test_gradient_shap_depends_on_its_seed_alone(stabn_model):
+    """Captum's GradientShap draws from NumPy's and Python's global generators: explain seeds them too (and puts
+    them back), so the same seed gives the same map whatever ran before, in this process or a worker process."""
+    import random
+
+    import numpy as np
+
+    clips = _clips(n=2, t=4)
+    options = {"n_samples": 3, "references": 2}
+    first = explain("gradient-shap", stabn_model, clips, seed=3, **options).spatiotemporal
+    np.random.seed(12345)
+    random.seed(12345)
+    np.random.uniform(size=7)
+    numpy_state, python_state = np.random.get_state(), random.getstate()
+    again = explain("gradient-shap", stabn_model, clips, seed=3, **options).spatiotemporal
+    assert torch.equal(first, again)
+    assert not torch.equal(first, explain("gradient-shap", stabn_model, clips, seed=4, **options).spatiotemporal)
+    assert np.array_equal(np.random.get_state()[1], numpy_state[1]) and random.getstate() == python_state
+
+
 def test_targets_are_explicit_and_recorded(stabn_model):
     clips = _clips(n=2, t=4)
     predicted = baselines.resolve_targets(stabn_model, clips, None, "predicted")

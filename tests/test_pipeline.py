@@ -139,7 +139,8 @@ def test_provenance_records_timings_and_versions(smoke_run):
 @pytest.mark.slow
 def test_killed_run_resumes_to_the_same_tables(smoke_run, workspace, monkeypatch):
     cfg, run_dir = smoke_run
-    resumed_cfg = smoke_config(workspace, f"output_dir={workspace / 'resumed'}", "report.formats=[]")
+    # workers=1: the shards are written in this process, where the patched ShardStore.write can stop the run
+    resumed_cfg = smoke_config(workspace, f"output_dir={workspace / 'resumed'}", "report.formats=[]", "workers=1")
     writes = {"n": 0}
     original = ShardStore.write
 
@@ -168,9 +169,11 @@ def test_killed_run_resumes_to_the_same_tables(smoke_run, workspace, monkeypatch
     run_benchmark(resumed_cfg, progress=False)
     total = len(list(ShardStore(resumed_dir).root.glob("seed-*/*/*/*.json")))
     assert counted["n"] == total - 7, "finished units of work were recomputed"
+    # the first run used worker processes (one thread each), this one the main process: the tables agree up to
+    # the float rounding of a different thread count (every random draw is seeded per clip batch and method)
     first, again = read_tables(run_dir), read_tables(resumed_dir)
     for name in TABLES:
-        pd.testing.assert_frame_equal(first[name], again[name], check_exact=True, obj=name)
+        pd.testing.assert_frame_equal(first[name], again[name], check_exact=False, rtol=1e-4, atol=1e-4, obj=name)
 
 
 def run_dir_of(cfg):

@@ -100,7 +100,7 @@ def run(args: argparse.Namespace) -> int:
                 for k, count in enumerate(changed_per_step):
                     mask = (rank_map[i] < count).unsqueeze(0)
                     if noise is not None:  # road, the run's default: deleted voxels imputed from kept neighbours
-                        x = noisy_linear_imputation(clips[i:i + 1], ~mask.expand(clips.shape[2:]).unsqueeze(0),
+                        x = noisy_linear_imputation(clips[i:i + 1], ~mask.expand(1, *clips.shape[2:]),
                                                     noise[i:i + 1])
                     else:
                         assert substrate is not None
