@@ -27,9 +27,9 @@ from stabn_bench.benchmark.config import ConfigError, to_dict
 from stabn_bench.benchmark.config.loader import _build
 from stabn_bench.benchmark.config.names import check_method_names, check_metric_names
 from stabn_bench.benchmark.config.schema import ExplainConfig, MetricsConfig
-from stabn_bench.core import MODEL_LEVEL, RESULT_COLUMNS, StabnBenchError, VideoModelOutput
-from stabn_bench.metrics import model_order_sensitivity, reference_curves, score_explanations, selected_metrics
-from stabn_bench.metrics.sanity import cascade_layer_names, cascading_randomisation
+from stabn_bench.core import MODEL_LEVEL, RESULT_COLUMNS, VideoModelOutput
+from stabn_bench.benchmark.pipeline.clip_batch import ClipBatchInputs, score_clip_batch
+from stabn_bench.metrics.sanity import cascade_layer_names
 
 #: columns of the table :func:`evaluate` returns (those of ``scores.csv``)
 SCORE_COLUMNS = RESULT_COLUMNS["scores"]
@@ -116,6 +116,7 @@ def evaluate(
     metrics: Sequence[str] = ("all",),
     masks: Optional[torch.Tensor] = None,
     windows: Optional[torch.Tensor] = None,
+    window_prior: Optional[torch.Tensor] = None,
     labels: Optional[torch.Tensor] = None,
     clip_ids: Optional[Sequence[str]] = None,
     model_name: Optional[str] = None,
@@ -138,6 +139,8 @@ def evaluate(
         metrics: metric names (built in or plug-in) or ``all``; a metric whose inputs are missing is skipped.
         masks: (N, T, H, W) ground-truth evidence masks (localisation metrics), or None.
         windows: (N, T) ground-truth action windows (``temporal_auroc``), or None.
+        window_prior: (T,) probability that each frame lies in the action window (the data's placement prior:
+            the ``centre-prior`` control and ``temporal_auroc_vs_prior`` use it), or None.
         labels: (N,) true classes for the keep-top-k accuracy; default ``targets`` (or the predictions).
         clip_ids: names of the clips in the table; default ``"0"``, ``"1"``, ...
         model_name: the ``model`` column; default the model's ``arch`` or its class name.
@@ -174,8 +177,9 @@ def evaluate(
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise ValueError(f"seed must be an integer >= 0; got {seed!r}")
     options = {name: dict(opts) for name, opts in (options or {}).items()}
-    check_method_names(_build(ExplainConfig, {"methods": list(methods), "options": options, "batch_size": batch_size},
-                              prefix="explain."))
+    explain_cfg = _build(ExplainConfig, {"methods": list(methods), "options": options, "batch_size": batch_size},
+                         prefix="explain.")
+    check_method_names(explain_cfg)
     cfg = _metrics_config(metrics, settings)
     check_metric_names(cfg)
     clip_ids = _check_clip_ids(clip_ids, n)
@@ -183,75 +187,54 @@ def evaluate(
     labels = None if labels is None else _check_classes("labels", labels, n)
     masks = None if masks is None else _check_truth("masks", masks, (n, *clips.shape[2:]))
     windows = None if windows is None else _check_truth("windows", windows, (n, clips.shape[2]))
+    window_prior = None if window_prior is None else _check_prior(window_prior, clips.shape[2])
 
     with _handed_back(model):
-        return _evaluate(model, clips, targets, methods, masks, windows, labels, clip_ids, model_name, options,
-                         batch_size, seed, cfg, gradcam_layer, errors, n)
+        return _evaluate(model, clips, targets, methods, masks, windows, window_prior, labels, clip_ids, model_name,
+                         explain_cfg, seed, cfg, gradcam_layer, errors, n)
 
 
-def _evaluate(model, clips, targets, methods, masks, windows, labels, clip_ids, model_name, options, batch_size,
-              seed, cfg, gradcam_layer, errors, n) -> pd.DataFrame:
+def _evaluate(model, clips, targets, methods, masks, windows, window_prior, labels, clip_ids, model_name,
+              explain_cfg, seed, cfg, gradcam_layer, errors, n) -> pd.DataFrame:
     video_model = _as_video_model(model, clips, gradcam_layer)
     name_of_model = model_name or getattr(model, "arch", None) or type(model).__name__
     arch = getattr(video_model, "arch", EXTERNAL_ARCH)
     if targets is not None or labels is not None:
         _check_in_range(video_model, clips, {"targets": targets, "labels": labels})
     chosen = _chosen_methods(methods, arch, masks, windows)
-    wanted = set(selected_metrics(cfg))
+    cascade = ([f"model.{name}" for name in cascade_layer_names(video_model.model)]
+               if isinstance(video_model, AnyVideoModel) else None)
     device = next((p.device for p in video_model.parameters()), torch.device("cpu"))
+    batch_size = explain_cfg.batch_size
     rows: list[tuple] = []
     failures: list[tuple] = []
     was_training = video_model.training
     video_model.eval()
-
-    def forward(x: torch.Tensor) -> VideoModelOutput:
-        return video_model(x)
-
     try:
         for batch, begin in enumerate(range(0, n, batch_size)):
             part = slice(begin, begin + batch_size)
             ids = clip_ids[part]
             x = clips[part].to(device)
-            batch_seed = seed * 1000 + batch
             if targets is None:
-                explained = baselines.predicted_classes(video_model, x)
-                kind = "predicted"
+                explained, kind = baselines.predicted_classes(video_model, x), "predicted"
             else:
-                explained = torch.as_tensor(targets[part]).long().cpu()
-                kind = "label"
-            true = torch.as_tensor(labels[part]).long().cpu() if labels is not None else explained
-            evidence = None if masks is None else torch.as_tensor(masks[part]).float()
-            window = None if windows is None else torch.as_tensor(windows[part]).float()
-            reference = reference_curves(forward, x, explained, cfg, seed=batch_seed)
-            failed: dict[str, str] = {}
-            values = model_order_sensitivity(reference, x, seed=batch_seed, cfg=cfg, labels=true, failures=failed)
-            rows += _rows(name_of_model, MODEL_LEVEL, ids, values)
-            failures += _metric_failures(name_of_model, MODEL_LEVEL, ids, failed, errors)
-            for method in chosen:
-                try:
-                    truth = {"evidence": evidence, "action_window": window}  # oracle controls need them
-                    explanation = baselines.explain(method, video_model, x, explained, target_kind=kind,
-                                                    seed=batch_seed, batch_size=batch_size, ground_truth=truth,
-                                                    **options.get(method, {}))
-                    result = score_explanations(
-                        reference.engine, x, explanation.spatiotemporal, explanation.temporal, explained, true, cfg,
-                        evidence=evidence, window=window, seed=batch_seed, random_curves=reference, method=method,
-                        clip_ids=ids, native_shape=explanation.native_shape,
-                    )
-                    rows += _rows(name_of_model, method, ids, result.values)
-                    failures += _metric_failures(name_of_model, method, ids, result.failures, errors)
-                    if "randomisation_spearman" in wanted and batch == 0 and cfg.sanity_clips > 0:
-                        k = min(cfg.sanity_clips, len(ids))
-                        first = {k2: (None if v is None else v[:k]) for k2, v in truth.items()}
-                        score = _sanity(video_model, method, x[:k], explained[:k], kind, batch_seed, batch_size,
-                                        options.get(method, {}), first)
-                        rows += _rows(name_of_model, method, ids[:k], {"randomisation_spearman": score})
-                except (baselines.MethodError, ValueError, RuntimeError) as err:
-                    if errors == "raise":
-                        raise
-                    text = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-                    warnings.warn(f"{method} failed on clips {ids[0]}..{ids[-1]}: {text}", stacklevel=2)
-                    failures += [(name_of_model, method, clip_id, "explain+score", text) for clip_id in ids]
+                explained, kind = torch.as_tensor(targets[part]).long().cpu(), "label"
+            inputs = ClipBatchInputs(
+                clips=x, targets=explained,
+                labels=torch.as_tensor(labels[part]).long().cpu() if labels is not None else explained,
+                clip_ids=ids, seed=seed * 1000 + batch, target_kind=kind,
+                evidence=None if masks is None else torch.as_tensor(masks[part]).float(),
+                window=None if windows is None else torch.as_tensor(windows[part]).float(),
+                window_prior=window_prior, first=batch == 0,
+            )
+            for unit in score_clip_batch(video_model, inputs, [MODEL_LEVEL, *chosen], cfg, explain_cfg,
+                                         cascade_layers=cascade, raise_errors=errors == "raise"):
+                if unit.error is not None:
+                    warnings.warn(f"{unit.name} failed on clips {ids[0]}..{ids[-1]}: {unit.error}", stacklevel=3)
+                for text in unit.metric_failures.values():
+                    warnings.warn(f"{unit.name}: {text}", stacklevel=3)
+                rows += unit.score_rows(name_of_model, ids)
+                failures += unit.error_rows(name_of_model, ids)
     finally:
         video_model.train(was_training)
     table = pd.DataFrame.from_records(rows, columns=SCORE_COLUMNS)
@@ -331,6 +314,14 @@ def _check_truth(name: str, value: Any, shape: tuple[int, ...]) -> torch.Tensor:
 
 
 @torch.no_grad()
+def _check_prior(value: Any, frames: int) -> torch.Tensor:
+    prior = _as_tensor("window_prior", value)
+    if prior.shape != (frames,) or not prior.is_floating_point() or not bool(((prior >= 0) & (prior <= 1)).all()):
+        raise ValueError(f"window_prior must be a float tensor of shape ({frames},) with values in [0, 1]; got "
+                         f"{prior.dtype} {tuple(prior.shape)}")
+    return prior.float()
+
+
 def _check_in_range(video_model: nn.Module, clips: torch.Tensor, classes: Mapping[str, Optional[torch.Tensor]]) -> None:
     """Every target / label is below the model's number of classes K (one forward pass of one clip)."""
     device = next((p.device for p in video_model.parameters()), torch.device("cpu"))
@@ -380,35 +371,6 @@ def _handed_back(model: nn.Module):
                     tensor.copy_(value)
         for param, requires_grad in grads:
             param.requires_grad_(requires_grad)
-
-
-def _metric_failures(model: str, method: str, ids: Sequence[str], failed: Mapping[str, str],
-                     errors: str) -> list[tuple]:
-    """``errors`` rows of plug-in metrics that failed (the others were scored); raised with ``errors="raise"``."""
-    if failed and errors == "raise":
-        raise StabnBenchError(next(iter(failed.values())))
-    for text in failed.values():
-        warnings.warn(f"{method}: {text}", stacklevel=3)
-    return [(model, method, clip_id, "score", text) for text in failed.values() for clip_id in ids]
-
-
-def _rows(model: str, method: str, clip_ids: Sequence[str], values: Mapping[str, torch.Tensor]) -> list[tuple]:
-    return [(model, method, metric, clip_id, float(v))
-            for metric, per_clip in values.items() for clip_id, v in zip(clip_ids, per_clip.tolist())]
-
-
-def _sanity(model: nn.Module, method: str, clips: torch.Tensor, targets: torch.Tensor, kind: str, seed: int,
-            batch_size: int, options: Mapping[str, Any], truth: Optional[Mapping[str, Any]] = None) -> torch.Tensor:
-    """``randomisation_spearman`` (N,): cascading randomisation of the (inner) model's top-level stages."""
-
-    def explain_fn(m: nn.Module, c: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-        return baselines.explain(method, m, c, t, target_kind=kind, seed=seed, batch_size=batch_size,
-                                 ground_truth=truth, **options).spatiotemporal
-
-    layers = None
-    if isinstance(model, AnyVideoModel):
-        layers = [f"model.{name}" for name in cascade_layer_names(model.model)]
-    return cascading_randomisation(model, explain_fn, clips, targets, layers=layers, seed=seed).score
 
 
 def summarise(scores: pd.DataFrame, confidence: float = 0.95, n_resamples: int = 1000, seed: int = 0) -> pd.DataFrame:

@@ -7,6 +7,7 @@ import sys
 import textwrap
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -453,3 +454,38 @@ def test_metric_validity_and_tie_scores_are_written(smoke_run):
     assert validity["tie_spread"].notna().any()
     assert "valid" in pd.read_csv(run_dir / "summary.csv").columns
     assert "## Metric validity" in (run_dir / "summary.md").read_text()
+
+
+@pytest.mark.slow
+def test_evaluate_gives_the_rows_of_a_run(smoke_run, one_thread):
+    """``stabn_bench.evaluate()`` and ``run`` score through one path: the trained ST-ABN on the run's test clips,
+    with their masks, windows and placement prior, gives the run's rows (oracle controls, native-grid pointing
+    game, sanity and robustness metrics included)."""
+    import json
+
+    import stabn_bench
+    from stabn_bench.benchmark.data import build_dataset, collate_clips
+    from stabn_bench.benchmark.pipeline.scoring import _window_prior
+    from stabn_bench.benchmark.training.checkpoint import load_model
+    from stabn_bench.metrics.engine import channels_last_model
+
+    cfg, run_dir = smoke_run
+    checkpoint = json.loads((run_dir / "provenance.json").read_text())["checkpoints"]["stabn"][str(cfg.seed)]
+    model, _ = load_model(checkpoint, "cpu")
+    channels_last_model(model)  # as the run scores on a CPU
+    test_set = build_dataset(cfg.data, cfg.data.test_split, train=False, progress=False)
+    batch = collate_clips([test_set[i] for i in range(min(cfg.explain.num_clips, len(test_set)))])
+    api = stabn_bench.evaluate(
+        model, batch["clip"], labels=batch["label"], masks=batch["evidence"], windows=batch["window"],
+        window_prior=_window_prior(cfg), clip_ids=list(batch["clip_id"]), model_name="stabn",
+        options=cfg.explain.options, batch_size=cfg.explain.batch_size, seed=cfg.seed, settings=cfg.metrics,
+        metrics=cfg.metrics.metrics, errors="raise",
+    )
+    assert api.attrs["errors"].empty
+    run = read_tables(run_dir)["scores"]
+    run = run[run["model"] == "stabn"].drop(columns="seed")
+    keys = ["model", "method", "metric", "clip_id"]
+    assert {"oracle", "inverse-oracle"} <= set(api["method"]) and "pointing_game_native" in set(api["metric"])
+    merged = run.merge(api, on=keys, how="outer", suffixes=("_run", "_api"), indicator=True)
+    assert (merged["_merge"] == "both").all(), merged[merged["_merge"] != "both"][keys + ["_merge"]].to_string()
+    np.testing.assert_allclose(merged["value_api"], merged["value_run"], rtol=1e-4, atol=1e-4)
