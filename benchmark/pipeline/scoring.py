@@ -161,10 +161,10 @@ def explain_and_score_model(
                 store.write(model_name, name, batch_index, shard_base if name == MODEL_LEVEL else Shard())
                 bar.update(1)
             continue
-        x = batch["clip"].to(device)
+        x, labels = batch["clip"].to(device), batch["label"].long()
         inputs = ClipBatchInputs(
-            clips=x, targets=baselines.resolve_targets(model, x, batch["label"].long(), cfg.explain.target),
-            labels=batch["label"].long(), clip_ids=clip_ids, seed=cfg.seed * 1000 + batch_index,
+            clips=x, targets=baselines.resolve_targets(model, x, labels, cfg.explain.target),
+            labels=labels, clip_ids=clip_ids, seed=cfg.seed * 1000 + batch_index,
             target_kind=cfg.explain.target, evidence=batch.get("evidence"), window=batch.get("window"),
             window_prior=prior, first=batch_index == 0,
         )
