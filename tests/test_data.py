@@ -29,7 +29,7 @@ from stabn_bench.benchmark.data import (
 from stabn_bench.benchmark.data.collate import SkipReport
 from stabn_bench.benchmark.errors import DataError
 
-SYNTH = SyntheticConfig(num_videos=16, num_frames=8, height=32, width=32, window_min=3, window_max=6,
+SYNTH = SyntheticConfig(num_videos=16, num_frames=8, height=32, width=32, window_min=4, window_max=4,
                         target_size=8, seed=1)
 
 

@@ -206,7 +206,7 @@ def test_fixed_temporal_profile_gets_the_placement_priors_auroc(frames, shortest
 
 
 def test_synthetic_evidence_marks_the_target_on_every_visible_frame():
-    cfg = SyntheticConfig(num_videos=8, num_frames=8, height=32, width=32, window_min=3, window_max=6, target_size=8)
+    cfg = SyntheticConfig(num_videos=8, num_frames=8, height=32, width=32, window_min=4, window_max=4, target_size=8)
     prior = window_prior(cfg, 8)
     assert prior.shape == (8,) and np.ptp(prior) < 1e-3
     outside_seen = False

@@ -41,7 +41,7 @@ def test_verdict_bounds():
 
 
 def test_probe_clips_are_the_generated_clips_at_probe_resolution():
-    cfg = SyntheticConfig(num_videos=12, num_frames=6, height=32, width=32, window_min=2, window_max=4,
+    cfg = SyntheticConfig(num_videos=12, num_frames=6, height=32, width=32, window_min=4, window_max=4,
                           target_size=8, seed=1)
     data = probe_clips(cfg)
     assert data.frames.shape == (12, 6, 3, 16, 16)
@@ -53,7 +53,7 @@ def test_probe_clips_are_the_generated_clips_at_probe_resolution():
 def test_window_design_passes_and_endpoints_design_fails():
     """Known answers on small generated sets: in the window design only the window tells the class; in the earlier
     design the first and last frame do (the flaw the window design fixes)."""
-    cfg = SyntheticConfig(num_videos=640, num_frames=8, height=32, width=32, window_min=3, window_max=5,
+    cfg = SyntheticConfig(num_videos=640, num_frames=8, height=32, width=32, window_min=4, window_max=4,
                           target_size=10, seed=2)
     report = necessity_check(cfg, epochs=20, views=("window", "endpoints"), probes=("cnn",))
     chance = 1 / 8

@@ -27,10 +27,10 @@ from stabn_bench.benchmark.data.synthetic import (
     stratified_split,
 )
 
-TINY = SyntheticConfig(num_videos=20, num_frames=8, height=32, width=32, window_min=3, window_max=6,
+TINY = SyntheticConfig(num_videos=20, num_frames=8, height=32, width=32, window_min=4, window_max=4,
                        target_size=8, num_decoys=2, seed=3)
 #: the earlier design (start and end states differ), kept as an option
-ENDPOINTS = dataclasses.replace(TINY, design="endpoints")
+ENDPOINTS = dataclasses.replace(TINY, design="endpoints", window_min=3, window_max=6)
 ENDPOINT_ACTIONS = DESIGN_ACTIONS["endpoints"] + ["clockwise", "counterclockwise"]
 WINDOW_ACTIONS = DESIGN_ACTIONS["window"]
 
@@ -83,19 +83,19 @@ def torus_centre(mask: np.ndarray) -> np.ndarray:
 
 
 def excursion_oracle(frames: np.ndarray, start: int, end: int) -> str:
-    """Name a ``window`` clip's class from its pixels and window: the first and the last offset of the red disc
-    from the point it left (its position just before or just after the window)."""
+    """Name a ``window`` clip's class from its pixels and window: the offsets of the red disc's second and last
+    red position from its first (the anchor, where the loop starts)."""
     red = target_pixels(frames)
     height, width = red.shape[1:]
-    centres = [torus_centre(red[t]) for t in range(len(frames))]
-    anchor = centres[start - 1] if start > 0 else centres[end]
+    assert not red[:start].any() and not red[end:].any()  # red only on the window's frames
+    centres = [torus_centre(red[t]) for t in range(start, end)]
     period = np.array([width, height], dtype=np.float64)
 
     def direction(offset: np.ndarray) -> str:
         dx, dy = (offset + period / 2) % period - period / 2
         return ("right" if dx > 0 else "left") if abs(dx) > abs(dy) else ("down" if dy > 0 else "up")
 
-    return f"{direction(centres[start] - anchor)}_{direction(centres[end - 1] - anchor)}"
+    return f"{direction(centres[1] - centres[0])}_{direction(centres[-1] - centres[0])}"
 
 
 def oracle(frames: np.ndarray, design: str, window: tuple[int, int]) -> str:
@@ -146,22 +146,45 @@ def test_window_design_motion_does_not_find_the_window():
 
 
 def test_window_design_evidence_is_the_target_on_every_frame():
+    """The evidence is the target on every frame; it is red exactly on the window's frames (a decoy's colour
+    elsewhere), and nothing else is red."""
     for index in range(4):
         clip = render_clip(ACTIONS["left_down"], dataclasses.replace(TINY, noise=0.01), clip_rng(7, index))
         evidence = clip.truth.evidence
         red = target_pixels(clip.frames)
+        window = clip.truth.window_mask()
         for t in range(TINY.num_frames):
             assert evidence[t].sum() >= 20
             near = binary_dilation(np.pad(evidence[t], 1, mode="wrap"))[1:-1, 1:-1]  # the frame is a torus
             assert not (red[t] & ~near).any()
-            assert (red[t] & evidence[t]).sum() >= 0.75 * evidence[t].sum()
+            if window[t]:
+                assert (red[t] & evidence[t]).sum() >= 0.75 * evidence[t].sum()
+            else:
+                assert not red[t].any()
+
+
+def test_window_design_red_positions_without_order_are_one_square_for_every_class():
+    """The red frames mark when, not which: for one random stream every class puts its red disc on the same
+    four corners of one square; only their order differs (that is the class)."""
+    for index in range(3):
+        corners = {}
+        for key in WINDOW_ACTIONS:
+            clip = render_clip(ACTIONS[key], TINY, clip_rng(19, index))
+            window = clip.truth.window_mask()
+            # the anchor is where the window starts; the square is the same up to where that corner lies
+            states = np.array([(s.x, s.y) for s, inside in zip(clip.states, window) if inside])
+            corners[key] = np.round(states - states.mean(axis=0), 6)
+        shapes = {tuple(sorted(map(tuple, c))) for c in corners.values()}
+        assert len(shapes) == 1
+        assert len({tuple(map(tuple, c)) for c in corners.values()}) == len(WINDOW_ACTIONS)
 
 
 def test_endpoints_design_keeps_its_cache_key():
     """The earlier design hashes exactly the parameters it had before the design choice existed (values taken
     from the code before it), so cached data sets and old results stay valid."""
-    assert parameter_key(SyntheticConfig(design="endpoints")) == "a2f856baa30f"
-    assert parameter_key(dataclasses.replace(load_config("synthetic").data.synthetic, design="endpoints")) == "25991d419722"
+    old_defaults = SyntheticConfig(design="endpoints", window_min=6, window_max=10)  # the schema's before v5
+    assert parameter_key(old_defaults) == "a2f856baa30f"
+    assert parameter_key(load_config("synthetic-endpoints").data.synthetic) == "25991d419722"
     assert parameter_key(SyntheticConfig()) != parameter_key(SyntheticConfig(design="endpoints"))
 
 
@@ -180,7 +203,8 @@ def test_pairs_are_mutual_and_reversal_maps_the_window():
         assert all(ACTIONS[k].design == design and ACTIONS[ACTIONS[k].pair].design == design for k in keys)
     for key, action in ACTIONS.items():
         assert ACTIONS[action.pair].pair == key and action.pair != key
-        assert ACTIONS[action.pair].backwards != action.backwards
+        if action.design == "endpoints":  # one drawn path, run forwards by one member and backwards by the other
+            assert ACTIONS[action.pair].backwards != action.backwards
     for T, s, e in [(8, 0, 3), (8, 2, 7), (16, 5, 16), (16, 0, 16)]:
         forward = action_progress(T, s, e)
         np.testing.assert_allclose(forward[::-1], 1 - action_progress(T, T - e, T - s))

@@ -28,8 +28,8 @@ class SyntheticConfig:
     width: int = 64
     num_decoys: int = 2
     noise: float = 0.02
-    window_min: int = 6
-    window_max: int = 10
+    window_min: int = 8
+    window_max: int = 8
     target_size: int = 14
     fps: int = 8
     container: Literal["mp4", "webm"] = "mp4"
@@ -46,6 +46,9 @@ class SyntheticConfig:
     background_contrast: float = 0.12
     #: ``window`` design: camera motion, the background's random walk in pixels per frame (0 = a still camera)
     camera_motion: float = 0.0
+    #: ``window`` design: side of the target's square loop as a fraction of the frame's shorter side, drawn
+    #: uniformly from [low, high] per clip (every object wanders at the loop's mean step per frame)
+    loop_side: list[float] = field(default_factory=lambda: [0.09, 0.11])
 
     def action_keys(self) -> list[str]:
         """The class keys in label order: ``actions``, or the design's default set when it is empty."""
@@ -87,6 +90,14 @@ class SyntheticConfig:
         if not 0 <= self.camera_motion <= min(self.height, self.width) / 4:
             raise ConfigError(f"config key 'data.synthetic.camera_motion' = {self.camera_motion}; need 0 <= "
                               f"camera_motion <= min(height, width) / 4 = {min(self.height, self.width) / 4:g}")
+        if len(self.loop_side) != 2 or not 0 < self.loop_side[0] <= self.loop_side[1] <= 0.5:
+            raise ConfigError(f"config key 'data.synthetic.loop_side' = {self.loop_side}; need [low, high] with "
+                              "0 < low <= high <= 0.5 (fractions of the frame's shorter side)")
+        if self.design == "window" and (self.window_min % 4 or self.window_max != self.window_min):
+            raise ConfigError(
+                f"config keys 'data.synthetic.window_min/window_max' = {self.window_min}/{self.window_max}; the "
+                "window design needs one window length, a multiple of 4 (e.g. 4/4), so that the red frames show "
+                "the same square for every class")
         try:
             resolve_actions(self.action_keys(), self.design)
         except ValueError as err:

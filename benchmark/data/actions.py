@@ -1,16 +1,19 @@
 """The action classes of the synthetic data set: what the target does over the action window.
 
 Every action is a path through *target states* (centre, size, opacity) parameterised by the action progress
-``p`` in [0, 1]: ``p = 0`` before the window, ``p = 1`` after it. Actions come in time-reversed pairs: the
-reverse of an action follows the same path with ``p -> 1 - p``, so reversing a clip of one class gives a clip of
-its pair, and no single frame tells the two apart.
+``p`` in [0, 1]: ``p = 0`` before the window, ``p = 1`` after it. Actions come in time-reversed pairs: reversing
+a clip of one class gives a clip of its pair, and no single frame tells the two apart.
 
 Two designs (``data.synthetic.design``):
 
-- ``window`` (the default): *excursions*. The target wanders like every other object; inside the window it leaves
-  its track for a closed loop (through the corners of a square: first along one axis, then the other, then back)
-  and returns to the point it left. The path is an offset from that anchor that is zero at ``p = 0`` and ``p = 1``, so the frames
-  outside the window are the same for every class: only the window tells the class.
+- ``window`` (the default): *excursions*. The target wanders like every other object, in a decoy's colour; on
+  the window's frames it turns red and runs a closed loop through the corners of a square (first along one axis,
+  then the other, then back), one corner per frame starting at the point it left (the anchor), and it is back at
+  the anchor, in its decoy colour, on the frame after the window. The path is an offset from the anchor that is
+  zero at ``p = 0`` and ``p = 1``, so the frames outside the window are the same for every class, and the red
+  frames show the same square for every class: only the order of its corners tells the class. Played backwards,
+  the red corners of loop ``first, second`` run along ``first`` and then against ``second``: that loop is its
+  time-reversed pair.
 - ``endpoints`` (the earlier design, kept so that old results reproduce): translations, scaling, fading and
   orbits of a target that is still outside the window. Its start and end states differ, so the first and last
   frame tell the class.
@@ -174,10 +177,20 @@ def _excursion(first: str, second: str):
     return draw
 
 
+_OPPOSITE = {"right": "left", "left": "right", "up": "down", "down": "up"}
+
+
 def _excursion_pair(first: str, second: str) -> list[Action]:
-    return _pair((f"{first}_{second}", f"Moving [something] {first}, {second} and back"),
-                 (f"{second}_{first}", f"Moving [something] {second}, {first} and back"),
-                 _excursion(first, second), design="window")
+    """The loop ``first, second`` and its time-reversed pair ``first, opposite(second)``: played backwards, the
+    red frames of a loop (anchor, then the corners ``first``, ``first + second``, ``second``) start at the corner
+    ``second`` and run along ``first`` and then against ``second``. Each member draws its own loop forwards."""
+    other = _OPPOSITE[second]
+    return [
+        Action(f"{first}_{second}", f"Moving [something] {first}, {second} and back", f"{first}_{other}",
+               _excursion(first, second), backwards=False, design="window"),
+        Action(f"{first}_{other}", f"Moving [something] {first}, {other} and back", f"{first}_{second}",
+               _excursion(first, other), backwards=False, design="window"),
+    ]
 
 
 #: Every available action, in label order; pairs are adjacent.
@@ -192,15 +205,15 @@ ACTIONS: dict[str, Action] = {
         *_pair(("clockwise", "Moving [something] around clockwise"),
                ("counterclockwise", "Moving [something] around counterclockwise"), _orbit),
         *_excursion_pair("right", "up"),
-        *_excursion_pair("right", "down"),
         *_excursion_pair("left", "up"),
-        *_excursion_pair("left", "down"),
+        *_excursion_pair("up", "right"),
+        *_excursion_pair("down", "right"),
     ]
 }
 
 #: The default class set of each design: four time-reversed pairs (eight classes).
 DESIGN_ACTIONS: dict[str, list[str]] = {
-    "window": ["right_up", "up_right", "right_down", "down_right", "left_up", "up_left", "left_down", "down_left"],
+    "window": ["right_up", "right_down", "left_up", "left_down", "up_right", "up_left", "down_right", "down_left"],
     "endpoints": ["left_to_right", "right_to_left", "down", "up", "closer", "away", "appearing", "disappearing"],
 }
 DESIGNS: tuple[str, ...] = tuple(DESIGN_ACTIONS)

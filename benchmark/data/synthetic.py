@@ -2,10 +2,13 @@
 
 A clip shows a textured, low-contrast background, a few decoy discs of other colours and one target disc (warm
 red) that performs its class's action (benchmark/data/actions.py) inside a random action window. In the default
-``window`` design every object wanders at one speed for the whole clip (on the torus of the frame) and the target
-leaves its track inside the window for a closed loop, so the frames outside the window, the first and last frame,
-and the amount of motion per frame say nothing about the class: the window is the evidence, necessary and
-sufficient (:mod:`~stabn_bench.benchmark.data.necessity` measures it). In the ``endpoints`` design (the earlier
+``window`` design every object wanders at one speed for the whole clip (on the torus of the frame); the target
+wears a decoy's colour outside the window, turns red on the window's frames and leaves its track there for a
+closed loop, so the frames outside the window, the first and last frame, the amount of motion per frame and the
+red positions without their order say nothing about the class: the window is the evidence, necessary and
+sufficient (:mod:`~stabn_bench.benchmark.data.necessity` measures it). The red frames mark *when* the action
+happens (a model learns the loop within the default training budget; without that mark, models at 112 px stayed
+near chance), but not *which* one. In the ``endpoints`` design (the earlier
 default) decoys wander and the target is still outside its window. Windows are placed so that every frame is
 equally likely to lie inside one (:func:`~stabn_bench.benchmark.data.actions.window_placement`). The data set is written as real video files
 in the SSv2 layout (benchmark/data/ssv2.py) with per-clip ground truth (benchmark/data/ground_truth.py), so the
@@ -37,7 +40,7 @@ from .video_io import write_video
 
 #: Bumped whenever the drawing changes, so cached data sets made by older code are not reused. Per design: the
 #: ``endpoints`` design keeps version 3 and its cache key, so old results reproduce.
-GENERATOR_VERSIONS = {"window": 4, "endpoints": 3}
+GENERATOR_VERSIONS = {"window": 5, "endpoints": 3}
 GENERATOR_VERSION = GENERATOR_VERSIONS["window"]
 MANIFEST_FILE = "synthetic.json"
 SPLITS = ("train", "validation", "test")
@@ -146,47 +149,54 @@ def torus_disc_coverage(xs: np.ndarray, ys: np.ndarray, x: float, y: float, size
 
 def _anchor_times(num_frames: int, start: int, end: int) -> np.ndarray:
     """(T,) index into a walk of ``T - L + 1`` points per frame: the walk pauses at its point ``start`` (the
-    anchor) from frame ``start - 1`` to frame ``end`` while the excursion runs, so every step between frames is one
+    anchor) from frame ``start`` to frame ``end`` while the excursion runs, so every step between frames is one
     step of the walk or of the excursion, never both."""
     t = np.arange(num_frames)
-    length = end - start
-    return np.where(t < start - 1, t + 1, np.where(t <= end, start, t - length))
+    return np.where(t < start, t, np.where(t <= end, start, t - (end - start)))
 
 
-def _excursion_offsets(offset_for, side: float, num_frames: int, start: int, end: int) -> np.ndarray:
-    """(T, 2) offset from the anchor per frame: the excursion inside the window, zero outside it."""
+def excursion_progress(num_frames: int, start: int, end: int) -> np.ndarray:
+    """(T,) progress per frame of an excursion: 0 up to frame ``start`` (the window's first frame shows the
+    target at the anchor), ``(t - start) / L`` inside the window, 1 from frame ``end`` on (back at the anchor)."""
+    t = np.arange(num_frames, dtype=np.float64)
+    return np.clip((t - start) / (end - start), 0.0, 1.0)
+
+
+def _excursion_offsets(offset_for, side: float, progress: np.ndarray) -> np.ndarray:
+    """(T, 2) offset from the anchor per frame: the excursion at each frame's progress, zero outside the window."""
     path = offset_for(side)
-    return np.array([[path(float(p)).x, path(float(p)).y] for p in action_progress(num_frames, start, end)])
+    return np.array([[path(float(p)).x, path(float(p)).y] for p in progress])
 
 
 def mean_chord(length: int) -> float:
     """Step (chord) between consecutive frames of a loop excursion of side 1 over a window of ``length`` frames:
-    the L + 1 steps from the anchor and back are equal chords of the loop's circle (radius 1 / sqrt 2)."""
-    return float(np.sqrt(2.0) * np.sin(np.pi / (length + 1)))
+    the L steps from the anchor and back are equal chords of the loop's circle (radius 1 / sqrt 2); 1 for L = 4."""
+    return float(np.sqrt(2.0) * np.sin(np.pi / length))
 
 
 def _mover(rng: np.random.Generator, cfg: SyntheticConfig, offset_for, side: float, start: int, end: int) -> np.ndarray:
     """(T, 2) centre per frame of an object whose excursion of side ``side`` fills the window ``[start, end)``
     and that wanders at the excursion's mean step outside it (so that it moves as much in as out)."""
     T, H, W = cfg.num_frames, cfg.height, cfg.width
-    speed = side * mean_chord(end - start)
-    walk = _wander(rng, T - (end - start) + 1, speed, H, W)
+    length = end - start
+    walk = _wander(rng, T - length + 1, side * mean_chord(length), H, W)
     anchors = walk[_anchor_times(T, start, end)]
-    offsets = _excursion_offsets(offset_for, side, T, start, end)
+    offsets = _excursion_offsets(offset_for, side, excursion_progress(T, start, end))
     return np.mod(anchors + offsets, np.array([W, H], dtype=np.float64))
 
 
 def _render_window_clip(action: Action, cfg: SyntheticConfig, rng: np.random.Generator) -> SyntheticClip:
     """A ``window`` design clip. Everything is drawn from ``rng`` before the class is used, and the class only
-    shapes the target's offset inside its window: a class and its time-reversed pair give byte-identical frames
-    outside the window."""
+    shapes the target's offset inside its window: any two classes give byte-identical frames outside the window
+    for the same ``rng``. The target wears a decoy colour outside the window and turns red on the window's frames,
+    which show the anchor and then the loop's other corners."""
 
     T, H, W = cfg.num_frames, cfg.height, cfg.width
     xs, ys = _pixel_grid(H, W)
     placement = window_placement(T, cfg.window_min, cfg.window_max)
     start, end = placement.sample(rng)
     size = cfg.target_size * float(rng.uniform(0.85, 1.15))
-    side = float(rng.uniform(0.09, 0.11)) * min(H, W)
+    side = float(rng.uniform(*cfg.loop_side)) * min(H, W)
     speed = side * mean_chord(end - start)
     colour = np.clip(TARGET_COLOUR + rng.uniform(-0.05, 0.05, size=3), 0, 1)
     track = _mover(rng, cfg, lambda s: action.sample_path(rng, H, W, s).at, side, start, end)
@@ -195,9 +205,13 @@ def _render_window_clip(action: Action, cfg: SyntheticConfig, rng: np.random.Gen
                                      cfg.background_contrast)
     camera = _camera_track(rng, cfg)
     decoy_sizes = cfg.target_size * rng.uniform(0.7, 1.1, size=cfg.num_decoys)
-    decoy_colours = DECOY_COLOURS[np.resize(rng.permutation(len(DECOY_COLOURS)), cfg.num_decoys)]
+    palette = rng.permutation(len(DECOY_COLOURS))
+    decoy_colours = DECOY_COLOURS[np.resize(palette, cfg.num_decoys)]
     # decoys wander at the target's speed for the whole clip: motion before, during and after the window
     decoys = [_wander(rng, T, speed, H, W) for _ in range(cfg.num_decoys)]
+    # outside the window the target wears the palette's next decoy colour: it looks like a decoy there
+    target_colours = np.repeat(DECOY_COLOURS[palette[cfg.num_decoys % len(palette)]][None], T, axis=0)
+    target_colours[start:end] = colour
 
     frames = np.empty((T, H, W, 3), dtype=np.uint8)
     evidence = np.zeros((T, H, W), dtype=bool)
@@ -211,7 +225,7 @@ def _render_window_clip(action: Action, cfg: SyntheticConfig, rng: np.random.Gen
             cover = torus_disc_coverage(xs, ys, *decoy[t], decoy_sizes[d])[..., None]
             image = image * (1 - cover) + decoy_colours[d] * cover
         cover = torus_disc_coverage(xs, ys, states[t].x, states[t].y, size)
-        image = image * (1 - cover[..., None]) + colour * cover[..., None]
+        image = image * (1 - cover[..., None]) + target_colours[t] * cover[..., None]
         if noise is not None:
             image = image + noise[t]
         frames[t] = np.round(np.clip(image, 0, 1) * 255).astype(np.uint8)
@@ -338,6 +352,7 @@ def parameter_key(cfg: SyntheticConfig) -> str:
     if cfg.design == "endpoints":
         parameters.pop("design")
         parameters.pop("camera_motion")
+        parameters.pop("loop_side")
     text = json.dumps({"version": GENERATOR_VERSIONS[cfg.design], **parameters}, sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:12]
 
