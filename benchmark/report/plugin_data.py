@@ -41,12 +41,12 @@ def _is_builtin(source: str) -> bool:
 
 def plugin_records() -> dict[str, Any]:
     """The plug-in methods and metrics registered in this process, as the content of ``plugins.json``."""
-    from stabn_bench.baselines.registry import _REGISTRY as METHODS
+    from stabn_bench.baselines.registry import METHODS
     from stabn_bench.metrics import catalog
     from stabn_bench.metrics.registry import _REGISTRY as METRICS
 
     methods = [{"name": spec.name, "kind": spec.kind, "source": spec.source}
-               for spec in METHODS.values() if not _is_builtin(spec.source)]
+               for spec in METHODS.objects() if not _is_builtin(spec.source)]
     metrics = []
     for spec in METRICS.values():
         names = [spec.name]
@@ -78,7 +78,7 @@ def _text(value: Any, path: Path, where: str, limit: int) -> str:
 def read_plugin_data(run_dir: str | Path) -> dict[str, Any]:
     """Read ``<run_dir>/plugins.json`` (absent: nothing) and enter its kinds and directions for the names the
     registries do not know. A malformed file is a :class:`DataError` naming it and what is wrong."""
-    from stabn_bench.baselines.registry import KINDS, _REGISTRY as METHODS
+    from stabn_bench.baselines.registry import KINDS, METHODS
     from stabn_bench.metrics import catalog
 
     path = Path(run_dir) / PLUGINS_FILE
