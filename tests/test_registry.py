@@ -14,7 +14,7 @@ import stabn_bench
 from stabn_bench import baselines
 from stabn_bench.benchmark.config import MetricsConfig, from_dict
 from stabn_bench.benchmark.models import MODELS, register_model
-from stabn_bench.benchmark.report import groups, summary as report_summary
+from stabn_bench.benchmark.report import groups, style, summary as report_summary
 from stabn_bench.benchmark.report.plugin_data import plugin_records
 from stabn_bench.benchmark.report.style import metric_label
 from stabn_bench.benchmark.report.tables import split_variant, summary_table
@@ -166,6 +166,7 @@ def test_the_catalog_labels_and_headline_lists_are_what_the_registry_says():
 def test_kinds_and_families_are_defined_once_in_one_order():
     assert groups.KIND_ORDER == (*KINDS, "other") and baselines.KINDS is KINDS
     assert report_summary.FAMILY_ORDER == (*FAMILIES, "other")
+    assert set(style.FAMILY_LABELS) == set(groups.KIND_ORDER) and style.FAMILY_ORDER == groups.KIND_ORDER
     # no other module of the project spells out the kinds or the families again
     root = PACKAGE_DIR.parent
     paths = [p for folder in ("baselines", "benchmark", "metrics", "stabn_bench") for p in (root / folder).rglob("*.py")]
