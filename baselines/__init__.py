@@ -34,10 +34,10 @@ if __name__ != "stabn_bench.baselines":  # the repository folder imported under 
 
 from .errors import MethodError
 from .explanation import Explanation
-from .plugins import ENTRY_POINT_GROUP, load_entry_point_methods, load_methods_module
 from .registry import (
-    ALL, COSTS, GROUND_TRUTH_INPUTS, KINDS, MethodSpec, RawAttribution, available_methods, get_method, method_specs, register_method,
-    select_methods, unregister_method,
+    ALL, COSTS, ENTRY_POINT_GROUP, GROUND_TRUTH_INPUTS, KINDS, METHODS, MethodSpec, RawAttribution, available_methods,
+    get_method, load_entry_point_methods, load_methods_module, method_specs, register_method, select_methods,
+    unregister_method,
 )
 from .runner import DEFAULT_BATCH_SIZE, ExplainBatchResult, explain, explain_all
 from .targets import predicted_classes, resolve_targets
@@ -46,7 +46,7 @@ from .targets import predicted_classes, resolve_targets
 from . import attention, cam, gradients, perturbation, controls, oracles  # noqa: F401  isort: skip
 
 __all__ = [
-    "ALL", "COSTS", "DEFAULT_BATCH_SIZE", "GROUND_TRUTH_INPUTS", "KINDS", "ENTRY_POINT_GROUP", "ExplainBatchResult", "Explanation", "MethodError",
+    "ALL", "COSTS", "DEFAULT_BATCH_SIZE", "GROUND_TRUTH_INPUTS", "KINDS", "METHODS", "ENTRY_POINT_GROUP", "ExplainBatchResult", "Explanation", "MethodError",
     "MethodSpec", "RawAttribution", "available_methods", "explain", "explain_all", "get_method",
     "load_entry_point_methods", "load_methods_module", "method_specs", "predicted_classes", "register_method",
     "resolve_targets", "select_methods", "unregister_method",

@@ -9,10 +9,14 @@ A method is registered with :func:`register_method` on either
 (N, C', T', h, w) (channels are reduced), (N, T', h, w) (upsampled) or (N, T) (broadcast over space);
 :mod:`stabn_bench.baselines.postprocess` turns it into the (N, T, H, W) map of an :class:`~baselines.explanation.Explanation`.
 Keyword options the method accepts, with their defaults, are read from its signature.
+
+Methods from outside this project come from a user's module (``--methods-module``, :func:`load_methods_module`) or
+the ``stabn_bench.methods`` entry-point group of an installed package (:func:`load_entry_point_methods`); importing
+the module runs its ``@register_method`` decorators. :data:`METHODS` is a :class:`stabn_bench.core.Registry`, the
+same mechanism as the metrics' and the models'.
 """
 from __future__ import annotations
 
-import difflib
 import inspect
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Union
@@ -20,6 +24,7 @@ from typing import Any, Callable, Iterable, Union
 import torch
 
 from stabn_bench.core import KINDS  # the kinds (families) a method declares, in the order reports list them
+from stabn_bench.core import Registry, did_you_mean, import_user_module, load_entry_points
 
 from .errors import MethodError
 
@@ -81,7 +86,14 @@ class MethodSpec:
         return ALL if self.models == ALL else ",".join(self.models)
 
 
-_REGISTRY: dict[str, MethodSpec] = {}
+#: every registered method, in registration order (metadata: kind, models, cost, description)
+METHODS: Registry[MethodSpec] = Registry("method")
+
+#: The entry-point group an installed package uses to add explanation methods, e.g. in its pyproject.toml:
+#: ``[project.entry-points."stabn_bench.methods"] my_methods = "my_package.methods"``
+ENTRY_POINT_GROUP = "stabn_bench.methods"
+
+_entry_points_loaded = False
 
 
 def _option_defaults(signature: inspect.Signature, skip: int) -> tuple[dict[str, Any], bool]:
@@ -143,16 +155,15 @@ def register_method(
     def decorate(obj: Any) -> Any:
         fn, defaults, accepts_any = _as_function(obj)
         source = f"{obj.__module__}.{obj.__qualname__}"
-        existing = _REGISTRY.get(name)
-        if existing is not None and existing.source != source:
-            raise ValueError(f"method name '{name}' is already registered by {existing.source}")
         doc = inspect.getdoc(obj) or ""
         needs, uses = _ground_truth_inputs(obj)
-        _REGISTRY[name] = MethodSpec(
+        spec = MethodSpec(
             name=name, fn=fn, models=models_value, cost=cost, kind=kind, source=source,
             description=doc.splitlines()[0] if doc else "", defaults=defaults, accepts_any_option=accepts_any,
             needs=needs, uses=uses,
         )
+        METHODS.register(name, spec, source=source, kind=kind, models=spec.models_text, cost=cost,
+                         description=spec.description)
         return obj
 
     return decorate
@@ -160,34 +171,31 @@ def register_method(
 
 def unregister_method(name: str) -> None:
     """Remove ``name`` (for tests and interactive sessions)."""
-    _REGISTRY.pop(name, None)
+    METHODS.unregister(name)
 
 
-def _registry() -> dict[str, MethodSpec]:
-    from .plugins import load_entry_point_methods
-
+def _registry() -> Registry[MethodSpec]:
     load_entry_point_methods()
-    return _REGISTRY
+    return METHODS
 
 
 def available_methods(model_arch: str | None = None) -> list[str]:
     """Registered method names (all, or those that apply to ``model_arch``), in registration order."""
-    return [name for name, spec in _registry().items() if spec.applies_to(model_arch)]
+    return [spec.name for spec in _registry().objects() if spec.applies_to(model_arch)]
 
 
 def method_specs(model_arch: str | None = None) -> list[MethodSpec]:
     """Like :func:`available_methods`, with the full specs."""
-    return [spec for spec in _registry().values() if spec.applies_to(model_arch)]
+    return [spec for spec in _registry().objects() if spec.applies_to(model_arch)]
 
 
 def get_method(name: str) -> MethodSpec:
     """The spec of ``name``; an unknown name raises :class:`MethodError` listing the known ones."""
     registry = _registry()
-    if name in registry:
-        return registry[name]
-    close = difflib.get_close_matches(name, list(registry), n=1, cutoff=0.5)
-    hint = f"; did you mean '{close[0]}'?" if close else ""
-    raise MethodError(name, f"unknown method; known methods: {', '.join(registry)}{hint}")
+    spec = registry.find(name)
+    if spec is not None:
+        return spec
+    raise MethodError(name, f"unknown method; known methods: {', '.join(registry)}{did_you_mean(name, registry)}")
 
 
 def select_methods(names: Iterable[str], model_arch: str | None = None) -> list[str]:
@@ -204,3 +212,32 @@ def select_methods(names: Iterable[str], model_arch: str | None = None) -> list[
             chosen = [name] if get_method(name).applies_to(model_arch) else []
         out.extend(n for n in chosen if n not in out)
     return out
+
+
+# ---------------------------------------------------------------------- methods from outside the project
+
+
+def load_methods_module(name_or_path: str) -> list[str]:
+    """Import a module that registers methods: a dotted name (``my.methods``) or a ``.py`` file path.
+
+    Returns the names it registered (in sorted order). Raises :class:`StabnBenchError` naming the module and why
+    it could not be imported.
+    """
+    before = set(METHODS)
+    import_user_module(name_or_path, "methods", "stabn_bench_user_methods")
+    return sorted(set(METHODS) - before)
+
+
+def load_entry_point_methods(force: bool = False) -> list[str]:
+    """Import every module of the ``stabn_bench.methods`` entry-point group (once per process).
+
+    A plugin that fails to import is logged as a warning and skipped, so one broken package does not take the
+    built-in methods down with it. Returns the names the plugins registered.
+    """
+    global _entry_points_loaded
+    if _entry_points_loaded and not force:
+        return []
+    _entry_points_loaded = True
+    before = set(METHODS)
+    load_entry_points(ENTRY_POINT_GROUP, "explanation-method")
+    return sorted(set(METHODS) - before)

@@ -12,9 +12,11 @@
 - :mod:`stabn_bench.metrics.robustness` — max-sensitivity and relative input stability under seeded perturbations;
 - :mod:`stabn_bench.metrics.agreement` — Kendall tau between the method rankings of pairs of metrics;
 - :mod:`stabn_bench.metrics.scoring` — the high-level scorer the runner calls;
-- :mod:`stabn_bench.metrics.catalog` — metric names and directions; :mod:`stabn_bench.metrics.statistics` — CIs and paired tests;
-- :mod:`stabn_bench.metrics.validity` — can a metric tell the oracle from random on this data (pass / fail per model);
-- :mod:`stabn_bench.metrics.registry` — plug-in metrics (:func:`register_metric`, ``--metrics-module``, entry points).
+- :mod:`stabn_bench.metrics.registry` — the metric registry, built-in and plug-in metrics alike (:func:`register_metric`,
+  ``--metrics-module``, entry points); :mod:`stabn_bench.metrics.builtin` — the built-in metrics' entries;
+- :mod:`stabn_bench.metrics.catalog` — every score name with its direction, the labels and the headline lists,
+  generated from the registry; :mod:`stabn_bench.metrics.statistics` — CIs and paired tests;
+- :mod:`stabn_bench.metrics.validity` — can a metric tell the oracle from random on this data (pass / fail per model).
 """
 
 if __name__ != "stabn_bench.metrics":  # the repository folder imported under its bare name (e.g. from the repo root)
@@ -32,13 +34,13 @@ from .scoring import (
 )
 
 from .registry import (
-    ENTRY_POINT_GROUP, MetricSpec, get_metric, load_entry_point_metrics, load_metrics_module, metric_specs,
+    ENTRY_POINT_GROUP, REGISTRY, MetricSpec, get_metric, load_entry_point_metrics, load_metrics_module, metric_specs,
     register_metric, unregister_metric,
 )
 
 __all__ = [
-    "ENTRY_POINT_GROUP", "MetricSpec", "get_metric", "load_entry_point_metrics", "load_metrics_module", "metric_specs",
-    "register_metric", "unregister_metric",
+    "ENTRY_POINT_GROUP", "REGISTRY", "MetricSpec", "get_metric", "load_entry_point_metrics", "load_metrics_module",
+    "metric_specs", "register_metric", "unregister_metric",
     "Curves", "Endpoints", "PerturbationEngine", "Predictions", "ReferenceCurves", "ScoreResult", "make_engine",
     "model_order_sensitivity", "reference_curves", "score_explanations", "selected_metrics",
 ]

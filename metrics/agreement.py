@@ -20,17 +20,10 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from .catalog import METRICS
+from .catalog import METRICS, agreement_metrics
 
 AGREEMENT_COLUMNS = ["model", "metric_a", "metric_b", "kendall_tau", "p_value", "n_methods"]
 
-#: the metrics compared, one per question a reader asks (those a run scored are used, in this order)
-HEADLINE_METRICS = (
-    "deletion_auc", "insertion_auc", "lerf_minus_morf", "frame_deletion_auc", "frame_insertion_auc",
-    "keep_top_k_probability", "pointing_game", "energy_pointing_game", "relevance_rank_accuracy", "temporal_auroc",
-    "sparseness", "complexity", "max_sensitivity", "relative_input_stability",
-    "randomisation_spearman", "smooth_mprt", "efficient_mprt",
-)
 #: |tau| at or above this is called agreement (tau >= ) or contradiction (tau <= -) in the summary
 STRONG_TAU = 0.6
 
@@ -72,9 +65,10 @@ def metric_agreement(scores: pd.DataFrame, metrics: Optional[Sequence[str]] = No
     """Kendall tau between the method rankings of every pair of metrics, per model (:data:`AGREEMENT_COLUMNS`).
 
     Args:
-        metrics: the metrics to compare (default :data:`HEADLINE_METRICS` that the scores hold).
+        metrics: the metrics to compare (default: those of :func:`~stabn_bench.metrics.catalog.agreement_metrics`,
+            the metrics registered with ``agreement=True``, that the scores hold).
     """
-    wanted = list(metrics) if metrics is not None else list(HEADLINE_METRICS)
+    wanted = list(metrics) if metrics is not None else agreement_metrics()
     records = []
     for model in sorted(scores["model"].unique()):
         means = oriented_means(scores, model, wanted, directions, exclude)

@@ -1,33 +1,49 @@
-"""The names of every score the benchmark writes to ``scores.csv`` / ``curves.csv``, and which direction is better.
+"""The names of every score the benchmark writes to ``scores.csv`` / ``curves.csv``, and which direction is better:
+generated from the metric registry (:mod:`stabn_bench.metrics.registry`), never written by hand.
 
-This table is the one place the report, the plots and the README take metric names and directions from.
-A metric module adds its entries here. Plug-in metrics (:func:`stabn_bench.metrics.register_metric`, in
-:mod:`stabn_bench.metrics.registry`) are entered here too when they are registered, so every table and figure
-treats them like the built-in scores.
+:data:`METRICS` lists, in the order every table uses: the built-in metrics (:mod:`stabn_bench.metrics.builtin`, in
+their declaration order), the ceilings of the built-in localisation scores, the per-granularity variants of the
+built-in faithfulness scores, then every plug-in metric followed by its variants and ceiling, and last the names a
+results folder's ``plugins.json`` describes (``from_results``: their direction only, for the report). It is a live
+view: registering or removing a metric changes it. :func:`metric_labels`, :func:`headline_metrics` and
+:func:`agreement_metrics` are the labels of figures and tables and the metric lists of the headline tables and the
+metric-agreement analysis, read from the same entries.
 """
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+
+from stabn_bench.core import FAMILIES
+
+from . import builtin as _builtin  # noqa: F401  (the built-in metrics register on import)
+from .registry import GRANULARITIES, REGISTRY, MetricSpec, ceiling_name, granularity_variant
+
+__all__ = [
+    "CURVES", "GRANULARITIES", "METRICS", "RESULT_METRICS", "MetricInfo", "add_result_metric", "agreement_metrics",
+    "ceiling_name", "ceilings", "granularity_variant", "headline_metrics", "metric_labels", "per_granularity",
+    "selectable_metric_names",
+]
 
 
 @dataclass(frozen=True)
 class MetricInfo:
+    """One name of ``scores.csv``: a registered metric, one of its per-granularity variants or its ceiling."""
+
     name: str
     higher_is_better: bool
-    family: str  # faithfulness | temporal | localisation | complexity | robustness | sanity | model (plug-ins: others)
+    family: str  # one of stabn_bench.core.FAMILIES (plug-ins: any word, default "other")
     description: str
     #: for a per-granularity variant (``deletion_auc_voxel``): the metric it is a variant of
     variant_of: str | None = None
     #: True for a name read from a results folder's ``plugins.json`` (its direction only, for the report): it
-    #: cannot be selected in a config, and a plug-in of the same name may register over it
+    #: cannot be selected in a config, and a plug-in of the same name registers over it
     from_results: bool = False
 
     @property
     def arrow(self) -> str:
         return "↑" if self.higher_is_better else "↓"
 
-
-METRICS: dict[str, MetricInfo] = {}
 
 #: Curve names in ``curves.csv`` (x = fraction of the input actually changed, y = target probability).
 #: MoRF curves carry the plain name; ``_lerf`` = least relevant first; ``_random`` = random order (the same
@@ -38,85 +54,121 @@ CURVES = (
     "deletion_lerf", "deletion_random", "insertion_random", "frame_deletion_random", "frame_insertion_random",
 )
 
-#: Faithfulness metrics computed at every configured granularity (see :func:`granularity_variant`).
-PER_GRANULARITY = ("deletion_auc", "insertion_auc", "deletion_auc_vs_random", "insertion_auc_vs_random", "lerf_minus_morf")
-GRANULARITIES = ("voxel", "tube", "frame")
+#: names read from results folders (``plugins.json``) that no registered metric has: name -> its row
+RESULT_METRICS: dict[str, MetricInfo] = {}
 
 
-def register_metric_info(name: str, higher_is_better: bool, family: str, description: str,
-                         variant_of: str | None = None, from_results: bool = False) -> MetricInfo:
-    info = MetricInfo(name, higher_is_better, family, description, variant_of, from_results)
-    METRICS[name] = info
+def add_result_metric(name: str, higher_is_better: bool, family: str, description: str,
+                      variant_of: str | None = None) -> MetricInfo:
+    """Enter a name a results folder describes (``plugins.json``) for the report; a registered metric of the same
+    name keeps its own entry."""
+    info = MetricInfo(name, higher_is_better, family, description, variant_of, from_results=True)
+    RESULT_METRICS[name] = info
     return info
 
 
-for _name, _higher, _family, _text in [
-    ("deletion_auc", False, "faithfulness", "AUC of the target probability as the most relevant input is removed first (MoRF)"),
-    ("insertion_auc", True, "faithfulness", "AUC of the target probability as the most relevant input is inserted first into the substrate"),
-    ("deletion_auc_vs_random", False, "faithfulness", "deletion AUC minus the random-order deletion AUC of the same clip"),
-    ("insertion_auc_vs_random", True, "faithfulness", "insertion AUC minus the random-order insertion AUC of the same clip"),
-    ("lerf_minus_morf", True, "faithfulness", "(LeRF deletion AUC - MoRF deletion AUC) / 2"),
-    ("frame_deletion_auc", False, "temporal", "AUC as whole frames are removed in order of the method's per-frame importance"),
-    ("frame_insertion_auc", True, "temporal", "AUC as whole frames are inserted in order of the method's per-frame importance"),
-    ("frame_deletion_auc_vs_random", False, "temporal", "frame deletion AUC minus the random-frame-order AUC of the same clip"),
-    ("frame_insertion_auc_vs_random", True, "temporal", "frame insertion AUC minus the random-frame-order AUC of the same clip"),
-    ("keep_top_k_accuracy", True, "temporal", "accuracy when only the k most important frames are kept"),
-    ("keep_top_k_probability", True, "temporal", "target probability when only the k most important frames are kept"),
-    ("pointing_game", True, "localisation", "share of the frames showing the target whose maximum (with tolerance) falls on it"),
-    ("pointing_game_native", True, "localisation", "pointing game per frame at the method's native grid (block means; a hit = the best cell holds target pixels)"),
-    ("energy_pointing_game", True, "localisation", "share of each frame's positive mass on the target, mean over the frames showing it"),
-    ("relevance_rank_accuracy", True, "localisation", "share of each frame's top-|mask| pixels inside its evidence, mean over the frames showing the target (ties by expectation)"),
-    ("temporal_auroc", True, "localisation", "AUROC of the per-frame importance against the ground-truth action window"),
-    ("temporal_auroc_vs_prior", True, "localisation", "temporal AUROC minus that of the window-placement prior on the same clip"),
-    ("randomisation_spearman", False, "sanity", "mean over cascade stages of |Spearman correlation| of the map before / after randomising the model's parameters from the top layer"),
-    ("smooth_mprt", False, "sanity", "|Spearman correlation| of the noise-averaged maps of the trained and the fully randomised model (smooth MPRT, Hedström et al. 2024)"),
-    ("efficient_mprt", True, "sanity", "entropy of the fully randomised model's map / entropy of the trained model's map (efficient MPRT, Hedström et al. 2024)"),
-    ("sparseness", True, "complexity", "Gini coefficient of the map's absolute values over space-time (1 = one voxel, 0 = uniform)"),
-    ("sparseness_per_frame", True, "complexity", "Gini coefficient of each frame's absolute values, mean over frames"),
-    ("complexity", False, "complexity", "entropy of the normalised absolute map over space-time / ln(voxels) (0 = one voxel, 1 = uniform)"),
-    ("complexity_per_frame", False, "complexity", "normalised entropy of each frame's absolute map, mean over frames"),
-    ("max_sensitivity", False, "robustness", "largest relative change of the map over small seeded input perturbations (Yeh et al. 2019)"),
-    ("relative_input_stability", False, "robustness", "largest ratio of the map's relative change to the input's relative change over the perturbations (Agarwal et al. 2022)"),
-    ("shuffle_prediction_change", True, "model", "share of clips whose prediction changes when the frames are shuffled"),
-    ("reverse_prediction_change", True, "model", "share of clips whose prediction changes when the frames are reversed"),
-]:
-    register_metric_info(_name, _higher, _family, _text)
+def _rows(spec: MetricSpec) -> list[MetricInfo]:
+    """The metric's own row and those of its per-granularity variants."""
+    rows = [MetricInfo(spec.name, spec.higher_is_better, spec.family, spec.description)]
+    rows += [MetricInfo(granularity_variant(spec.name, g), spec.higher_is_better, spec.family,
+                        f"{spec.description} ({g} granularity)", variant_of=spec.name) for g in GRANULARITIES
+             if spec.granularity == "configured"]
+    return rows
 
 
-#: Localisation scores that get a ceiling: ``<name>_ceiling`` = the score of a perfect map at the method's native
-#: resolution (the evidence pooled to its grid), printed beside the score; not a score of the method itself.
-CEILINGS = ("pointing_game", "pointing_game_native", "energy_pointing_game", "relevance_rank_accuracy", "temporal_auroc")
+def _ceiling_row(spec: MetricSpec) -> MetricInfo:
+    return MetricInfo(ceiling_name(spec.name), spec.higher_is_better, spec.family,
+                      f"ceiling of {spec.name}: its value for a perfect map at the method's native resolution "
+                      "(not a score of the method)")
 
 
-def ceiling_name(name: str) -> str:
-    """Name of the ceiling of localisation score ``name``."""
-    return f"{name}_ceiling"
+def _build() -> dict[str, MetricInfo]:
+    specs = REGISTRY.objects()
+    builtin = [s for s in specs if s.builtin]
+    table: dict[str, MetricInfo] = {}
+    for spec in builtin:
+        table[spec.name] = _rows(spec)[0]
+    for spec in builtin:
+        if spec.ceiling:
+            table[ceiling_name(spec.name)] = _ceiling_row(spec)
+    for spec in builtin:
+        table.update((row.name, row) for row in _rows(spec)[1:])
+    for spec in specs:
+        if not spec.builtin:
+            table.update((row.name, row) for row in _rows(spec))
+            if spec.ceiling:
+                table[ceiling_name(spec.name)] = _ceiling_row(spec)
+    for name, info in RESULT_METRICS.items():
+        table.setdefault(name, info)
+    return table
 
 
-for _name in CEILINGS:
-    register_metric_info(
-        ceiling_name(_name), True, "localisation",
-        f"ceiling of {_name}: its value for a perfect map at the method's native resolution (not a score of the method)",
-    )
+class _Catalog(Mapping[str, MetricInfo]):
+    """name -> :class:`MetricInfo`, rebuilt from the registry (and :data:`RESULT_METRICS`) when either changed."""
+
+    def __init__(self) -> None:
+        self._key: object = None
+        self._table: dict[str, MetricInfo] = {}
+
+    def _current(self) -> dict[str, MetricInfo]:
+        key = (REGISTRY.version, tuple(RESULT_METRICS.items()))
+        if key != self._key:
+            self._table, self._key = _build(), key
+        return self._table
+
+    def __getitem__(self, name: str) -> MetricInfo:
+        return self._current()[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(list(self._current()))
+
+    def __len__(self) -> int:
+        return len(self._current())
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._current()
+
+    def __repr__(self) -> str:
+        return f"METRICS({list(self._current())})"
 
 
-def granularity_variant(name: str, granularity: str) -> str:
-    """Name of a faithfulness metric (or curve) at a granularity other than the configured first one."""
-    return f"{name}_{granularity}"
+#: every name of ``scores.csv`` -> its :class:`MetricInfo` (module docstring), generated from the registry
+METRICS: Mapping[str, MetricInfo] = _Catalog()
 
 
-for _name in PER_GRANULARITY:
-    for _granularity in GRANULARITIES:
-        _base = METRICS[_name]
-        register_metric_info(
-            granularity_variant(_name, _granularity), _base.higher_is_better, _base.family,
-            f"{_base.description} ({_granularity} granularity)", variant_of=_name,
-        )
+def per_granularity() -> tuple[str, ...]:
+    """The built-in metrics computed at every configured granularity (``deletion_auc``, ...): their variants are
+    listed as ``<name>_<granularity>`` tables of their own."""
+    return tuple(s.name for s in REGISTRY.objects() if s.builtin and s.granularity == "configured")
+
+
+def ceilings() -> tuple[str, ...]:
+    """The metrics scored with a ceiling (``<name>_ceiling``)."""
+    return tuple(s.name for s in REGISTRY.objects() if s.ceiling)
+
+
+def metric_labels() -> dict[str, str]:
+    """name -> human label of every registered metric that declares one (``deletion_auc`` -> ``Deletion AUC``)."""
+    return {s.name: s.label for s in REGISTRY.objects() if s.label}
+
+
+def headline_metrics() -> list[str]:
+    """The metrics of the headline tables (terminal summary, README, ``headline-<model>.tex``), in their columns'
+    order."""
+    chosen = [s for s in REGISTRY.objects() if s.headline is not None]
+    return [s.name for s in sorted(chosen, key=lambda s: s.headline or 0)]
+
+
+def agreement_metrics() -> list[str]:
+    """The metrics the metric-agreement analysis compares, one per question a reader asks: by family
+    (:data:`stabn_bench.core.FAMILIES`, others last), in catalog order within a family."""
+    chosen = [s for s in REGISTRY.objects() if s.agreement]
+    order = {name: i for i, name in enumerate(METRICS)}
+    rank = {family: i for i, family in enumerate(FAMILIES)}
+    return [s.name for s in sorted(chosen, key=lambda s: (rank.get(s.family, len(FAMILIES)), order[s.name]))]
 
 
 def selectable_metric_names() -> list[str]:
-    """Names that ``metrics.metrics`` may list: every metric except the per-granularity variants (those follow
-    ``metrics.granularities``)."""
-    variants = {granularity_variant(n, g) for n in PER_GRANULARITY for g in GRANULARITIES}
-    return [name for name, info in METRICS.items()
-            if name not in variants and info.variant_of is None and not info.from_results]
+    """Names that ``metrics.metrics`` may list: every metric and ceiling except the per-granularity variants (those
+    follow ``metrics.granularities``) and the names only a results folder describes."""
+    return [name for name, info in METRICS.items() if info.variant_of is None and not info.from_results]

@@ -14,8 +14,11 @@ Typical use, per model::
 
 The random-order curves and the curve ends (clean clip, fully substituted clip) do not depend on the method:
 :func:`reference_curves` computes them once and every method pays only for its own orderings.
-Metric names and directions are those of :mod:`stabn_bench.metrics.catalog`. A selected metric whose inputs are missing
-(no evidence masks or windows) is skipped, not faked.
+Metric names and directions are those of :mod:`stabn_bench.metrics.catalog`, generated from the metric registry.
+The scorer computes the curve-based scores declared in :mod:`stabn_bench.metrics.builtin` (deletion / insertion,
+frame curves, keep-top-k, frame-order sensitivity) and every registered metric that is a function of named inputs,
+built in or plug-in, the same way (:func:`stabn_bench.metrics.registry.compute_metrics`). A selected metric whose
+inputs are missing (no evidence masks or windows) is skipped, not faked.
 """
 from __future__ import annotations
 
@@ -24,9 +27,10 @@ from typing import Optional, Sequence, Union
 
 import torch
 
-from . import complexity, faithfulness, localisation, temporal as temporal_tests
-from . import registry as plugins
-from .catalog import METRICS, PER_GRANULARITY, ceiling_name, granularity_variant, selectable_metric_names
+from . import faithfulness, localisation, temporal as temporal_tests
+from . import registry
+from .catalog import METRICS, selectable_metric_names
+from .registry import ceiling_name, granularity_variant
 from .engine import Curves, Endpoints, ForwardFn, PerturbationEngine
 from .ordering import check_finite
 from .settings import MetricsConfig
@@ -34,13 +38,8 @@ from .settings import MetricsConfig
 #: metrics that :func:`score_explanations` does not compute (they need the model or are model-level)
 MODEL_LEVEL = ("shuffle_prediction_change", "reverse_prediction_change")
 NEEDS_MODEL = ("randomisation_spearman", "smooth_mprt", "efficient_mprt", "max_sensitivity", "relative_input_stability")
-#: complexity metrics: pure functions of the map, scored on every clip
-COMPLEXITY = {
-    "sparseness": complexity.sparseness,
-    "sparseness_per_frame": complexity.sparseness_per_frame,
-    "complexity": complexity.complexity,
-    "complexity_per_frame": complexity.complexity_per_frame,
-}
+#: the scores this module derives from the deletion / insertion curves of the map (at every configured granularity)
+MAP_CURVE_METRICS = ("deletion_auc", "insertion_auc", "deletion_auc_vs_random", "insertion_auc_vs_random", "lerf_minus_morf")
 
 
 @dataclass
@@ -82,14 +81,14 @@ def selected_metrics(cfg: MetricsConfig) -> list[str]:
     """The metric names a config asks for, with the per-granularity variants of its extra granularities."""
     base = selectable_metric_names() if "all" in cfg.metrics else [m for m in selectable_metric_names() if m in cfg.metrics]
     names = list(base)
-    per_granularity = (*PER_GRANULARITY, *plugins.configured_granularity_names())
+    per_granularity = registry.configured_granularity_names()
     for granularity in cfg.granularities[1:]:
         names += [granularity_variant(name, granularity) for name in per_granularity if name in base]
     return names
 
 
 def _plugin_inputs(engine: PerturbationEngine, clips: torch.Tensor, cfg: MetricsConfig, seed: int, **named) -> dict:
-    """The inputs a plug-in metric may ask for (:data:`metrics.registry.INPUTS`); None where not available."""
+    """The inputs a registered metric may ask for (:data:`metrics.registry.INPUTS`); None where not available."""
     def model(x: torch.Tensor) -> torch.Tensor:
         with torch.no_grad():
             return engine._logits(x.to(engine._device_for(x)))
@@ -207,40 +206,22 @@ def score_explanations(
         _score_map_curves(engine, clips, maps, targets, cfg, seed, granularity, suffix, wanted, reference, result)
     _score_frame_curves(engine, clips, temporal, targets, labels, cfg, seed, wanted, reference, result)
 
-    for name, score in COMPLEXITY.items():
-        if name in wanted:
-            result.values[name] = score(maps)
-
     if evidence is not None:
         evidence = evidence.detach().float().cpu()
-        spatial = {
-            "pointing_game": lambda m: localisation.pointing_game(m, evidence, cfg.pointing_tolerance),
-            "pointing_game_native": lambda m: localisation.pointing_game_native(m, evidence, native_shape),
-            "energy_pointing_game": lambda m: localisation.energy_pointing_game(m, evidence),
-            "relevance_rank_accuracy": lambda m: localisation.relevance_rank_accuracy(m, evidence),
+    if native_shape is None:  # the method's raw map was at input resolution
+        native_shape = (t, h, w)
+    ceiling_inputs = None
+    if any(ceiling_name(spec.name) in wanted for spec in registry.metric_specs() if spec.ceiling):
+        ceiling_inputs = {  # a perfect map at the method's native resolution
+            "map": None if evidence is None else localisation.native_oracle_map(evidence, native_shape),
+            "temporal": None if window is None else localisation.native_temporal_profile(window.detach().float().cpu(),
+                                                                                         native_shape[0]),
         }
-        oracle = None
-        for name, score in spatial.items():
-            if name in wanted:
-                result.values[name] = score(maps)
-            if ceiling_name(name) in wanted:
-                oracle = localisation.native_oracle_map(evidence, native_shape) if oracle is None else oracle
-                result.values[ceiling_name(name)] = score(oracle)
-    if window is not None:
-        window = window.detach().float().cpu()
-        if "temporal_auroc" in wanted:
-            result.values["temporal_auroc"] = localisation.temporal_auroc(temporal, window)
-        if ceiling_name("temporal_auroc") in wanted:
-            profile = localisation.native_temporal_profile(window, None if native_shape is None else native_shape[0])
-            result.values[ceiling_name("temporal_auroc")] = localisation.temporal_auroc(profile, window)
-        if window_prior is not None and "temporal_auroc_vs_prior" in wanted:
-            result.values["temporal_auroc_vs_prior"] = localisation.temporal_auroc_vs_prior(temporal, window, window_prior)
-
-    result.values.update(plugins.compute_plugin_metrics(
+    result.values.update(registry.compute_metrics(
         wanted, _plugin_inputs(engine, clips, cfg, seed, map=maps, temporal=temporal, mask=evidence,
                                window=None if window is None else window.detach().cpu(), targets=targets,
-                               labels=labels),
-        cfg.granularities, cfg.tube_size, model_level=False, failures=result.failures,
+                               labels=labels, window_prior=window_prior, native_shape=tuple(native_shape)),
+        cfg.granularities, cfg.tube_size, model_level=False, failures=result.failures, ceiling_inputs=ceiling_inputs,
     ))
     result.values = {name: value.double().cpu() for name, value in result.values.items()}
     unknown = set(result.values) - set(METRICS)
@@ -275,7 +256,7 @@ def model_order_sensitivity(
         values = {name: value.double() for name, value in temporal_tests.order_sensitivity(engine, clips, seed).items()
                   if name in wanted}
     if cfg is not None:
-        values.update(plugins.compute_plugin_metrics(
+        values.update(registry.compute_metrics(
             wanted, _plugin_inputs(engine, clips, cfg, seed, targets=targets, labels=labels),
             cfg.granularities, cfg.tube_size, model_level=True, failures=failures,
         ))
@@ -290,7 +271,7 @@ def _granularity_suffixes(cfg: MetricsConfig) -> list[tuple[str, str]]:
 
 
 def _needs_map_curves(wanted: set[str], cfg: MetricsConfig) -> bool:
-    return any(f"{name}{suffix}" in wanted for name in PER_GRANULARITY for _, suffix in _granularity_suffixes(cfg))
+    return any(f"{name}{suffix}" in wanted for name in MAP_CURVE_METRICS for _, suffix in _granularity_suffixes(cfg))
 
 
 def _needs_frame_curves(wanted: set[str]) -> bool:

@@ -45,7 +45,7 @@ from scipy import stats
 
 from stabn_bench.core import MODEL_LEVEL
 
-from .catalog import CEILINGS, METRICS, PER_GRANULARITY, ceiling_name, granularity_variant
+from .catalog import METRICS, ceiling_name, ceilings, granularity_variant, per_granularity
 from .statistics import wilcoxon_method
 
 ORACLE = "oracle"
@@ -77,8 +77,6 @@ _FRAME_METRICS = (
     "frame_deletion_auc", "frame_insertion_auc", "frame_deletion_auc_vs_random", "frame_insertion_auc_vs_random",
     "keep_top_k_accuracy", "keep_top_k_probability",
 )
-
-_CEILING_NAMES = frozenset(ceiling_name(name) for name in CEILINGS)
 
 
 @dataclass(frozen=True)
@@ -230,7 +228,7 @@ def endpoint_curve(metric: str) -> Optional[str]:
     Map-curve metrics (deletion / insertion at any granularity) substitute ``metrics.substrate``: curve
     ``deletion``; frame metrics substitute ``metrics.temporal_substrate``: curve ``frame_deletion``.
     """
-    for name in PER_GRANULARITY:
+    for name in per_granularity():
         if metric == name or any(metric == granularity_variant(name, g) for g in ("voxel", "tube", "frame")):
             return "deletion"
     if metric in _FRAME_METRICS:
@@ -289,6 +287,7 @@ def metric_validity(
     spreads = tie_spread(tie_scores).set_index(["model", "metric"]) if tie_scores is not None else None
     ends = deleted.set_index(["model", "curve"]) if deleted is not None and not deleted.empty else None
     chance = 1.0 / num_classes if num_classes else float("nan")
+    ceiling_names = {ceiling_name(name) for name in ceilings()}
     records = []
     for (model, metric), group in scores.groupby(["model", "metric"], sort=True):
         wide = group.pivot_table(index="clip_id", columns="method", values="value", aggfunc="mean")
@@ -334,7 +333,7 @@ def metric_validity(
             row.update(status="unchecked", reasons=f"no scores of {', '.join(missing)}" if missing else "direction unknown")
         elif info is not None and info.family in ("sanity", "model"):
             row.update(status="exempt", reasons="the oracle controls do not depend on the model")
-        elif metric in _CEILING_NAMES:
+        elif metric in ceiling_names:
             row.update(status="exempt", reasons="a ceiling (a perfect map at the method's resolution), not a score")
         elif higher is None:
             row.update(status="unchecked", reasons="direction unknown")

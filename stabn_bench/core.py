@@ -1,7 +1,9 @@
 """The vocabulary every layer shares; it imports nothing of the project, so anything may import it.
 
 - errors: :class:`StabnBenchError` (and :class:`DataError`, :class:`CheckpointError`), :class:`ConfigError`;
-- :class:`VideoModelOutput`, what every video model's forward pass returns; the method :data:`KINDS`;
+- :class:`VideoModelOutput`, what every video model's forward pass returns; the method :data:`KINDS` and the
+  metric :data:`FAMILIES`, each in its one order;
+- :class:`Registry`, the one registry mechanism of methods, metrics and models (:func:`did_you_mean` for its errors);
 - the results schema: the columns of the tables of a run folder and :data:`MODEL_LEVEL`;
 - the plug-in loader: :func:`import_user_module` and :func:`load_entry_points`;
 - :func:`atomic_path` (every output file is written under a temporary name and renamed; a full disk is one line),
@@ -13,6 +15,7 @@ Layers (checked by ``tests/test_layers.py``): ``stabn_bench.core`` <- ``metrics`
 from __future__ import annotations
 
 import contextlib
+import difflib
 import errno
 import hashlib
 import importlib
@@ -25,7 +28,7 @@ import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Optional
+from typing import Any, Callable, Generic, Iterable, Iterator, Mapping, Optional, TypeVar
 
 import torch
 
@@ -83,6 +86,144 @@ class VideoModelOutput:
 #: the kinds (families) an explanation method declares, in the order every table, legend and figure lists them;
 #: reports add ``other`` after them for a name no registered method has
 KINDS = ("attention", "cam", "gradient", "perturbation", "control", "oracle")
+
+#: the families of the built-in metrics, in the order the report's tables, ranks and the metric-agreement list
+#: them (``model``: model-level metrics, one value per model and clip); a plug-in metric may name any other word
+#: (default ``other``), listed after these
+FAMILIES = ("faithfulness", "temporal", "localisation", "complexity", "robustness", "sanity", "model")
+
+# ------------------------------------------------------------------------------------------------ registries
+
+T = TypeVar("T")
+
+
+def did_you_mean(word: str, choices: Iterable[str]) -> str:
+    """``"; did you mean 'x'?"`` for the closest of ``choices`` to ``word``, or ``""`` when none is close."""
+    close = difflib.get_close_matches(str(word), [str(c) for c in choices], n=1, cutoff=0.5)
+    return f"; did you mean '{close[0]}'?" if close else ""
+
+
+class UnknownNameError(ValueError, LookupError):
+    """A name no entry of a :class:`Registry` has; the message is one line listing the valid names."""
+
+
+@dataclass(frozen=True)
+class Entry(Generic[T]):
+    """One entry of a :class:`Registry`: the registered object, the module (``module.qualname``) that registered it,
+    and the metadata a listing shows (kind, direction, family, ...)."""
+
+    name: str
+    obj: T
+    source: str
+    metadata: Mapping[str, Any]
+
+
+def source_of(obj: Any) -> str:
+    """``module.qualname`` of a function or class (the registering code, named in errors and listings)."""
+    module = getattr(obj, "__module__", None) or type(obj).__module__
+    qualname = getattr(obj, "__qualname__", None) or type(obj).__qualname__
+    return f"{module}.{qualname}"
+
+
+class Registry(Generic[T]):
+    """Names -> objects of one sort (explanation methods, metrics, models), in registration order, with metadata.
+
+    The one registry mechanism of the project (after timm's ``_registry.py`` and torchvision's ``models/_api.py``):
+    a leaf that imports nothing of the code that uses it. A name is registered once: a second object under a
+    taken name is refused with a one-line ``ValueError`` naming the code that holds it, except that the same
+    source (``module.qualname``) registering again, as a re-imported module does, replaces its own entry in place.
+    ``get`` of an unknown name is a one-line :class:`UnknownNameError` listing the valid names::
+
+        MODELS: Registry[Callable[..., nn.Module]] = Registry("model")
+
+        @MODELS.decorator("baseline", description="the backbone alone")
+        def baseline(num_classes): ...
+
+        MODELS.get("baseline")        # the builder
+        MODELS.names()                # ["baseline", ...], in registration order
+        MODELS.describe()             # [{"name": "baseline", "description": ..., "source": ...}, ...]
+
+    ``version`` counts the changes, so a table derived from a registry (the metric catalog) knows when to rebuild.
+    """
+
+    def __init__(self, what: str) -> None:
+        #: what an entry is, for messages: ``method``, ``metric``, ``model``
+        self.what = what
+        self._entries: dict[str, Entry[T]] = {}
+        self.version = 0
+
+    def register(self, name: str, obj: T, *, source: Optional[str] = None, **metadata: Any) -> T:
+        """Enter ``obj`` as ``name`` with ``metadata``; returns ``obj``. ``source`` defaults to the object's
+        ``module.qualname``. A name that another source holds is a ``ValueError``."""
+        if not isinstance(name, str) or not name:
+            raise ValueError(f"a {self.what} name must be a non-empty text, got {name!r}")
+        source = source if source is not None else source_of(obj)
+        existing = self._entries.get(name)
+        if existing is not None and existing.source != source:
+            raise ValueError(f"{self.what} '{name}' is already registered by {existing.source}; choose another name")
+        self._entries[name] = Entry(name, obj, source, dict(metadata))
+        self.version += 1
+        return obj
+
+    def decorator(self, name: str, **metadata: Any) -> Callable[[T], T]:
+        """``@registry.decorator(name, **metadata)``: :meth:`register` the decorated object, return it unchanged."""
+        def decorate(obj: T) -> T:
+            return self.register(name, obj, **metadata)
+        return decorate
+
+    def unregister(self, name: str) -> None:
+        """Remove ``name`` (absent: nothing happens); for tests and interactive sessions."""
+        if self._entries.pop(name, None) is not None:
+            self.version += 1
+
+    def get(self, name: str) -> T:
+        """The object registered as ``name``; an unknown name is an :class:`UnknownNameError` listing the valid
+        names (and the closest one)."""
+        return self.entry(name).obj
+
+    __getitem__ = get
+
+    def find(self, name: str) -> Optional[T]:
+        """The object registered as ``name``, or None."""
+        entry = self._entries.get(name)
+        return None if entry is None else entry.obj
+
+    def entry(self, name: str) -> Entry[T]:
+        """The :class:`Entry` of ``name`` (unknown: :class:`UnknownNameError`, as :meth:`get`)."""
+        entry = self._entries.get(name)
+        if entry is None:
+            valid = ", ".join(self._entries) or "none"
+            raise UnknownNameError(f"unknown {self.what} '{name}'; valid {self.what}s: {valid}"
+                                   + did_you_mean(name, self._entries))
+        return entry
+
+    def names(self) -> list[str]:
+        """Every name, in registration order."""
+        return list(self._entries)
+
+    def entries(self) -> list[Entry[T]]:
+        """Every :class:`Entry`, in registration order."""
+        return list(self._entries.values())
+
+    def objects(self) -> list[T]:
+        """Every registered object, in registration order."""
+        return [entry.obj for entry in self._entries.values()]
+
+    def describe(self) -> list[dict[str, Any]]:
+        """One dictionary per entry, in registration order: ``name``, its metadata, ``source``."""
+        return [{"name": e.name, **e.metadata, "source": e.source} for e in self._entries.values()]
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._entries
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(list(self._entries))
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def __repr__(self) -> str:
+        return f"Registry({self.what!r}, {len(self._entries)} entries)"
 
 # ------------------------------------------------------------------------------------------- results schema
 

@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from stabn_bench import baselines
-from stabn_bench.baselines import plugins
+from stabn_bench.baselines import registry as method_registry
 from stabn_bench.benchmark.cli import main
 from stabn_bench.benchmark.errors import StabnBenchError
 from stabn_bench.benchmark.models.outputs import VideoModelOutput
@@ -90,8 +90,8 @@ def test_entry_point_group_registers_methods(tmp_path, monkeypatch, cleanup):
     (tmp_path / "plugin_methods.py").write_text(USER_MODULE.format(name="test-gradient-norm-plugin"))
     monkeypatch.syspath_prepend(str(tmp_path))
     cleanup.append("test-gradient-norm-plugin")
-    good = importlib.metadata.EntryPoint("norms", "plugin_methods", plugins.ENTRY_POINT_GROUP)
-    broken = importlib.metadata.EntryPoint("broken", "no_such_plugin_module", plugins.ENTRY_POINT_GROUP)
+    good = importlib.metadata.EntryPoint("norms", "plugin_methods", method_registry.ENTRY_POINT_GROUP)
+    broken = importlib.metadata.EntryPoint("broken", "no_such_plugin_module", method_registry.ENTRY_POINT_GROUP)
     asked = []
 
     def entry_points(group):
@@ -99,7 +99,7 @@ def test_entry_point_group_registers_methods(tmp_path, monkeypatch, cleanup):
         return [broken, good]
 
     monkeypatch.setattr(importlib.metadata, "entry_points", entry_points)
-    monkeypatch.setattr(plugins, "_entry_points_loaded", False)
+    monkeypatch.setattr(method_registry, "_entry_points_loaded", False)
     assert "test-gradient-norm-plugin" in baselines.available_methods("baseline")  # loaded on first use
     assert asked == ["stabn_bench.methods"]
     _check_gradient_norm("test-gradient-norm-plugin")

@@ -83,7 +83,7 @@ def test_the_readme_gini_example_runs_as_written(tmp_path):
         flat = torch.ones(1, 4, 16, 16)
         one_cell = torch.zeros(1, 4, 16, 16)
         one_cell[0, :2, :8, :8] = 1.0  # exactly one 2x8x8 tube
-        values = registry.compute_plugin_metrics(["gini"], {"map": torch.cat([flat, one_cell])}, ["tube"], (2, 8, 8))
+        values = registry.compute_metrics(["gini"], {"map": torch.cat([flat, one_cell])}, ["tube"], (2, 8, 8))
         cells = 2 * 2 * 2  # (4/2) x (16/8) x (16/8) tubes
         torch.testing.assert_close(values["gini"], torch.tensor([0.0, 1 - 1 / cells], dtype=torch.float64))
     finally:
@@ -200,9 +200,9 @@ def test_a_metric_that_returns_a_wrong_shape_or_raises_is_named(plugins):
     registry.register_metric("test-raises")(lambda map: 1 / 0)
     try:
         with pytest.raises(StabnBenchError, match="metric 'test-bad-shape' returned shape \\(\\); expected one value per clip \\(2,\\)"):
-            registry.compute_plugin_metrics(["test-bad-shape"], {"map": torch.rand(2, 2, 4, 4)})
+            registry.compute_metrics(["test-bad-shape"], {"map": torch.rand(2, 2, 4, 4)})
         with pytest.raises(StabnBenchError, match="metric 'test-raises' .* raised ZeroDivisionError"):
-            registry.compute_plugin_metrics(["test-raises"], {"map": torch.rand(2, 2, 4, 4)})
+            registry.compute_metrics(["test-raises"], {"map": torch.rand(2, 2, 4, 4)})
     finally:
         registry.unregister_metric("test-bad-shape")
         registry.unregister_metric("test-raises")
@@ -258,9 +258,9 @@ def test_a_redrawn_report_reads_the_runs_plugin_data_and_never_imports_its_modul
         assert main(["plot", str(run_dir), "--format", "png", "--metrics", "test-peak"]) == 0
         assert (run_dir / "figures" / "metric_test-peak.png").is_file()
         assert not (tmp_path / "MARKER-imported").exists(), "a module named in a results folder was imported"
-        assert "test-peak" not in registry._REGISTRY
+        assert "test-peak" not in registry.REGISTRY
         assert "test-peak" not in catalog.selectable_metric_names()  # data, not a metric a config can select
     finally:
         for name in NAMES:
             registry.unregister_metric(name)
-            catalog.METRICS.pop(name, None)
+            catalog.RESULT_METRICS.pop(name, None)

@@ -323,7 +323,12 @@ def test_captum_deeplift_accepts_every_model(arch):
 def test_a_model_name_is_registered_once():
     from stabn_bench.benchmark.models import MODELS, register_model
 
-    before = dict(MODELS)
-    with pytest.raises(ValueError, match="model 'stabn' is already registered"):
+    before = [(e.name, e.obj) for e in MODELS.entries()]
+    with pytest.raises(ValueError, match="model 'stabn' is already registered by stabn_bench.benchmark.models.networks.stabn"):
         register_model("stabn")(lambda **kwargs: None)
-    assert MODELS == before
+    assert [(e.name, e.obj) for e in MODELS.entries()] == before
+    assert [(d["name"], d["description"]) for d in MODELS.describe()] == [
+        ("baseline", "The backbone alone: res5 on F directly, no attention branch."),
+        ("abn", "ABN-style spatial attention only (ablation): F' = F·(1 + M_s)."),
+        ("stabn", "ST-ABN: spatial and temporal attention, fused by a 2C->C conv. ``num_frames`` fixes T for the K·T head."),
+    ]

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import argparse
-import difflib
 
 EPILOG = """\
 examples:
@@ -39,13 +38,16 @@ def format_table(rows: list[dict[str, str]], columns: list[str]) -> str:
 def run(args: argparse.Namespace) -> int:
     from stabn_bench import baselines
 
+    from stabn_bench.core import UnknownNameError
+
     from ..errors import StabnBenchError
     from ..models import MODELS
 
-    if args.model is not None and args.model not in MODELS:
-        close = difflib.get_close_matches(args.model, list(MODELS), n=1)
-        hint = f"; did you mean '{close[0]}'?" if close else ""
-        raise StabnBenchError(f"unknown model '{args.model}'; valid models: {', '.join(MODELS)}{hint}")
+    if args.model is not None:
+        try:
+            MODELS.get(args.model)
+        except UnknownNameError as err:
+            raise StabnBenchError(str(err)) from None
     for module in args.methods_module:
         baselines.load_methods_module(module)
     specs = baselines.method_specs(args.model)

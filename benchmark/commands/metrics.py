@@ -15,7 +15,7 @@ Per-granularity variants (deletion_auc_voxel, ...) follow metrics.granularities 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
-        "metrics", help="list the metrics (direction, family, inputs, source)",
+        "metrics", help="list the metrics (direction, family, granularity, headline column, inputs, source)",
         description="List every metric a run can score: built in and plug-in.", epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -25,7 +25,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from stabn_bench.metrics import catalog, registry
+    from stabn_bench.metrics import registry
+    from stabn_bench.metrics.registry import ceiling_name
 
     from .methods import format_table
 
@@ -33,16 +34,19 @@ def run(args: argparse.Namespace) -> int:
         registry.load_metrics_module(module)
     registry.load_entry_point_metrics()
     rows = []
-    for name in catalog.selectable_metric_names():
-        info = catalog.METRICS[name]
-        spec = registry.get_metric(name)
-        rows.append({
-            "metric": name, "better": "higher" if info.higher_is_better else "lower", "family": info.family,
-            "needs": ",".join(spec.needs) if spec else "built in",
-            "granularity": (spec.granularity or "-") if spec else "-",
-            "source": spec.source if spec else "stabn_bench.metrics",
-        })
-    print(format_table(rows, ["metric", "better", "family", "needs", "granularity", "source"]))
-    plugins = sum(1 for r in rows if r["needs"] != "built in")
-    print(f"\n{len(rows)} metrics ({plugins} plug-in)")
+    for entry in registry.REGISTRY.describe():  # the registry's entries and their metadata, in its order
+        row = {
+            "metric": entry["name"], "better": entry["direction"], "family": entry["family"],
+            "granularity": entry["granularity"] or "-", "headline": str(entry["headline"] or "-"),
+            "needs": ",".join(entry["needs"]), "source": entry["source"],
+            "plug-in": "" if entry["builtin"] else "yes",
+        }
+        rows.append(row)
+        if entry["ceiling"]:
+            rows.append({**row, "metric": ceiling_name(entry["name"]), "headline": "-"})
+    columns = ["metric", "better", "family", "granularity", "headline", "needs", "source"]
+    print(format_table(rows, columns))
+    plugins = sum(1 for r in rows if r["plug-in"])
+    print(f"\n{len(rows)} metrics ({plugins} plug-in); headline: the column in the headline tables; "
+          "*_ceiling: the score of a perfect map at the method's native resolution")
     return 0

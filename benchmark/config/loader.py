@@ -6,7 +6,6 @@ would be valid (with a close-match suggestion for misspelt keys and choices).
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import math
 import types
 import typing
@@ -15,7 +14,7 @@ from typing import Any, Literal, Mapping, TypeVar, Union, get_args, get_origin, 
 
 import yaml
 
-from stabn_bench.core import ConfigError
+from stabn_bench.core import ConfigError, did_you_mean
 
 T = TypeVar("T")
 
@@ -27,11 +26,6 @@ SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 #: A YAML file may name another packaged config (or a path) under this key; it is loaded first.
 INHERIT_KEY = "inherit"
-
-
-def _suggest(word: str, choices: typing.Iterable[str]) -> str:
-    close = difflib.get_close_matches(str(word), [str(c) for c in choices], n=1, cutoff=0.5)
-    return f"; did you mean '{close[0]}'?" if close else ""
 
 
 def _type_name(tp: Any) -> str:
@@ -65,7 +59,7 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
             return value
         raise ConfigError(
             f"config key '{key}' has value {value!r}; valid choices: {', '.join(map(str, choices))}"
-            + (_suggest(value, map(str, choices)) if isinstance(value, str) else "")
+            + (did_you_mean(value, map(str, choices)) if isinstance(value, str) else "")
         )
     if origin in (Union, types.UnionType):
         args = get_args(tp)
@@ -123,7 +117,7 @@ def _build(cls: type[T], data: Mapping[str, Any], prefix: str = "") -> T:
         if key not in names:
             raise ConfigError(
                 f"unknown config key '{prefix}{key}'; valid keys here: {', '.join(names)}"
-                + _suggest(key, names)
+                + did_you_mean(key, names)
             )
     kwargs = {name: _coerce(data[name], hints[name], prefix + name) for name in names if name in data}
     obj = cls(**kwargs)
@@ -158,7 +152,7 @@ def resolve_config_path(name_or_path: str | Path) -> Path:
     presets = sorted(p.stem for p in CONFIG_DIR.glob("*.yaml"))
     raise ConfigError(
         f"unknown preset '{name_or_path}'; valid presets: {', '.join(presets)} (or a path to a .yaml file)"
-        + _suggest(str(name_or_path), presets)
+        + did_you_mean(str(name_or_path), presets)
     )
 
 

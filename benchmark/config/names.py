@@ -9,18 +9,14 @@ a mistyped name is a one-line :class:`ConfigError` (exit code 2) within a second
 """
 from __future__ import annotations
 
-import difflib
-from typing import TYPE_CHECKING, Iterable
+from typing import TYPE_CHECKING
+
+from stabn_bench.core import did_you_mean
 
 from .loader import ConfigError
 
 if TYPE_CHECKING:  # pragma: no cover
     from .schema import ExplainConfig, MetricsConfig, RunConfig
-
-
-def _hint(word: str, choices: Iterable[str]) -> str:
-    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.5)
-    return f"; did you mean '{close[0]}'?" if close else ""
 
 
 def load_metrics_plugins(cfg: "MetricsConfig") -> None:
@@ -61,7 +57,7 @@ def check_metric_names(cfg: "MetricsConfig") -> None:
         if unknown:
             raise ConfigError(
                 f"config key '{key}' names unknown metric {unknown[0]!r}; valid: all, {', '.join(valid)}"
-                + _hint(unknown[0], valid)
+                + did_you_mean(unknown[0], valid)
             )
 
 
@@ -76,13 +72,13 @@ def check_method_names(cfg: "ExplainConfig") -> None:
         if name != baselines.ALL and name not in known:
             raise ConfigError(
                 f"config key 'explain.methods' names unknown method {name!r}; valid: all, {', '.join(known)}"
-                + _hint(name, known)
+                + did_you_mean(name, known)
             )
     shared = set(baselines.registry.SHARED_OPTIONS)
     for name, options in cfg.options.items():
         if name not in known:
             raise ConfigError(f"config key 'explain.options.{name}' names unknown method {name!r}; valid: "
-                              f"{', '.join(known)}" + _hint(name, known))
+                              f"{', '.join(known)}" + did_you_mean(name, known))
         spec = baselines.get_method(name)
         valid = sorted(set(spec.defaults) - shared)
         for option in options:
@@ -92,7 +88,7 @@ def check_method_names(cfg: "ExplainConfig") -> None:
             if option not in valid and not spec.accepts_any_option:
                 raise ConfigError(
                     f"config key 'explain.options.{name}.{option}': method '{name}' has no option {option!r}; "
-                    f"valid options: {', '.join(valid) or 'none'}" + _hint(option, valid)
+                    f"valid options: {', '.join(valid) or 'none'}" + did_you_mean(option, valid)
                 )
 
 
@@ -106,7 +102,7 @@ def check_in_domain_names(cfg: "RunConfig") -> None:
     for name in cfg.metrics.in_domain.methods:
         if name != baselines.ALL and name not in known:
             raise ConfigError(f"config key 'metrics.in_domain.methods' names unknown method {name!r}; valid: all, "
-                              f"{', '.join(known)}" + _hint(name, known))
+                              f"{', '.join(known)}" + did_you_mean(name, known))
 
 
 def check_names(cfg: "RunConfig") -> None:

@@ -393,7 +393,8 @@ class InDomainConfig:
 class MetricsConfig:
     """Which scores are computed and with which perturbation settings (see ``metrics/``)."""
 
-    #: metric names from metrics/catalog.py or plug-ins, or [all]; a metric whose inputs are missing is skipped
+    #: metric names of the metric registry (built in, metrics/builtin.py, or plug-ins), or [all]; a metric whose
+    #: inputs are missing is skipped
     metrics: list[str] = field(default_factory=lambda: ["all"])
     #: a user's module (dotted name or .py file) that registers more metrics (``@register_metric``)
     metrics_module: Optional[str] = None

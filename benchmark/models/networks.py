@@ -9,10 +9,13 @@ Every model reads like the diagram of docs/design.md section 2::
 """
 from __future__ import annotations
 
+import inspect
 from pathlib import Path
 from typing import Callable, Optional
 
 from torch import Tensor, nn
+
+from stabn_bench.core import Registry
 
 from .attention import ResidualSpatialFusion, SpatialAttentionBranch, SpatioTemporalAttentionBranch, SpatioTemporalFusion
 from .backbone import BLOCK_TEMPORAL, backbone_spec, init_weights, make_feature_stages, make_res5, stage_channels
@@ -129,20 +132,17 @@ class VideoAttentionNet(nn.Module):
 
 ModelBuilder = Callable[..., VideoAttentionNet]
 
-#: model name -> builder(num_classes, depth, width, dropout, num_frames, block_temporal). Add a model with
-#: :func:`register_model`.
-MODELS: dict[str, ModelBuilder] = {}
+#: model name -> builder(num_classes, depth, width, dropout, num_frames, block_temporal), in registration order,
+#: each with its description. Add a model with :func:`register_model`.
+MODELS: Registry[ModelBuilder] = Registry("model")
 
 
 def register_model(name: str) -> Callable[[ModelBuilder], ModelBuilder]:
-    """Decorator: enter ``builder`` in :data:`MODELS` as ``name``; a name that is taken is a ValueError (a second
-    builder never silently replaces the first)."""
+    """Decorator: enter ``builder`` in :data:`MODELS` as ``name`` (its description: the first line of its
+    docstring); a name that is taken is a ValueError (a second builder never silently replaces the first)."""
     def decorate(builder: ModelBuilder) -> ModelBuilder:
-        if name in MODELS:
-            raise ValueError(f"model '{name}' is already registered (by {MODELS[name].__module__}."
-                             f"{MODELS[name].__qualname__}); choose another name")
-        MODELS[name] = builder
-        return builder
+        doc = inspect.getdoc(builder) or ""
+        return MODELS.register(name, builder, description=doc.splitlines()[0] if doc else "")
     return decorate
 
 
@@ -186,14 +186,13 @@ def build_model(name: str, num_classes: int, depth: int = 18, width: int = 16, d
         num_frames: clip length T; ``stabn`` shapes its K·T head with it (None: shaped by the first clips seen).
         block_temporal: ``"reference"`` (default, the authors' temporal kernels) or ``"slow-only"``.
     """
-    if name not in MODELS:
-        raise ValueError(f"unknown model '{name}'; valid models: {', '.join(MODELS)}")
+    builder = MODELS.get(name)  # unknown: one line with the valid names (a ValueError)
     backbone_spec(depth)  # fail early with the list of valid depths
     if block_temporal not in BLOCK_TEMPORAL:
         raise ValueError(f"block_temporal '{block_temporal}' is not valid; valid values: {', '.join(BLOCK_TEMPORAL)}")
     if width < 1 or num_classes < 1:
         raise ValueError(f"model width ({width}) and num_classes ({num_classes}) must be >= 1")
-    model = MODELS[name](num_classes=num_classes, depth=depth, width=width, dropout=dropout, num_frames=num_frames,
+    model = builder(num_classes=num_classes, depth=depth, width=width, dropout=dropout, num_frames=num_frames,
                          block_temporal=block_temporal)
     if inflate_from is not None:
         from .inflate import inflate_into  # local import: inflation is optional

@@ -23,11 +23,11 @@ KIND_ORDER = (*KINDS, "other")
 
 def method_kind(method: str) -> str:
     """The kind the method declared in the registry (plug-ins included), ``other`` for a name it does not know."""
-    from stabn_bench.baselines.registry import _REGISTRY  # no entry-point scan: the report only reads kinds
+    from stabn_bench.baselines.registry import METHODS  # no entry-point scan: the report only reads kinds
 
     from .plugin_data import RESULT_KINDS  # kinds a results folder stores for its plug-ins (plugins.json)
 
-    spec = _REGISTRY.get(method)
+    spec = METHODS.find(method)
     kind = spec.kind if spec is not None else RESULT_KINDS.get(method)
     return kind if kind in KIND_ORDER else "other"
 

@@ -26,6 +26,7 @@ import pandas as pd
 
 from scipy import stats
 
+from stabn_bench.metrics.catalog import headline_metrics
 from stabn_bench.metrics.statistics import higher_is_better, holm_adjust, wilcoxon_method
 
 from ..runtime import atomic_write_text
@@ -36,10 +37,6 @@ from .tables import format_estimate, format_number, latex_escape
 ALPHA = 0.05
 TEST_NAME = ("two-sided Wilcoxon signed-rank test of the best method against each other method on the clips both "
              "scored, Holm-corrected over those comparisons")
-#: the metrics of the headline table, in order (those present are used)
-HEADLINE_METRICS = (
-    "deletion_auc", "insertion_auc", "pointing_game", "energy_pointing_game", "temporal_auroc", "frame_deletion_auc",
-)
 #: model columns per metric table before it is split
 MAX_MODEL_COLUMNS = 4
 DAGGER_NOTE = "failed its validity check (metric\\_validity.csv) for this model; never bold"
@@ -247,10 +244,11 @@ def write_latex_tables(results: Results, summary: pd.DataFrame, out_dir: str | P
     models = sorted(set(scores["model"].unique()))
     names = [m for m in method_metrics(scores) if metrics is None or m in metrics]
     model_stems = file_stems(models)
+    headline = headline_metrics()
     metric_stems = file_stems(names, reserved=("accuracy", "main", *(f"headline-{s}" for s in model_stems.values())))
     for model in models:
         part = scores[scores["model"] == model]
-        head = [m for m in HEADLINE_METRICS if m in names and m in set(part["metric"].unique())]
+        head = [m for m in headline if m in names and m in set(part["metric"].unique())]
         if not head:
             continue
         model_methods = family_order(set(part["method"].unique()))

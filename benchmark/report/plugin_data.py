@@ -41,18 +41,17 @@ def _is_builtin(source: str) -> bool:
 
 def plugin_records() -> dict[str, Any]:
     """The plug-in methods and metrics registered in this process, as the content of ``plugins.json``."""
-    from stabn_bench.baselines.registry import _REGISTRY as METHODS
+    from stabn_bench.baselines.registry import METHODS
     from stabn_bench.metrics import catalog
-    from stabn_bench.metrics.registry import _REGISTRY as METRICS
+    from stabn_bench.metrics.registry import REGISTRY as METRICS
 
     methods = [{"name": spec.name, "kind": spec.kind, "source": spec.source}
-               for spec in METHODS.values() if not _is_builtin(spec.source)]
+               for spec in METHODS.objects() if not _is_builtin(spec.source)]
     metrics = []
-    for spec in METRICS.values():
-        names = [spec.name]
-        if spec.granularity == "configured":
-            names += [catalog.granularity_variant(spec.name, g) for g in catalog.GRANULARITIES]
-        for name in names:
+    for spec in METRICS.objects():
+        if spec.builtin:
+            continue
+        for name in [spec.name, *spec.derived_names()]:
             info = catalog.METRICS.get(name)
             if info is not None:
                 metrics.append({"name": name, "direction": "higher" if info.higher_is_better else "lower",
@@ -78,7 +77,7 @@ def _text(value: Any, path: Path, where: str, limit: int) -> str:
 def read_plugin_data(run_dir: str | Path) -> dict[str, Any]:
     """Read ``<run_dir>/plugins.json`` (absent: nothing) and enter its kinds and directions for the names the
     registries do not know. A malformed file is a :class:`DataError` naming it and what is wrong."""
-    from stabn_bench.baselines.registry import KINDS, _REGISTRY as METHODS
+    from stabn_bench.baselines.registry import KINDS, METHODS
     from stabn_bench.metrics import catalog
 
     path = Path(run_dir) / PLUGINS_FILE
@@ -122,6 +121,5 @@ def read_plugin_data(run_dir: str | Path) -> dict[str, Any]:
             RESULT_KINDS[name] = kind
     for name, direction, family, description, variant_of in metrics:
         if name not in catalog.METRICS or catalog.METRICS[name].from_results:
-            catalog.register_metric_info(name, direction == "higher", family, description, variant_of,
-                                         from_results=True)
+            catalog.add_result_metric(name, direction == "higher", family, description, variant_of)
     return {"methods": [n for n, _ in methods], "metrics": [m[0] for m in metrics]}

@@ -22,7 +22,7 @@ matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt
 
-from stabn_bench.metrics.catalog import GRANULARITIES, METRICS
+from stabn_bench.metrics.catalog import GRANULARITIES, METRICS, metric_labels
 
 from ..runtime import atomic_path, atomic_write_text
 from .files import FIGURE_FORMATS as FORMATS
@@ -60,35 +60,6 @@ PINNED: dict[str, tuple[int, int]] = {
 _ALL_SLOTS = [(c, m) for m in range(len(MARKERS)) for c in range(len(COLOURS))]
 _FREE_SLOTS = [s for s in _ALL_SLOTS if s not in set(PINNED.values())]
 
-#: human names of the catalog's metrics (the arrow comes from the catalog's direction)
-METRIC_LABELS = {
-    "deletion_auc": "Deletion AUC",
-    "insertion_auc": "Insertion AUC",
-    "deletion_auc_vs_random": "Deletion AUC − random",
-    "insertion_auc_vs_random": "Insertion AUC − random",
-    "lerf_minus_morf": "LeRF − MoRF",
-    "frame_deletion_auc": "Frame deletion AUC",
-    "frame_insertion_auc": "Frame insertion AUC",
-    "frame_deletion_auc_vs_random": "Frame deletion AUC − random",
-    "frame_insertion_auc_vs_random": "Frame insertion AUC − random",
-    "keep_top_k_accuracy": "Keep-top-k accuracy",
-    "keep_top_k_probability": "Keep-top-k probability",
-    "pointing_game": "Pointing game",
-    "energy_pointing_game": "Energy pointing game",
-    "relevance_rank_accuracy": "Relevance rank accuracy",
-    "temporal_auroc": "Temporal AUROC",
-    "randomisation_spearman": "Randomisation |Spearman ρ|",
-    "smooth_mprt": "Smooth MPRT |ρ|",
-    "efficient_mprt": "Efficient MPRT",
-    "sparseness": "Sparseness (Gini)",
-    "sparseness_per_frame": "Sparseness per frame",
-    "complexity": "Complexity (entropy)",
-    "complexity_per_frame": "Complexity per frame",
-    "max_sensitivity": "Max-sensitivity",
-    "relative_input_stability": "Relative input stability",
-    "shuffle_prediction_change": "Shuffle prediction change",
-    "reverse_prediction_change": "Reverse prediction change",
-}
 FAMILY_LABELS = {"attention": "ST-ABN / ABN attention", "cam": "CAM", "gradient": "Gradient",
                  "perturbation": "Perturbation", "control": "Controls", "oracle": "Oracle", "other": "Other"}
 
@@ -212,12 +183,14 @@ def robust_normalise(values: np.ndarray, percentiles: tuple[float, float] = OVER
 
 
 def metric_label(metric: str, arrow: bool = True) -> str:
-    """``"deletion_auc_voxel"`` -> ``"Deletion AUC (voxel) ↓"``: a human name and the catalog's arrow."""
+    """``"deletion_auc_voxel"`` -> ``"Deletion AUC (voxel) ↓"``: the label the metric registered (else its name in
+    words) and the catalog's arrow."""
+    labels = metric_labels()
     base, granularity = metric, None
     for g in GRANULARITIES:
-        if metric.endswith(f"_{g}") and metric[: -len(g) - 1] in METRIC_LABELS:
+        if metric.endswith(f"_{g}") and metric[: -len(g) - 1] in labels:
             base, granularity = metric[: -len(g) - 1], g
-    name = METRIC_LABELS.get(base) or base.replace("_", " ").capitalize()
+    name = labels.get(base) or base.replace("_", " ").capitalize()
     if granularity:
         name += f" ({granularity})"
     info = METRICS.get(metric)

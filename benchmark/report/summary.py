@@ -15,7 +15,8 @@ from typing import Sequence, Union
 import numpy as np
 import pandas as pd
 
-from stabn_bench.metrics.catalog import GRANULARITIES, METRICS
+from stabn_bench.core import FAMILIES
+from stabn_bench.metrics.catalog import GRANULARITIES, METRICS, headline_metrics
 from stabn_bench.metrics.statistics import average_ranks, method_means, paired_tests
 from stabn_bench.metrics.validity import STATUSES
 
@@ -32,11 +33,8 @@ from .validity import FOOTNOTE as VALIDITY_FOOTNOTE, failed_in_summary, in_domai
 from .validity import threshold_text
 from .validity import thresholds_from_config, validity_table
 
-FAMILIES = ("faithfulness", "temporal", "localisation", "complexity", "robustness", "sanity")
-#: the score columns of the terminal summary (those present are shown)
-HEADLINE_METRICS = (
-    "deletion_auc", "insertion_auc", "pointing_game", "energy_pointing_game", "temporal_auroc", "frame_deletion_auc",
-)
+#: the order of the metric families' tables and rank columns: the built-in families, then ``other`` (plug-ins)
+FAMILY_ORDER = (*FAMILIES, "other")
 ALPHA = 0.05
 #: shown where a run has no localisation metric at all: its data set has no evidence masks or action windows
 NO_GROUND_TRUTH = "no ground truth"
@@ -133,8 +131,8 @@ def metric_groups(metrics: Sequence[str]) -> list[tuple[str, str | None, list[st
     groups: dict[tuple[str, str | None], list[str]] = {}
     for metric in sort_metrics(metrics):
         groups.setdefault((metric_family(metric), split_variant(metric)[1]), []).append(metric)
-    families = (*FAMILIES, "other")
-    order = sorted(groups, key=lambda k: (families.index(k[0]) if k[0] in families else len(families), k[1] or ""))
+    order = sorted(groups, key=lambda k: (FAMILY_ORDER.index(k[0]) if k[0] in FAMILY_ORDER else len(FAMILY_ORDER),
+                                          k[1] or ""))
     return [(family, granularity, groups[(family, granularity)]) for family, granularity in order]
 
 
@@ -261,7 +259,7 @@ def rank_table(scores: pd.DataFrame, model: str, metrics: Sequence[str], methods
     if ranks.empty or len(methods) < 2:
         return None
     ranked = [m for m in ranks.columns if m != "average_rank"]
-    by_family = {f: [m for m in ranked if metric_family(m) == f] for f in (*FAMILIES, "other")}
+    by_family = {f: [m for m in ranked if metric_family(m) == f] for f in FAMILY_ORDER}
     by_family = {f: cols for f, cols in by_family.items() if cols} if len({metric_family(m) for m in ranked}) > 1 else {}
     best = ranks["average_rank"].min()
     rows = []
@@ -517,8 +515,10 @@ def render_latex(blocks: Sequence[Block]) -> str:
     return "\n\n".join(parts) + "\n"
 
 
-def headline_table(summary: pd.DataFrame, metrics: Sequence[str] = HEADLINE_METRICS) -> Table | None:
-    """Rows = model / method, columns = the headline metrics present; best per model and column marked."""
+def headline_table(summary: pd.DataFrame, metrics: Sequence[str] | None = None) -> Table | None:
+    """Rows = model / method, columns = the headline metrics present (default: the registry's,
+    :func:`stabn_bench.metrics.catalog.headline_metrics`); best per model and column marked."""
+    metrics = headline_metrics() if metrics is None else metrics
     present = [m for m in metrics if m in set(summary["metric"].unique())]
     if not present:
         return None

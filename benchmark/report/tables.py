@@ -8,7 +8,7 @@ from typing import Collection, Sequence
 import numpy as np
 import pandas as pd
 
-from stabn_bench.metrics.catalog import GRANULARITIES, METRICS, PER_GRANULARITY
+from stabn_bench.metrics.catalog import GRANULARITIES, METRICS, per_granularity
 from stabn_bench.metrics.statistics import bootstrap_ci, higher_is_better
 
 SUMMARY_COLUMNS = ["model", "method", "metric", "mean", "ci_low", "ci_high", "n"]
@@ -48,9 +48,10 @@ def sort_metrics(names) -> list[str]:
 def split_variant(metric: str) -> tuple[str, str | None]:
     """``"deletion_auc_voxel"`` -> ``("deletion_auc", "voxel")``; a metric at the configured first granularity
     (or without granularity) -> ``(metric, None)``."""
+    bases = per_granularity()
     for granularity in GRANULARITIES:
         base = metric[: -len(granularity) - 1]
-        if metric.endswith(f"_{granularity}") and base in PER_GRANULARITY:
+        if metric.endswith(f"_{granularity}") and base in bases:
             return base, granularity
     return metric, None
 
