@@ -255,7 +255,7 @@ def test_train_and_evaluate_commands_end_to_end(tmp_path, capsys):
     # a mistyped model name and a checkpoint of another class count are one-line errors
     assert main(["train", "--preset", "smoke", "model=stabm", *common]) == 2
     assert "unknown model 'stabm'" in capsys.readouterr().err
-    assert main(["evaluate", str(out / "best.pt"), "data.synthetic.actions=[right_up,up_right]",
+    assert main(["evaluate", str(out / "best.pt"), "data.synthetic.actions=[right_up,right_down]",
                  "--no-progress"]) == 1
     err = capsys.readouterr().err
     assert "trained for 8 classes" in err and "has 2" in err
