@@ -1,6 +1,12 @@
 """Fixtures shared by several test files."""
+import os
+
 import pytest
 import torch
+
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # scripts/test.sh runs one worker process per core: one thread each, or the workers fight for the cores
+    torch.set_num_threads(1)
 
 
 @pytest.fixture
