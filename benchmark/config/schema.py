@@ -246,6 +246,8 @@ class TrainConfig:
     milestones: list[float] = field(default_factory=lambda: [0.5, 0.83])
     clip_grad_norm: float = 20.0
     amp: bool = True
+    #: 3-D conv weights (and, on CUDA, clips) in ``channels_last_3d``: the same numbers up to float rounding, a
+    #: training step about 1.4x faster on a CPU (``stabn-bench perf train`` prints the ratio)
     channels_last: bool = True
     compile: bool = False
     #: deterministic kernels (a resumed CPU run then ends with exactly the weights of an uninterrupted one)

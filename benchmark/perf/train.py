@@ -38,6 +38,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--threads", type=int, default=None,
                         help="CPU threads (default: torch's choice; 1 on a machine shared with other jobs)")
     parser.add_argument("--no-amp", dest="amp", action="store_false", help="no bf16 autocast on CUDA")
+    parser.add_argument("--no-compare-layout", dest="compare_layout", action="store_false",
+                        help="skip timing the contiguous memory layout against channels-last")
     parser.set_defaults(func=run)
 
 
@@ -66,25 +68,26 @@ def _timer(device: torch.device) -> Callable[[Callable[[], None]], float]:
 
 
 def measure_times(depth: int, width: int, classes: int, frames: int, size: int, batch: int, repeats: int,
-                  device: torch.device, amp: bool) -> dict[str, dict[str, float]]:
+                  device: torch.device, amp: bool, channels_last: bool = True) -> dict[str, dict[str, float]]:
     """Median seconds per training step and per inference forward of each compared model.
 
     The models' steps are interleaved (baseline, stabn, baseline, ...) so that a slow phase of a shared machine
     hits both alike."""
+    from stabn_bench.metrics.engine import channels_last_model
+
     from ..models import build_model
     from ..runtime import autocast
 
     torch.manual_seed(0)
-    channels_last = device.type == "cuda"
     clips = torch.randn(batch, 3, frames, size, size, device=device)
-    if channels_last:
+    if channels_last and device.type == "cuda":  # as the training loop does (on a CPU the weights suffice)
         clips = clips.contiguous(memory_format=torch.channels_last_3d)
     labels = torch.randint(0, classes, (batch,), device=device)
     models, optims = {}, {}
     for name in COMPARED:
         model = build_model(name, classes, depth=depth, width=width, num_frames=frames).to(device)
         if channels_last:
-            model = model.to(memory_format=torch.channels_last_3d)
+            channels_last_model(model)
         models[name] = model
         optims[name] = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9, nesterov=True, weight_decay=5e-4)
 
@@ -165,4 +168,14 @@ def _measure(args: argparse.Namespace) -> int:
     print(f"infer_time_ratio/flop_ratio = {infer_ratio / flop_ratio:.3f}")
     ok = max(train_ratio, infer_ratio) / flop_ratio <= OVERHEAD_LIMIT
     print(f"goal (each <= {OVERHEAD_LIMIT}): {'met' if ok else 'NOT met'}")
+    if args.compare_layout:
+        contiguous = measure_times(args.depth, width, args.classes, args.frames, size, batch, repeats, device,
+                                   args.amp, channels_last=False)
+        print("\nchannels-last 3-D convolution weights (the training loop's default, train.channels_last) against "
+              "the contiguous layout, same input, measured in this run:")
+        for name in COMPARED:
+            print(f"{name}: contiguous train step {contiguous[name]['train'] * 1e3:.1f} ms, inference "
+                  f"{contiguous[name]['infer'] * 1e3:.1f} ms; channels_last_speedup train = "
+                  f"{contiguous[name]['train'] / times[name]['train']:.2f}, infer = "
+                  f"{contiguous[name]['infer'] / times[name]['infer']:.2f}")
     return 0
