@@ -37,6 +37,7 @@ from stabn_bench.core import VideoModelOutput
 from stabn_bench.core import autocast as autocast_context
 
 from .auc import trapezoid_auc
+from .costs import CostLedger
 from .memory import LiveTensorMemory
 from .ordering import CellRanks
 from .substrates import FIXED_SUBSTRATES, SUBSTRATES, fixed_substrate, freeze_removed_frames, noisy_linear_imputation
@@ -146,6 +147,10 @@ class PerturbationEngine:
         self.inputs_evaluated = 0
         #: perturbed inputs asked for and answered from the memo without a forward pass
         self.inputs_reused = 0
+        #: seconds spent building and running the batches of those forward passes
+        self.forward_seconds = 0.0
+        #: seconds and forward passes per named part of the work (:mod:`stabn_bench.metrics.costs`)
+        self.costs = CostLedger(self)
 
     # ------------------------------------------------------------------ public API
 
@@ -437,8 +442,10 @@ class PerturbationEngine:
                 probs = logits.float().softmax(dim=1)
                 probability[index] = probs.gather(1, job_targets[index].view(-1, 1)).squeeze(1)
                 predicted[index] = logits.argmax(dim=1)
+                took = time.perf_counter() - began
                 if tuner is not None and tuner.best is None and len(index) == batch:
-                    tuner.record(batch, time.perf_counter() - began)
+                    tuner.record(batch, took)
+                self.forward_seconds += took
                 self.inputs_evaluated += len(index)
                 start += len(index)
         return Predictions(probability.cpu(), predicted.cpu())

@@ -125,27 +125,30 @@ def reference_curves(
     engine = make_engine(forward_fn, cfg)
     wanted = set(selected_metrics(cfg))
     reference = ReferenceCurves(engine, targets.cpu().clone())
-    if _needs_map_curves(wanted, cfg):
-        reference.endpoints[cfg.substrate] = engine.endpoints(clips, targets, cfg.substrate)
-    if _needs_frame_curves(wanted):
-        reference.endpoints.setdefault(cfg.temporal_substrate, engine.endpoints(clips, targets, cfg.temporal_substrate))
+    with engine.costs.part("endpoints"):
+        if _needs_map_curves(wanted, cfg):
+            reference.endpoints[cfg.substrate] = engine.endpoints(clips, targets, cfg.substrate)
+        if _needs_frame_curves(wanted) and cfg.temporal_substrate not in reference.endpoints:
+            reference.endpoints[cfg.temporal_substrate] = engine.endpoints(clips, targets, cfg.temporal_substrate)
     random_seed = seed + 1  # the random order has its own stream, independent of the tie-breaks
     for granularity, suffix in _granularity_suffixes(cfg):
         for mode in ("deletion", "insertion"):
             if f"{mode}_auc_vs_random{suffix}" in wanted:
-                reference.curves[f"{mode}_random{suffix}"] = faithfulness.random_order_curves(
-                    engine, clips, targets, mode=mode, granularity=granularity, substrate=cfg.substrate,
-                    steps=cfg.steps, tube_size=cfg.tube_size, seed=random_seed,
-                    endpoints=reference.endpoints[cfg.substrate],
-                )
+                with engine.costs.part(f"{mode}_random{suffix}"):
+                    reference.curves[f"{mode}_random{suffix}"] = faithfulness.random_order_curves(
+                        engine, clips, targets, mode=mode, granularity=granularity, substrate=cfg.substrate,
+                        steps=cfg.steps, tube_size=cfg.tube_size, seed=random_seed,
+                        endpoints=reference.endpoints[cfg.substrate],
+                    )
     n, _, t = clips.shape[:3]
     for mode in ("deletion", "insertion"):
         if f"frame_{mode}_auc_vs_random" in wanted:
-            reference.curves[f"frame_{mode}_random"] = temporal_tests.frame_curves(
-                engine, clips, torch.zeros(n, t), targets, mode=mode, order="random",
-                substrate=cfg.temporal_substrate, steps=cfg.steps, seed=random_seed,
-                endpoints=reference.endpoints[cfg.temporal_substrate],
-            )
+            with engine.costs.part(f"frame_{mode}_random"):
+                reference.curves[f"frame_{mode}_random"] = temporal_tests.frame_curves(
+                    engine, clips, torch.zeros(n, t), targets, mode=mode, order="random",
+                    substrate=cfg.temporal_substrate, steps=cfg.steps, seed=random_seed,
+                    endpoints=reference.endpoints[cfg.temporal_substrate],
+                )
     return reference
 
 
@@ -217,12 +220,14 @@ def score_explanations(
             "temporal": None if window is None else localisation.native_temporal_profile(window.detach().float().cpu(),
                                                                                          native_shape[0]),
         }
-    result.values.update(registry.compute_metrics(
-        wanted, _plugin_inputs(engine, clips, cfg, seed, map=maps, temporal=temporal, mask=evidence,
-                               window=None if window is None else window.detach().cpu(), targets=targets,
-                               labels=labels, window_prior=window_prior, native_shape=tuple(native_shape)),
-        cfg.granularities, cfg.tube_size, model_level=False, failures=result.failures, ceiling_inputs=ceiling_inputs,
-    ))
+    with engine.costs.part("registered metrics"):
+        result.values.update(registry.compute_metrics(
+            wanted, _plugin_inputs(engine, clips, cfg, seed, map=maps, temporal=temporal, mask=evidence,
+                                   window=None if window is None else window.detach().cpu(), targets=targets,
+                                   labels=labels, window_prior=window_prior, native_shape=tuple(native_shape)),
+            cfg.granularities, cfg.tube_size, model_level=False, failures=result.failures,
+            ceiling_inputs=ceiling_inputs,
+        ))
     result.values = {name: value.double().cpu() for name, value in result.values.items()}
     unknown = set(result.values) - set(METRICS)
     assert not unknown, f"metric names missing from the catalog: {unknown}"
@@ -283,10 +288,12 @@ def _score_map_curves(engine, clips, maps, targets, cfg, seed, granularity, suff
         return any(f"{name}{suffix}" in wanted for name in names)
 
     def curve(mode: str, order: str) -> Curves:
-        return faithfulness.map_curves(
-            engine, clips, maps, targets, mode=mode, order=order, granularity=granularity, substrate=cfg.substrate,
-            steps=cfg.steps, tube_size=cfg.tube_size, seed=seed, endpoints=reference.endpoints.get(cfg.substrate),
-        )
+        with engine.costs.part(f"{mode}{'_lerf' if order == 'lerf' else ''}{suffix}"):
+            return faithfulness.map_curves(
+                engine, clips, maps, targets, mode=mode, order=order, granularity=granularity,
+                substrate=cfg.substrate, steps=cfg.steps, tube_size=cfg.tube_size, seed=seed,
+                endpoints=reference.endpoints.get(cfg.substrate),
+            )
 
     if need("deletion_auc", "deletion_auc_vs_random", "lerf_minus_morf"):
         result.curves[f"deletion{suffix}"] = deletion = curve("deletion", "morf")
@@ -313,10 +320,11 @@ def _score_frame_curves(engine, clips, temporal, targets, labels, cfg, seed, wan
     for mode in ("deletion", "insertion"):
         name = f"frame_{mode}_auc"
         if {name, f"{name}_vs_random"} & wanted:
-            result.curves[f"frame_{mode}"] = curves = temporal_tests.frame_curves(
-                engine, clips, temporal, targets, mode=mode, order="morf", substrate=cfg.temporal_substrate,
-                steps=cfg.steps, seed=seed, endpoints=reference.endpoints.get(cfg.temporal_substrate),
-            )
+            with engine.costs.part(f"frame_{mode}"):
+                result.curves[f"frame_{mode}"] = curves = temporal_tests.frame_curves(
+                    engine, clips, temporal, targets, mode=mode, order="morf", substrate=cfg.temporal_substrate,
+                    steps=cfg.steps, seed=seed, endpoints=reference.endpoints.get(cfg.temporal_substrate),
+                )
             auc = curves.auc()
             if name in wanted:
                 result.values[name] = auc
@@ -324,7 +332,8 @@ def _score_frame_curves(engine, clips, temporal, targets, labels, cfg, seed, wan
                 result.values[f"{name}_vs_random"] = faithfulness.auc_vs_random(auc, reference.auc(f"frame_{mode}_random"))
     if {"keep_top_k_accuracy", "keep_top_k_probability"} & wanted:
         k = temporal_tests.keep_count(clips.shape[2], cfg.keep_fraction)
-        kept = temporal_tests.keep_top_k_frames(
-            engine, clips, temporal, targets, labels, k, substrate=cfg.temporal_substrate, seed=seed,
-        )
+        with engine.costs.part("keep_top_k"):
+            kept = temporal_tests.keep_top_k_frames(
+                engine, clips, temporal, targets, labels, k, substrate=cfg.temporal_substrate, seed=seed,
+            )
         result.values.update({name: value for name, value in kept.items() if name in wanted})

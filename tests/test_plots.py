@@ -200,3 +200,15 @@ def test_robust_normalisation_is_not_dominated_by_a_few_voxels():
     sparse[0, 0, :3] = [1.0, 2.0, 4.0]  # under 1 % of voxels non-zero: the maximum tops the scale
     assert robust_normalise(sparse).max() == 1.0 and robust_normalise(sparse)[0, 0, 1] == 0.5
     assert (robust_normalise(np.full((2, 3, 3), 7.0)) == 0).all()
+
+
+def test_figures_drawn_in_two_processes_are_the_files_one_process_draws(tmp_path):
+    from stabn_bench.benchmark.report import write_figures
+
+    run = make_results_dir(tmp_path / "run")
+    one = write_figures(run, formats=("png",), metrics=["deletion_auc"], out_dir=tmp_path / "one", workers=1)
+    two = write_figures(run, formats=("png",), metrics=["deletion_auc"], out_dir=tmp_path / "two", workers=2)
+    assert [p.name for p in one] == [p.name for p in two] and len(one) >= 4  # the same figures, in job order
+    for a, b in zip(one, two):
+        assert a.read_bytes() == b.read_bytes(), a.name
+        assert (a.with_suffix(".txt")).read_text() == (b.with_suffix(".txt")).read_text()

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import time
 from pathlib import Path
 
@@ -20,6 +21,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--format", dest="formats", action="append", type=_formats, default=None,
                         metavar="FMT[,FMT]", help="figure format(s) (default: the run's report.formats, else png)")
     parser.add_argument("--no-html", dest="html", action="store_false", help="skip report.html")
+    parser.add_argument("--workers", type=int, default=None, metavar="N",
+                        help="processes that draw the figures (default: one per CPU core, at most 8)")
     parser.set_defaults(func=run)
 
 
@@ -37,7 +40,10 @@ def run(args: argparse.Namespace) -> int:
                             f"must be a list of {', '.join(FIGURE_FORMATS)} (or pass --format)")
         formats = list(dict.fromkeys(configured))
     started = time.perf_counter()
-    paths = write_report(args.results_dir, formats=formats, html=args.html)
+    workers = args.workers if args.workers is not None else min(8, os.cpu_count() or 1)
+    if workers < 1:
+        raise DataError(f"--workers {workers}: must be >= 1")
+    paths = write_report(args.results_dir, formats=formats, html=args.html, workers=workers)
     print(f"wrote {len(paths)} files in {time.perf_counter() - started:.1f} s; "
           + (f"report: {args.results_dir / 'report.html'}" if args.html else f"tables: {args.results_dir / 'tables'}"))
     return 0

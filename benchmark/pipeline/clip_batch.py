@@ -20,6 +20,8 @@ from stabn_bench import baselines
 from stabn_bench.baselines.explanation import TargetKind
 from stabn_bench.core import MODEL_LEVEL
 from stabn_bench.metrics import model_order_sensitivity, reference_curves, score_explanations, selected_metrics
+from stabn_bench.metrics.costs import Cost
+from stabn_bench.metrics.scoring import make_engine
 from stabn_bench.metrics.robustness import robustness_scores
 from stabn_bench.metrics.sanity import cascading_randomisation, efficient_mprt, randomised_copy, smooth_mprt
 
@@ -84,6 +86,9 @@ class UnitResult:
         tie_values: ``[(tie seed, {metric: (N,) values})]`` of the tie-break spread check, when asked for.
         seconds: time spent on the unit (explanation + scoring).
         inputs_scored / inputs_reused: perturbed inputs run through the model / answered by the engine's memo.
+        costs: part of the work (``explain``, ``score/deletion``, ``ties/score/insertion``, ...) -> its
+            :class:`~stabn_bench.metrics.costs.Cost`; the batch's shared reference curves are in the
+            ``MODEL_LEVEL`` unit's (or, without one, the first unit's) costs under ``reference/...``.
     """
 
     name: str
@@ -97,6 +102,7 @@ class UnitResult:
     seconds: float = 0.0
     inputs_scored: int = 0
     inputs_reused: int = 0
+    costs: dict[str, Cost] = field(default_factory=dict)
 
 
     def score_rows(self, model: str, clip_ids: Sequence[str]) -> list[tuple[str, str, str, str, float]]:
@@ -151,22 +157,27 @@ def score_clip_batch(
     def forward(inputs: torch.Tensor) -> torch.Tensor:
         return model(inputs).logits
 
-    reference = reference_curves(forward, x, targets, metrics, seed=seed)
-    for name in names:
+    engine = make_engine(forward, metrics)
+    with engine.costs.part("reference"):
+        reference = reference_curves(engine, x, targets, metrics, seed=seed)
+    reference_costs = engine.costs.take()
+    for position, name in enumerate(names):
         result = UnitResult(name)
         started = time.perf_counter()
         scored, reused = reference.engine.inputs_evaluated, reference.engine.inputs_reused
         try:
             if name == MODEL_LEVEL:
-                result.values = model_order_sensitivity(reference, x, seed=seed, cfg=metrics, labels=batch.labels,
-                                                        failures=result.metric_failures)
+                with engine.costs.part("order sensitivity"):
+                    result.values = model_order_sensitivity(reference, x, seed=seed, cfg=metrics,
+                                                            labels=batch.labels, failures=result.metric_failures)
                 result.curves = reference.curves  # the random-order reference curves, one per clip
             else:
                 options = dict(explain.options.get(name, {}))
-                explanation = baselines.explain(
-                    name, model, x, targets, target_kind=batch.target_kind, seed=seed,
-                    batch_size=explain.batch_size, ground_truth=truth, **options,
-                )
+                with engine.costs.part("explain"):
+                    explanation = baselines.explain(
+                        name, model, x, targets, target_kind=batch.target_kind, seed=seed,
+                        batch_size=explain.batch_size, ground_truth=truth, **options,
+                    )
                 score = functools.partial(  # everything but the tie-break seed
                     score_explanations,
                     reference.engine, x, explanation.spatiotemporal, explanation.temporal, targets, batch.labels,
@@ -174,22 +185,26 @@ def score_clip_batch(
                     method=name, clip_ids=list(batch.clip_ids), native_shape=explanation.native_shape,
                     window_prior=batch.window_prior if batch.window is not None else None,
                 )
-                scores = score(seed=seed)
+                with engine.costs.part("score"):
+                    scores = score(seed=seed)
                 result.values, result.metric_failures, result.curves = dict(scores.values), scores.failures, scores.curves
                 if name in tie_methods:
-                    result.tie_values = tie_rescores(lambda s: score(seed=s).values, scores.values, seed,
-                                                     metrics.validity.tie_seeds)
+                    with engine.costs.part("ties"):
+                        result.tie_values = tie_rescores(lambda s: score(seed=s).values, scores.values, seed,
+                                                         metrics.validity.tie_seeds)
                 if sanity:
                     n = min(metrics.sanity_clips, x.shape[0])
-                    result.values.update(sanity_scores(
-                        model, name, x[:n], targets[:n], batch.target_kind, seed, explain.batch_size, options,
-                        metrics, _first(truth, n), wanted, reference=explanation.spatiotemporal[:n],
-                        cascade_layers=cascade_layers))
+                    with engine.costs.part("sanity"):
+                        result.values.update(sanity_scores(
+                            model, name, x[:n], targets[:n], batch.target_kind, seed, explain.batch_size, options,
+                            metrics, _first(truth, n), wanted, reference=explanation.spatiotemporal[:n],
+                            cascade_layers=cascade_layers))
                 if robust:
                     n = min(metrics.robustness_clips, x.shape[0])
-                    result.values.update(robustness_values(
-                        model, name, x[:n], targets[:n], explanation.spatiotemporal[:n], batch.target_kind, seed,
-                        explain.batch_size, options, metrics, _first(truth, n), wanted))
+                    with engine.costs.part("robustness"):
+                        result.values.update(robustness_values(
+                            model, name, x[:n], targets[:n], explanation.spatiotemporal[:n], batch.target_kind,
+                            seed, explain.batch_size, options, metrics, _first(truth, n), wanted))
                 result.temporal, result.maps = explanation.temporal, explanation.spatiotemporal
         except UNIT_ERRORS as err:
             if raise_errors:
@@ -201,6 +216,9 @@ def score_clip_batch(
         result.seconds = time.perf_counter() - started
         result.inputs_scored = reference.engine.inputs_evaluated - scored
         result.inputs_reused = reference.engine.inputs_reused - reused
+        result.costs = engine.costs.take()
+        if name == MODEL_LEVEL or (position == 0 and MODEL_LEVEL not in names):
+            result.costs.update(reference_costs)
         yield result
 
 

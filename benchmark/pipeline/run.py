@@ -23,6 +23,8 @@ import pandas as pd
 import torch
 import yaml
 
+from stabn_bench.metrics.costs import Cost
+
 from .. import distributed
 from ..config import RunConfig, dump_yaml, to_dict
 from ..errors import StabnBenchError
@@ -227,6 +229,17 @@ class StageLog:
             counts[0] += int(run)
             counts[1] += int(reused)
 
+    def add_costs(self, model: str, costs: dict[str, dict[str, Cost]]) -> None:
+        """Add the explain-and-score costs per method and part of the work (``[seconds, forwards, reused,
+        forward seconds]``, :mod:`stabn_bench.metrics.costs`) of ``model``."""
+        table = self.state.setdefault("costs", {})
+        for method, parts in costs.items():
+            entry = table.setdefault(f"{model}:{method}", {})
+            for part, cost in parts.items():
+                total = Cost.from_list(entry[part]) if part in entry else Cost()
+                total.add(cost)
+                entry[part] = total.as_list()
+
     def count_units(self, stage: str, computed: int, reused: int, unit: str) -> None:
         """Record how many units of ``stage`` this invocation computes and how many it finds done (cached
         checkpoints, shards written by an earlier invocation of this run)."""
@@ -358,27 +371,30 @@ def _run_locked(cfg: RunConfig, device: torch.device, restart: bool, progress: b
                                unit="clip batches of a model")
             if workers > 1 and todo:
                 configs = {seed: seed_config(cfg, seed) for seed in seeds}
-                for unit, (unit_seconds, unit_forwards) in run_parallel(
+                for unit, (unit_seconds, unit_forwards, unit_costs) in run_parallel(
                         ExplainCall(configs, run_dir), todo, workers, _describe_explain_job, progress, "explain+score"):
                     for method, s in unit_seconds.items():
                         stages.add_seconds(f"explain:{unit.model}:{method}", s)
                     stages.add_forwards(unit.model, unit_forwards)
+                    stages.add_costs(unit.model, unit_costs)
             else:
                 for (seed, name), model in models.items():
                     forwards: dict[str, list[int]] = {}
+                    costs: dict[str, dict[str, Cost]] = {}
                     seed_cfg, seed_store = seed_config(cfg, seed), ShardStore(run_dir, seed)
                     if is_in_domain(name):  # fine-tuned copies: their own methods and metrics, no overlays
                         seconds = explain_and_score_model(in_domain_config(seed_cfg), name, model, clip_batches,
                                                           seed_store, OverlayMaps(run_dir, []), device, progress,
-                                                          forwards=forwards)
+                                                          forwards=forwards, costs=costs)
                     else:
                         seconds = explain_and_score_model(
                             seed_cfg, name, model, clip_batches, seed_store,
                             overlays if seed == seeds[0] else OverlayMaps(run_dir, []), device, progress,
-                            forwards=forwards)
+                            forwards=forwards, costs=costs)
                     for method, s in seconds.items():
                         stages.add_seconds(f"explain:{name}:{method}", s)
                     stages.add_forwards(name, forwards)
+                    stages.add_costs(name, costs)
             distributed.barrier()
         if not store.failed_units():
             stages.mark_done("explain")
@@ -394,11 +410,13 @@ def _run_locked(cfg: RunConfig, device: torch.device, restart: bool, progress: b
 
             write_plugin_data(run_dir)  # kinds and directions of the plug-ins, read by every later report
 
-            write_report(run_dir, formats=tuple(cfg.report.formats))
+            write_report(run_dir, formats=tuple(cfg.report.formats), workers=workers)
         provenance = collect_provenance(device, cfg.seed, distributed.world_size())
         provenance["timings_s"] = {k: round(v, 3) for k, v in stages.state["seconds"].items()}
         provenance["stage_units"] = stages.units()
         provenance["scoring_forwards"] = stages.state.get("forwards", {})
+        #: "model:method" -> part of the work -> [seconds, forwards, reused, forward seconds] (metrics/costs.py)
+        provenance["explain_costs"] = stages.state.get("costs", {})
         provenance["invocations"] = len(stages.state["invocations"])
         provenance["workers"] = workers
         provenance["this_invocation_s"] = round(time.perf_counter() - started, 3)

@@ -19,6 +19,7 @@ from tqdm.auto import tqdm
 
 from stabn_bench import baselines
 from stabn_bench.core import MODEL_LEVEL
+from stabn_bench.metrics.costs import Cost
 
 from .. import distributed
 from ..config import RunConfig
@@ -125,13 +126,15 @@ def explain_and_score_model(
     progress: bool = True,
     batches: Optional[Sequence[int]] = None,
     forwards: Optional[dict[str, list[int]]] = None,
+    costs: Optional[dict[str, dict[str, Cost]]] = None,
 ) -> dict[str, float]:
     """Run every method on this rank's share of the clip batches (or on ``batches``) and write one shard per
     unit of work.
 
     Returns seconds spent per method on this rank (explanation + scoring), for the provenance. ``forwards``, when
     given, receives per method ``[perturbed inputs run through the model, inputs answered by the engine's memo]``
-    of its scoring (the explanation's own passes are not counted).
+    of its scoring (the explanation's own passes are not counted). ``costs``, when given, receives per method
+    and part of the work (``explain``, ``score/deletion``, ...) its summed :class:`~stabn_bench.metrics.costs.Cost`.
     """
     _load_plugins(cfg)
     model = model.to(device).eval()
@@ -190,6 +193,10 @@ def explain_and_score_model(
                 counts = forwards.setdefault(name, [0, 0])
                 counts[0] += unit.inputs_scored
                 counts[1] += unit.inputs_reused
+            if costs is not None:
+                method_costs = costs.setdefault(name, {})
+                for part, cost in unit.costs.items():
+                    method_costs.setdefault(part, Cost()).add(cost)
             store.write(model_name, name, batch_index, shard)
             bar.update(1)
     bar.close()

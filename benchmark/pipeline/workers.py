@@ -18,6 +18,8 @@ from typing import Callable, Iterator, Sequence, TypeVar
 
 import torch
 
+from stabn_bench.metrics.costs import Cost
+
 log = logging.getLogger("stabn_bench.pipeline")
 
 
@@ -76,7 +78,8 @@ class ExplainJob:
 _TEST_SET: dict[str, object] = {}
 
 
-def _explain(cfg, job: ExplainJob, run_dir: Path) -> tuple[dict[str, float], dict[str, list[int]]]:
+def _explain(cfg, job: ExplainJob,
+             run_dir: Path) -> tuple[dict[str, float], dict[str, list[int]], dict[str, dict[str, Cost]]]:
     from ..data import build_dataset
     from ..runtime import select_device
     from ..training import load_model
@@ -95,10 +98,11 @@ def _explain(cfg, job: ExplainJob, run_dir: Path) -> tuple[dict[str, float], dic
     clips = ClipBatches.first(test_set, cfg.explain.num_clips, cfg.explain.batch_size)
     unit_cfg = in_domain_config(cfg) if job.in_domain else cfg
     forwards: dict[str, list[int]] = {}
+    costs: dict[str, dict[str, Cost]] = {}
     seconds = explain_and_score_model(unit_cfg, job.model, model, clips, ShardStore(run_dir, job.seed),
                                       OverlayMaps(run_dir, list(job.overlay_ids)), device, progress=False,
-                                      batches=[job.batch], forwards=forwards)
-    return seconds, forwards
+                                      batches=[job.batch], forwards=forwards, costs=costs)
+    return seconds, forwards, costs
 
 
 Job = TypeVar("Job")
@@ -146,13 +150,14 @@ class TrainCall:
 
 
 class ExplainCall:
-    """Picklable ``job -> explain_and_score_model`` on one clip batch: seconds and scoring forwards per method."""
+    """Picklable ``job -> explain_and_score_model`` on one clip batch: seconds, scoring forwards and costs per
+    method."""
 
     def __init__(self, configs: dict, run_dir: Path):
         self.configs = configs
         self.run_dir = Path(run_dir)
 
-    def __call__(self, job: ExplainJob) -> tuple[dict[str, float], dict[str, list[int]]]:
+    def __call__(self, job: ExplainJob) -> tuple[dict[str, float], dict[str, list[int]], dict[str, dict[str, Cost]]]:
         return _explain(self.configs[job.seed], job, self.run_dir)
 
 

@@ -55,8 +55,10 @@ def write_figures(
     out_dir: str | Path | None = None,
     results: Results | None = None,
     summary=None,
+    workers: int = 1,
 ) -> list[Path]:
-    """(Re)draw every figure of a run folder into ``out_dir`` (default ``<run_dir>/figures``); returns the files."""
+    """(Re)draw every figure of a run folder into ``out_dir`` (default ``<run_dir>/figures``); returns the files.
+    ``workers`` > 1 draws them in that many processes."""
     from .plots import draw_figures  # matplotlib is imported only when figures are drawn
     from .style import check_formats
 
@@ -77,7 +79,7 @@ def write_figures(
     if out_dir is None:  # the run's own figures/: written only if it lies inside the results folder
         out_dir = inside_folder(results.run_dir, results.run_dir / "figures")
     return draw_figures(results, summary, out_dir, formats, methods, metrics,
-                        settings.confidence, settings.n_resamples, settings.seed)
+                        settings.confidence, settings.n_resamples, settings.seed, workers=workers)
 
 
 def write_report(
@@ -86,6 +88,7 @@ def write_report(
     methods: Sequence[str] | None = None,
     metrics: Sequence[str] | None = None,
     html: bool = True,
+    workers: int = 1,
 ) -> list[Path]:
     """Read the result tables of ``run_dir`` and write ``summary.csv`` (mean, CI, n per model × method × metric,
     then the spread across training seeds: :func:`~benchmark.report.seeds.seed_summary_table`; ``valid``: the
@@ -93,7 +96,8 @@ def write_report(
     ``paired_tests.csv`` (Wilcoxon + Holm for every method pair, model and metric), ``metric_agreement.csv``
     (Kendall tau between the method rankings of every pair of headline metrics, per model), ``summary.md``,
     ``summary.tex``, the paper tables under ``tables/`` (one ``.tex`` each and ``main.tex``), every figure under
-    ``figures/`` and ``report.html`` (one self-contained file). Returns the written paths."""
+    ``figures/`` and ``report.html`` (one self-contained file). Returns the written paths. ``workers`` > 1 draws
+    the figures in that many processes (the same files)."""
     results = load_results(run_dir)
     _check_selection(results, methods, metrics)
     settings = ReportSettings.from_config(results.config, results.run_dir / "config.yaml")
@@ -120,7 +124,8 @@ def write_report(
                                   cache=significance)
     figures = None
     if formats:  # no formats: the tables only (e.g. a headless cluster run; `stabn-bench plot` draws them later)
-        figures = write_figures(run_dir, formats, methods, metrics, results=results, summary=summary)
+        figures = write_figures(run_dir, formats, methods, metrics, results=results, summary=summary,
+                                workers=workers)
         written += figures
     if html:
         from .html import write_html_report

@@ -11,8 +11,9 @@ Accuracy is a table (LaTeX / HTML), not a figure. :func:`draw_figures` draws eve
 """
 from __future__ import annotations
 
+import functools
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -353,22 +354,70 @@ def draw_figures(
     n_resamples: int = 1000,
     seed: int = 0,
     max_overlays: int = 4,
+    workers: int = 1,
 ) -> list[Path]:
     """Draw every figure the run's tables allow into ``out_dir`` (each with a ``.txt`` caption); returns the
     figure files.
 
     ``methods`` restricts every figure to those methods; ``metrics`` restricts the score figures and the curves
-    (a curve is kept when its name or ``<name>_auc`` is listed).
+    (a curve is kept when its name or ``<name>_auc`` is listed). ``workers`` > 1 draws the figures in that many
+    forked processes (each figure is drawn and saved by one of them; the files are the same as with one).
     """
+    jobs = figure_jobs(results, summary, Path(out_dir), formats, methods, metrics, confidence, n_resamples, seed,
+                       max_overlays)
+    return run_figure_jobs(jobs, workers)
+
+
+#: one figure to draw: ``() -> written paths``
+FigureJob = Callable[[], list[Path]]
+#: the jobs of the current :func:`run_figure_jobs` call, read by the forked processes
+_JOBS: list[FigureJob] = []
+
+
+def _run_job(index: int) -> list[Path]:
     apply_style()
-    out_dir = Path(out_dir)
+    return _JOBS[index]()
+
+
+def run_figure_jobs(jobs: Sequence[FigureJob], workers: int = 1) -> list[Path]:
+    """Run the figure jobs in order, or spread over ``workers`` forked processes where the platform forks (the
+    jobs' inputs are inherited, not pickled); the written paths in job order."""
+    import multiprocessing
+
+    apply_style()
+    if workers <= 1 or len(jobs) < 2 or "fork" not in multiprocessing.get_all_start_methods():
+        return [path for job in jobs for path in job()]
+    from concurrent.futures import ProcessPoolExecutor
+
+    global _JOBS
+    _JOBS = list(jobs)
+    try:
+        with ProcessPoolExecutor(min(workers, len(jobs)), mp_context=multiprocessing.get_context("fork")) as pool:
+            return [path for paths in pool.map(_run_job, range(len(jobs))) for path in paths]
+    finally:
+        _JOBS = []
+
+
+def figure_jobs(
+    results: Results,
+    summary: pd.DataFrame,
+    out_dir: Path,
+    formats: Sequence[str],
+    methods: Sequence[str] | None,
+    metrics: Sequence[str] | None,
+    confidence: float,
+    n_resamples: int,
+    seed: int,
+    max_overlays: int,
+) -> list[FigureJob]:
+    """One job per figure of :func:`draw_figures` (same arguments), in the order they are written."""
     chosen = set(methods) if methods is not None else None
 
     def keep(frame: pd.DataFrame) -> pd.DataFrame:
         return frame if chosen is None else frame[frame["method"].isin(chosen | {MODEL_LEVEL_METHOD})]
 
     styles = method_styles(results.methods)
-    written: list[Path] = []
+    jobs: list[FigureJob] = []
     level = int(confidence * 100)
 
     curves = keep(results.curves)
@@ -378,13 +427,16 @@ def draw_figures(
     if metrics is not None:
         drawn = [c for c in drawn if c in metrics or curve_auc_metric(c) in metrics]
     curve_stems = file_stems(drawn)
-    for curve in drawn:
+
+    def curve_job(curve: str) -> list[Path]:
         base, order, granularity = parse_curve(curve)
         random_name = curve_name(base, "random", granularity)
         reference = results.curves[results.curves["metric"] == random_name] if order == "" and random_name in present else None
         fig = curve_figure(curves, curve, styles, confidence, n_resamples, seed, reference)
-        written += save_figure(fig, out_dir, f"curve_{curve_stems[curve]}", formats,
-                               curve_caption(curve, confidence, reference is not None))
+        return save_figure(fig, out_dir, f"curve_{curve_stems[curve]}", formats,
+                           curve_caption(curve, confidence, reference is not None))
+
+    jobs += [functools.partial(curve_job, curve) for curve in drawn]
 
     scores_summary = keep(summary[summary["method"] != MODEL_LEVEL_METHOD])
     names = sort_metrics(scores_summary["metric"].unique())
@@ -394,24 +446,40 @@ def draw_figures(
     for metric in names:  # a metric and its granularity variants share one figure
         groups.setdefault(split_variant(metric)[0], []).append(metric)
     metric_stems = file_stems(groups)
-    for base, group in groups.items():
+
+    def metric_job(base: str, group: list[str]) -> list[Path]:
         fig = metric_figure(scores_summary, group, styles)
         caption = (f"{metric_label(base, arrow=False)} per method and model: mean over the explained test clips with "
                    f"its {level}% bootstrap CI (arrow: the better direction). Panels of a row share the x axis.")
-        written += save_figure(fig, out_dir, f"metric_{metric_stems[base]}", formats, caption)
+        return save_figure(fig, out_dir, f"metric_{metric_stems[base]}", formats, caption)
+
+    jobs += [functools.partial(metric_job, base, group) for base, group in groups.items()]
 
     if metrics is None:  # the agreement of the headline metrics (a selection of metrics draws no agreement)
-        from .agreement import agreement_table, write_agreement_figure
+        def agreement_job() -> list[Path]:
+            from .agreement import agreement_table, write_agreement_figure
 
-        written += write_agreement_figure(agreement_table(keep(results.scores)), out_dir, formats)
+            return write_agreement_figure(agreement_table(keep(results.scores)), out_dir, formats)
+
+        jobs.append(agreement_job)
 
     temporal = keep(results.temporal)
     if not temporal.empty:
-        fig = temporal_figure(temporal, styles, confidence, n_resamples, seed)
-        caption = (f"Per-frame importance (min-max normalised per clip) against the frame offset from the start of the "
-                   f"ground-truth action window (shaded; opacity = share of clips whose window covers the offset); "
-                   f"mean with its {level}% bootstrap CI band. Rows: models; columns: method families.")
-        written += save_figure(fig, out_dir, "temporal_importance", formats, caption)
+        def temporal_job() -> list[Path]:
+            fig = temporal_figure(temporal, styles, confidence, n_resamples, seed)
+            caption = (f"Per-frame importance (min-max normalised per clip) against the frame offset from the start of "
+                       f"the ground-truth action window (shaded; opacity = share of clips whose window covers the "
+                       f"offset); mean with its {level}% bootstrap CI band. Rows: models; columns: method families.")
+            return save_figure(fig, out_dir, "temporal_importance", formats, caption)
+
+        jobs.append(temporal_job)
+
+    def overlay_job(path: Path, model: str, stem: str, shown: list[str]) -> list[Path]:
+        overlay = read_overlay(path)
+        fig = overlay_figure(overlay, model, shown)
+        has_evidence = overlay.evidence is not None and overlay.evidence.max() > 0.5
+        return save_figure(fig, out_dir, f"overlay_{path.stem}_{stem}", formats,
+                           overlay_caption(overlay, model, has_evidence))
 
     for path in results.overlays[:max_overlays]:
         overlay = read_overlay(path)
@@ -419,12 +487,9 @@ def draw_figures(
         for model in sorted({model for model, _ in overlay.maps}):
             shown = family_order([m for (mo, m) in overlay.maps if mo == model and (chosen is None or m in chosen)])
             if shown:
-                fig = overlay_figure(overlay, model, shown)
-                has_evidence = overlay.evidence is not None and overlay.evidence.max() > 0.5
-                written += save_figure(fig, out_dir, f"overlay_{path.stem}_{model_stems[model]}",
-                                       formats, overlay_caption(overlay, model, has_evidence))
-    return written
+                jobs.append(functools.partial(overlay_job, path, model, model_stems[model], shown))
+    return jobs
 
 
-__all__ = ["draw_figures", "curve_figure", "metric_figure", "temporal_figure", "overlay_figure", "curve_matrix",
+__all__ = ["draw_figures", "figure_jobs", "run_figure_jobs", "curve_figure", "metric_figure", "temporal_figure", "overlay_figure", "curve_matrix",
            "parse_curve", "curve_name", "curve_auc_metric", "align_to_window", "class_name", "FAMILY_ORDER"]
