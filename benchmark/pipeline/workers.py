@@ -12,6 +12,8 @@ import concurrent.futures
 import logging
 import multiprocessing
 import os
+import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator, Sequence, TypeVar
@@ -32,11 +34,21 @@ def worker_count(requested: int, device: torch.device, distributed: bool) -> int
     return max(1, min(4, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1))
 
 
-def _init_worker(threads: int, verbose: bool) -> None:
+def _init_worker(threads: int, verbose: bool, parent: int | None = None) -> None:
     torch.set_num_threads(threads)
     from ..runtime import setup_logging
 
     setup_logging(verbose)
+    if parent is not None:
+        threading.Thread(target=_exit_with_parent, args=(parent,), daemon=True, name="exit-with-parent").start()
+
+
+def _exit_with_parent(parent: int, interval: float = 0.5) -> None:
+    """End this worker as soon as the process that started it is gone (a killed run leaves no orphan computing
+    its unit: its shard would meet the resumed run's)."""
+    while os.getppid() == parent:
+        time.sleep(interval)
+    os._exit(1)
 
 
 @dataclass
@@ -121,7 +133,7 @@ def run_parallel(function: Callable[[Job], Result], jobs: Sequence[Job], workers
     context = multiprocessing.get_context("spawn")
     bar = tqdm(total=len(jobs), desc=f"{label} ({workers} processes)", disable=not progress or not jobs, unit="unit")
     with concurrent.futures.ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_init_worker,
-                                                initargs=(threads, verbose)) as pool:
+                                                initargs=(threads, verbose, os.getpid())) as pool:
         futures: dict[concurrent.futures.Future, Job] = {pool.submit(function, job): job for job in jobs}
         try:
             for future in concurrent.futures.as_completed(futures):
