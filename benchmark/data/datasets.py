@@ -25,6 +25,7 @@ from . import arrow_of_time, ssv2
 from .ground_truth import GROUND_TRUTH_DIR, GroundTruth, read_ground_truth
 from .sampling import sample_indices
 from .ssv2 import ClipRecord
+from .symmetry import SymmetryAugment
 from .transforms import ClipTransform
 from .video_io import VIDEO_EXTENSIONS, VideoDecodeError, VideoFile
 
@@ -55,11 +56,14 @@ class VideoClipDataset(Dataset):
         ground_truth_dir: folder of ``<clip_id>.npz`` ground truth, or None.
         ground_truth_fn: ``(clip id, frames, height, width) -> GroundTruth`` at the video's own size (e.g.
             :class:`~benchmark.data.something_else.SomethingElseGroundTruth`), used instead of ``ground_truth_dir``.
+        augment: a training augmentation that may relabel the clip (:class:`~.symmetry.SymmetryAugment`), applied
+            to the sampled frames and evidence before the transform; None: none.
     """
 
     def __init__(self, records: list[ClipRecord], classes: list[str], cfg: DataConfig, train: bool = False,
                  ground_truth_dir: Optional[Path] = None, name: str = "",
-                 ground_truth_fn: Optional[Callable[[str, int, int, int], GroundTruth]] = None):
+                 ground_truth_fn: Optional[Callable[[str, int, int, int], GroundTruth]] = None,
+                 augment: Optional[SymmetryAugment] = None):
         if not records:
             raise DataError(f"data set {name or '(unnamed)'} has no clips")
         self.records = records
@@ -70,6 +74,7 @@ class VideoClipDataset(Dataset):
         self.ground_truth_fn = ground_truth_fn
         self.name = name
         self.transform = ClipTransform.from_config(cfg, train)
+        self.augment = augment if train else None
         self._cache: dict[int, tuple[np.ndarray, Optional[GroundTruth]]] = {}
 
     @property
@@ -131,8 +136,11 @@ class VideoClipDataset(Dataset):
             if not self.cfg.skip_undecodable:
                 raise
             return DecodeFailure(record.clip_id, str(record.path), str(err))
-        out = self.transform(sampled.frames, sampled.evidence)
-        item = {"clip": out["clip"], "label": record.label, "clip_id": record.clip_id}
+        frames, evidence, label = sampled.frames, sampled.evidence, record.label
+        if self.augment is not None:
+            frames, evidence, label = self.augment(frames, evidence, label)
+        out = self.transform(frames, evidence)
+        item = {"clip": out["clip"], "label": label, "clip_id": record.clip_id}
         if sampled.window is not None:
             item["evidence"] = out["evidence"]
             item["window"] = torch.from_numpy(sampled.window)
@@ -283,13 +291,33 @@ def arrow_of_time_dataset(cfg: DataConfig, split: str, train: bool = False) -> V
     return ArrowOfTimeDataset(records, classes, cfg, train, name=f"{cfg.root}:arrow-of-time:{split}")
 
 
+def synthetic_symmetry_augment(root: Path, classes: list[str], data_cfg: DataConfig) -> SymmetryAugment:
+    """The frame symmetries of the synthetic data set under ``root`` with its classes relabelled (the class keys
+    come from the generator's manifest); cyclic shifts too in the ``window`` design, whose objects move on the torus."""
+    from .synthetic import read_manifest
+
+    key_of = {entry["template"].replace("[", "").replace("]", ""): entry["key"] for entry in read_manifest(root)["classes"]}
+    unknown = [name for name in classes if name not in key_of]
+    if unknown:
+        raise DataError(f"synthetic data set '{root}': class {unknown[0]!r} is not in its manifest; regenerate it")
+    synth = data_cfg.synthetic
+    try:
+        return SymmetryAugment([key_of[name] for name in classes], square=synth.height == synth.width,
+                               torus=synth.design == "window")
+    except ValueError as err:
+        raise DataError(f"config key 'data.symmetry_augment': {err}") from None
+
+
 def build_dataset(data_cfg: DataConfig, split: str, train: bool = False, progress: bool = True) -> VideoClipDataset:
     """The data set of ``split`` for ``data_cfg.source`` (synthetic data is generated and cached on first use)."""
     from .synthetic import ensure_synthetic
 
     if data_cfg.source == "synthetic":
         root = ensure_synthetic(data_cfg.root, data_cfg.synthetic, progress=progress)
-        return ssv2_dataset(root, split, data_cfg, train)
+        dataset = ssv2_dataset(root, split, data_cfg, train)
+        if train and data_cfg.symmetry_augment:
+            dataset.augment = synthetic_symmetry_augment(root, dataset.classes, data_cfg)
+        return dataset
     if data_cfg.source == "ssv2":
         return ssv2_dataset(data_cfg.root, split, data_cfg, train)
     if data_cfg.source == "csv":
