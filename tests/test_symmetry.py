@@ -8,7 +8,7 @@ import pytest
 import torch
 from test_synthetic import ENDPOINT_ACTIONS, ENDPOINTS, TINY, WINDOW_ACTIONS, excursion_oracle, motion_oracle, target_pixels
 
-from stabn_bench.benchmark.config import ConfigError, load_config
+from stabn_bench.benchmark.config import load_config
 from stabn_bench.benchmark.data import ACTIONS
 from stabn_bench.benchmark.data.datasets import build_dataset
 from stabn_bench.benchmark.data.symmetry import SYMMETRIES, FrameSymmetry, SymmetryAugment, action_image, class_permutation
@@ -82,6 +82,13 @@ def test_training_split_is_augmented_and_evaluation_splits_are_not(tmp_path):
     assert plain.augment is None
 
 
-def test_symmetry_augment_needs_synthetic_data():
-    with pytest.raises(ConfigError, match="data.symmetry_augment"):
-        load_config("smoke", ["data.source=csv", "data.symmetry_augment=true"])
+def test_other_sources_ignore_symmetry_augment(tmp_path):
+    """Only the generator knows how a mirrored clip's class changes: a CSV data set trains unaugmented."""
+    from stabn_bench.benchmark.data.video_io import write_video
+
+    for i, grey in enumerate([40, 90]):
+        write_video(tmp_path / f"clip{i}.mp4", np.full((8, 32, 32, 3), grey, dtype=np.uint8), fps=8)
+    (tmp_path / "train.csv").write_text("path,label\nclip0.mp4,a\nclip1.mp4,b\n")
+    cfg = load_config("smoke", ["data.source=csv", f"data.root={tmp_path}", "data.symmetry_augment=true"])
+    dataset = build_dataset(cfg.data, "train", train=True, progress=False)
+    assert dataset.augment is None and [dataset[i]["label"] for i in range(2)] == [0, 1]

@@ -163,7 +163,8 @@ class DataConfig:
     horizontal_flip: bool = False
     #: synthetic source, training only: a random mirror/transpose of the frame with the class relabelled (mirrored,
     #: "right, up and back" is "left, up and back") and, in the window design, a random cyclic shift (its objects
-    #: move on the torus of the frame); benchmark/data/symmetry.py
+    #: move on the torus of the frame); benchmark/data/symmetry.py. Other sources ignore it: only the generator
+    #: knows how a mirrored clip's class changes
     symmetry_augment: bool = False
     num_workers: int = 0
     #: keep decoded uint8 videos in memory after their first decode (small data sets: decode once per run)
@@ -198,9 +199,6 @@ class DataConfig:
                                   "digits and ._+- (e.g. train, validation, test)")
         if not self.root:
             raise ConfigError("config key 'data.root' is empty; give the data folder")
-        if self.symmetry_augment and self.source != "synthetic":
-            raise ConfigError(f"config key 'data.symmetry_augment' needs data.source=synthetic (only the generator knows "
-                              f"how a mirrored clip's class changes), got data.source={self.source}")
         if self.num_frames < 1 or self.stride < 1:
             raise ConfigError(f"config keys 'data.num_frames/stride' = {self.num_frames}/{self.stride}; both must be >= 1")
         if not (1 <= self.crop <= self.resize):
