@@ -5,8 +5,9 @@ A mirror or transpose of the frame turns a clip of one class into a clip of a kn
 relabelled, these eight frame symmetries (the dihedral group of the square) multiply a small training set by
 eight without making up a single label. In the ``window`` design every object moves on the torus of the frame
 (it leaves one border and comes back at the opposite one), so a random cyclic shift of the frame is one more
-symmetry that keeps the class. Measured in-memory (ResNet-18 at 1/8 width, 720 clips at 112 px, 20 epochs): the
-plain backbone reached 0.96-0.98 validation top-1 with both, 0.13 without them (it memorised the training clips).
+symmetry that keeps the class. Measured in-memory (ResNet-18 at 1/8 width, 720 clips at 112 px, a 20-epoch
+schedule): the plain backbone reached 0.96-0.98 validation top-1 at epochs 17-20 with both, and stayed at chance
+without them (0.13 after 14 epochs, training top-1 0.28).
 
 Everything here acts on uint8 frames ``(T, H, W, 3)`` and masks ``(T, H, W)`` before normalisation.
 """
