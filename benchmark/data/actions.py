@@ -138,8 +138,8 @@ def _pair(forward: tuple[str, str], backward: tuple[str, str], draw, design: str
     ]
 
 
-#: screen directions (x to the right, y downwards)
-_DIRECTIONS = {"right": (1.0, 0.0), "left": (-1.0, 0.0), "up": (0.0, -1.0), "down": (0.0, 1.0)}
+#: screen directions (x to the right, y downwards) of the direction words in action keys
+DIRECTIONS = {"right": (1.0, 0.0), "left": (-1.0, 0.0), "up": (0.0, -1.0), "down": (0.0, 1.0)}
 
 
 def loop_offset(first: tuple[float, float], second: tuple[float, float], side: float, p: float) -> tuple[float, float]:
@@ -165,7 +165,7 @@ def loop_offset(first: tuple[float, float], second: tuple[float, float], side: f
 def _excursion(first: str, second: str):
     """Draws the forward excursion of a pair: ``(rng, height, width, side) -> offset state(p)`` (no random draw,
     so that the frames outside the window do not depend on the class)."""
-    a, b = _DIRECTIONS[first], _DIRECTIONS[second]
+    a, b = DIRECTIONS[first], DIRECTIONS[second]
 
     def draw(rng: np.random.Generator, height: int, width: int, side: float) -> Callable[[float], TargetState]:
         def state(p: float) -> TargetState:

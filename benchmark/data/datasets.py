@@ -294,9 +294,10 @@ def arrow_of_time_dataset(cfg: DataConfig, split: str, train: bool = False) -> V
 def synthetic_symmetry_augment(root: Path, classes: list[str], data_cfg: DataConfig) -> SymmetryAugment:
     """The frame symmetries of the synthetic data set under ``root`` with its classes relabelled (the class keys
     come from the generator's manifest); cyclic shifts too in the ``window`` design, whose objects move on the torus."""
+    from .actions import ACTIONS
     from .synthetic import read_manifest
 
-    key_of = {entry["template"].replace("[", "").replace("]", ""): entry["key"] for entry in read_manifest(root)["classes"]}
+    key_of = {ACTIONS[entry["key"]].label: entry["key"] for entry in read_manifest(root)["classes"] if entry["key"] in ACTIONS}
     unknown = [name for name in classes if name not in key_of]
     if unknown:
         raise DataError(f"synthetic data set '{root}': class {unknown[0]!r} is not in its manifest; regenerate it")

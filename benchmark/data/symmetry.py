@@ -20,11 +20,9 @@ from typing import Optional, Sequence
 import numpy as np
 import torch
 
-from .actions import ACTIONS
+from .actions import ACTIONS, DIRECTIONS
 
-#: screen directions (x to the right, y downwards) of the direction words in action keys
-_DIRECTIONS = {"right": (1, 0), "left": (-1, 0), "up": (0, -1), "down": (0, 1)}
-_NAMES = {vector: name for name, vector in _DIRECTIONS.items()}
+_NAMES = {vector: name for name, vector in DIRECTIONS.items()}
 #: the ``endpoints`` design's translations by direction word
 _TRANSLATIONS = {"right": "left_to_right", "left": "right_to_left", "down": "down", "up": "up"}
 _TRANSLATION_DIRECTION = {key: word for word, key in _TRANSLATIONS.items()}
@@ -46,7 +44,7 @@ class FrameSymmetry:
         """Whether the map reverses the sense of rotation (an odd number of mirrors)."""
         return (self.hflip + self.vflip + self.transpose) % 2 == 1
 
-    def direction(self, vector: tuple[int, int]) -> tuple[int, int]:
+    def direction(self, vector: tuple[float, float]) -> tuple[float, float]:
         """The image of a screen direction (x, y)."""
         x, y = vector
         if self.transpose:
@@ -78,9 +76,9 @@ def action_image(key: str, symmetry: FrameSymmetry) -> str:
     if key in _SENSE_PAIRS:
         return _SENSE_PAIRS[key] if symmetry.is_reflection else key
     if key in _TRANSLATION_DIRECTION:
-        return _TRANSLATIONS[_NAMES[symmetry.direction(_DIRECTIONS[_TRANSLATION_DIRECTION[key]])]]
+        return _TRANSLATIONS[_NAMES[symmetry.direction(DIRECTIONS[_TRANSLATION_DIRECTION[key]])]]
     first, second = key.split("_")  # a window-design loop: first move, second move
-    return "_".join(_NAMES[symmetry.direction(_DIRECTIONS[word])] for word in (first, second))
+    return "_".join(_NAMES[symmetry.direction(DIRECTIONS[word])] for word in (first, second))
 
 
 def class_permutation(keys: Sequence[str], symmetry: FrameSymmetry) -> list[int]:
