@@ -188,13 +188,16 @@ class PerturbationEngine:
         substrate: str,
         steps: int,
         endpoints: Optional[Endpoints] = None,
+        snap_ties: bool = True,
     ) -> Curves:
         """Deletion or insertion curves.
 
-        Step k of ``S = min(steps, num_cells)`` changes the ``round(k * num_cells / S)`` cells of lowest rank,
-        moved to the nearest end of the tie group that count falls in (cells of equal relevance are changed
-        together, never split), so that the curve, and its AUC, do not depend on the tie-break order: a tie
-        group spanning several steps is crossed by one straight segment, as a ROC curve crosses tied scores.
+        Step k of ``S = min(steps, num_cells)`` changes the ``round(k * num_cells / S)`` cells of lowest rank.
+        With ``snap_ties`` that count moves to the nearest end of the tie group it falls in (cells of equal
+        relevance are changed together, never split), so that the curve, and its AUC, do not depend on the
+        tie-break order: a tie group spanning several steps is crossed by one straight segment, as a ROC curve
+        crosses tied scores. Without it, tie groups are crossed in the order of ``ranks`` (average several orders
+        from :meth:`CellRanks.reorder_ties` for the expected curve, as the frame tests do).
         Deletion replaces the changed cells by the substrate in the clip, insertion puts them back into the
         substrate. Steps that fall on the same count are evaluated once.
 
@@ -208,6 +211,7 @@ class PerturbationEngine:
             steps: number of steps (the curve has ``S + 1`` points).
             endpoints: probabilities of the clean and fully substituted clips (from :meth:`endpoints`, same
                 clips, targets and substrate); when given, those two points are not recomputed.
+            snap_ties: change whole tie groups only (True) or follow ``ranks`` one count at a time (False).
         Returns:
             curves with (N, S + 1) fractions and scores.
         """
@@ -217,7 +221,8 @@ class PerturbationEngine:
             raise ValueError(f"steps must be >= 1, got {steps}")
         n = clips.shape[0]
         num_steps = min(steps, ranks.num_cells)
-        changed = ranks.snap_to_tie_groups(_cells_changed(ranks.num_cells, num_steps))  # (N, S+1)
+        counts = _cells_changed(ranks.num_cells, num_steps)
+        changed = ranks.snap_to_tie_groups(counts) if snap_ties else counts.expand(n, -1).clone()  # (N, S+1)
         fractions = _fractions_changed(ranks.voxels_per_rank, changed)  # (N, S+1)
         scores = torch.full((n, num_steps + 1), math.nan, dtype=torch.float32)
         todo = torch.ones(n, num_steps + 1, dtype=torch.bool)

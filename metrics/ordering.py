@@ -13,8 +13,11 @@ Granularities (``T, H, W`` = clip length and frame size):
 **Ties** (equal relevance, e.g. flat maps, a constant control method, or the flat blocks of an upsampled
 coarse map) are broken by a random order drawn from a ``torch.Generator`` seeded by the caller: the same seed
 always gives the same ranks, and tied cells are never ordered by their position (which would favour one corner
-of the clip). The ranks also record where each *tie group* (cells of equal relevance) begins, so that curves
-can change whole tie groups at once (:meth:`CellRanks.snap_to_tie_groups`): then no score depends on the seed.
+of the clip). The ranks also record where each *tie group* (cells of equal relevance) begins, so that a curve
+can either change whole tie groups at once (:meth:`CellRanks.snap_to_tie_groups`, the map curves: no score depends
+on the seed, but a group is crossed by a straight line, as if each of its cells mattered alike) or cross a group
+one cell per step under several random orders of the group (:meth:`CellRanks.reorder_ties`, the frame tests: the
+mean estimates the expected curve under a random tie-break, which stays right when the cells only matter together).
 Ties are detected with a tolerance relative to the clip's largest absolute relevance (:data:`TIE_RTOL`), not by
 exact float equality, so the ranks (and every AUC) are the same for a map and the map times any positive factor,
 and for a symmetric map and its mirror image.
@@ -61,6 +64,28 @@ class CellRanks:
         """The ranks of the clips ``index`` (a 1-D index or boolean tensor)."""
         boundaries = None if self.tie_boundaries is None else self.tie_boundaries[index]
         return CellRanks(self.ranks[index], self.num_cells, self.voxels_per_rank[index], boundaries)
+
+    @property
+    def has_ties(self) -> bool:
+        """Whether some clip has a tie group of more than one cell."""
+        return self.tie_boundaries is not None and not bool(self.tie_boundaries.all())
+
+    def reorder_ties(self, generator: torch.Generator) -> "CellRanks":
+        """The same ranking with the cells of every tie group in a new random order drawn from ``generator``
+        (the groups, their order and the boundaries stay); ``self`` when nothing is tied."""
+        if not self.has_ties:
+            return self
+        assert self.tie_boundaries is not None
+        n, m = self.voxels_per_rank.shape
+        group = self.tie_boundaries[:, :m].long().cumsum(dim=1)  # (N, M) tie group of each rank, increasing
+        shuffle = torch.rand(n, m, generator=generator).argsort(dim=1)  # a random permutation of 0..M-1 per clip
+        old_at_new = (group * m + shuffle).argsort(dim=1)  # new rank r holds the cells of old rank old_at_new[r]
+        new_of_old = torch.empty_like(old_at_new)
+        new_of_old.scatter_(1, old_at_new, torch.arange(m).expand(n, m))
+        flat = self.ranks.reshape(n, -1).long()
+        ranks = new_of_old.to(flat.device).gather(1, flat).to(torch.int32).view_as(self.ranks)
+        voxels = self.voxels_per_rank.gather(1, old_at_new.to(self.voxels_per_rank.device))
+        return CellRanks(ranks, self.num_cells, voxels, self.tie_boundaries)
 
     def snap_to_tie_groups(self, changed: torch.Tensor) -> torch.Tensor:
         """Move each count of changed cells to the nearest tie-group boundary (the lower one when both are

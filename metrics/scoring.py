@@ -146,7 +146,7 @@ def reference_curves(
             with engine.costs.part(f"frame_{mode}_random"):
                 reference.curves[f"frame_{mode}_random"] = temporal_tests.frame_curves(
                     engine, clips, torch.zeros(n, t), targets, mode=mode, order="random",
-                    substrate=cfg.temporal_substrate, steps=cfg.steps, seed=random_seed,
+                    substrate=cfg.temporal_substrate, steps=cfg.steps, seed=random_seed, tie_orders=cfg.frame_tie_orders,
                     endpoints=reference.endpoints[cfg.temporal_substrate],
                 )
     return reference
@@ -323,7 +323,8 @@ def _score_frame_curves(engine, clips, temporal, targets, labels, cfg, seed, wan
             with engine.costs.part(f"frame_{mode}"):
                 result.curves[f"frame_{mode}"] = curves = temporal_tests.frame_curves(
                     engine, clips, temporal, targets, mode=mode, order="morf", substrate=cfg.temporal_substrate,
-                    steps=cfg.steps, seed=seed, endpoints=reference.endpoints.get(cfg.temporal_substrate),
+                    steps=cfg.steps, seed=seed, tie_orders=cfg.frame_tie_orders,
+                    endpoints=reference.endpoints.get(cfg.temporal_substrate),
                 )
             auc = curves.auc()
             if name in wanted:
@@ -335,5 +336,6 @@ def _score_frame_curves(engine, clips, temporal, targets, labels, cfg, seed, wan
         with engine.costs.part("keep_top_k"):
             kept = temporal_tests.keep_top_k_frames(
                 engine, clips, temporal, targets, labels, k, substrate=cfg.temporal_substrate, seed=seed,
+                tie_orders=cfg.frame_tie_orders,
             )
         result.values.update({name: value for name, value in kept.items() if name in wanted})

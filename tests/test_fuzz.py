@@ -70,6 +70,7 @@ OUT_OF_RANGE = {
     "explain.overlay_clips": ["-1"], "explain.options": ["{gradcam: 5}"],
     "metrics.metrics": ["[]", "[bogus]"], "metrics.steps": ["0"], "metrics.granularities": ["[]", "[pixel]"],
     "metrics.tube_size": ["[2, 8]", "[0, 8, 8]"], "metrics.keep_fraction": ["0", "1.5"], "metrics.blur_sigma": ["-1"],
+    "metrics.frame_tie_orders": ["0"],
     "metrics.pointing_tolerance": ["-1"], "metrics.memory_budget_mb": ["0"], "metrics.max_batch_size": ["0"],
     "metrics.batch_size": ["0", "-1"], "metrics.sanity_clips": ["-1"],
     "metrics.bootstrap_resamples": ["0", "-1", "1000000000000"],

@@ -3,6 +3,7 @@ import torch
 from torch import nn
 
 from stabn_bench.metrics.engine import PerturbationEngine
+from stabn_bench.metrics.ordering import frame_ranks
 from stabn_bench.metrics.temporal import frame_curves, keep_count, keep_top_k_frames, order_sensitivity, reverse_frames, shuffle_frames
 
 T = 6
@@ -40,11 +41,76 @@ def test_frame_deletion_by_true_importance_beats_reverse_importance():
     insertion_good = frame_curves(engine, clips, good, targets, mode="insertion", **kwargs)
     insertion_bad = frame_curves(engine, clips, -good, targets, mode="insertion", **kwargs)
     assert (insertion_good.auc() > insertion_bad.auc()).all()
-    # fractions are the share of frames changed; the T - 1 tied frames are changed together (never split), so
-    # the steps that would split them move to the nearest end of their tie group
-    torch.testing.assert_close(deletion_good.fractions[0], torch.tensor([0, 1, 1, 1, 6, 6, 6], dtype=torch.float64) / 6)
+    # fractions are the share of frames changed: one frame per step, the T - 1 tied frames too
+    torch.testing.assert_close(deletion_good.fractions[0], torch.arange(T + 1, dtype=torch.float64) / T)
     untied = frame_curves(engine, clips, torch.arange(T, dtype=torch.float32).expand(2, T), targets, mode="deletion", **kwargs)
     torch.testing.assert_close(untied.fractions[0], torch.arange(T + 1, dtype=torch.float64) / T)
+
+
+class AllFramesNeeded(nn.Module):
+    """Class 0 wins only while every evidence frame (2..5) is intact: evidence that counts only together, like the
+    synthetic window, where one missing corner leaves the loop ambiguous."""
+
+    def forward(self, x):
+        present = (x[:, 0, 2:6].mean(dim=(2, 3)) > 0.5).float()  # (N, 4)
+        score = 4.0 * present.prod(dim=1) - 2.0
+        return torch.stack([score, -score], dim=1)
+
+
+def test_tied_evidence_frames_that_count_only_together_beat_a_random_order():
+    """The oracle ranks its 4 window frames alike. Crossed as one block with a straight line, their deletion curve
+    would fall linearly over the window (AUC near that of a random order); crossed one frame per step, it falls to
+    the floor at the first window frame, as it does for this model under every order of the tie."""
+    t = 8
+    model = AllFramesNeeded().eval()
+    clips = torch.ones(12, 3, t, 4, 4)
+    targets = torch.zeros(12, dtype=torch.long)
+    oracle = torch.zeros(12, t)
+    oracle[:, 2:6] = 1.0
+    engine = PerturbationEngine(model)
+    kwargs = dict(mode="deletion", substrate="zero", steps=t)
+    good = frame_curves(engine, clips, oracle, targets, **kwargs)
+    bad = frame_curves(engine, clips, -oracle, targets, **kwargs)
+    rand = frame_curves(engine, clips, torch.zeros(12, t), targets, order="random", **kwargs)
+    low = float(torch.sigmoid(torch.tensor(-4.0)))
+    torch.testing.assert_close(good.scores[:, 1:], torch.full((12, t), low))  # every order: gone after one frame
+    assert (good.auc() <= rand.auc() + 1e-6).all() and good.auc().mean() < rand.auc().mean() < bad.auc().mean()
+    # the straight line across the block (the map curves' tie rule) would rank the oracle below a random order
+    ranks = frame_ranks(oracle, "morf", torch.Generator().manual_seed(0))
+    snapped = engine.curves(clips, ranks, targets, "deletion", "zero", t, snap_ties=True)
+    assert snapped.auc().mean() > rand.auc().mean()
+    # keep-top-k with k = the window keeps exactly the tie group: the evidence is whole
+    kept = keep_top_k_frames(engine, clips, oracle, targets, targets, k=4, substrate="zero")
+    assert kept["keep_top_k_accuracy"].tolist() == [1.0] * 12
+    # k = 2 cuts the tie group: no order of it keeps the evidence whole
+    cut = keep_top_k_frames(engine, clips, oracle, targets, targets, k=2, substrate="zero")
+    assert cut["keep_top_k_accuracy"].tolist() == [0.0] * 12
+
+
+def test_tie_orders_are_averaged_and_each_is_a_permutation_inside_its_group():
+    scores = torch.tensor([[3.0, 1, 1, 1, 2, 2, 0, 1]])
+    ranks = frame_ranks(scores, "morf", torch.Generator().manual_seed(0))
+    seen = set()
+    generator = torch.Generator().manual_seed(1)
+    for _ in range(30):
+        other = ranks.reorder_ties(generator)
+        order = other.ranks.view(-1).tolist()
+        seen.add(tuple(order))
+        assert sorted(order) == list(range(8))
+        assert order[0] == 0 and {order[4], order[5]} == {1, 2} and order[6] == 7  # groups stay in place
+        assert {order[i] for i in (1, 2, 3, 7)} == {3, 4, 5, 6}
+        torch.testing.assert_close(other.voxels_per_rank, ranks.voxels_per_rank)
+    assert len(seen) > 10  # 2 x 4! = 48 orders possible
+    untied = frame_ranks(torch.arange(8.0)[None], "morf", torch.Generator().manual_seed(0))
+    assert not untied.has_ties and untied.reorder_ties(generator) is untied
+    # a model that weighs frames additively: the mean over tie orders is the same for every seed up to the
+    # sampling of the orders, and exact for a tie group crossed whole
+    model = FrameWeighted(torch.tensor([0.0, 1, 1, 1, 1, 1])).eval()
+    clips = torch.ones(3, 3, T, 4, 4)
+    tied = torch.tensor([[1.0, 1, 1, 0, 0, 0]]).expand(3, T)
+    aucs = [frame_curves(PerturbationEngine(model), clips, tied, torch.zeros(3, dtype=torch.long), mode="deletion",
+                         substrate="zero", steps=T, seed=seed, tie_orders=4).auc() for seed in range(3)]
+    assert max(float((a - aucs[0]).abs().max()) for a in aucs) < 0.05
 
 
 def test_frame_steps_are_capped_at_the_number_of_frames():

@@ -422,6 +422,9 @@ class MetricsConfig:
     temporal_substrate: Literal["mean_frame", "zero", "frozen"] = "mean_frame"
     #: keep-top-k test: k = round(keep_fraction * frames), at least 1
     keep_fraction: float = 0.25
+    #: frame tests: tied frames are changed one per step, and each value is the mean over this many random orders
+    #: of every tie group (the expected value under a random tie-break; 1 = one seeded order)
+    frame_tie_orders: int = 8
     #: pointing game: tolerance in pixels around the evidence mask
     pointing_tolerance: int = 3
     #: tensor memory the perturbation engine may use (clips it holds and the batches it runs)
@@ -459,6 +462,8 @@ class MetricsConfig:
             raise ConfigError(f"config key 'metrics.tube_size' = {self.tube_size}; need three positive integers (t, h, w)")
         if not 0 < self.keep_fraction <= 1:
             raise ConfigError(f"config key 'metrics.keep_fraction' = {self.keep_fraction}; must be in (0, 1]")
+        if self.frame_tie_orders < 1:
+            raise ConfigError(f"config key 'metrics.frame_tie_orders' = {self.frame_tie_orders}; must be >= 1")
         if self.road_noise < 0:
             raise ConfigError(f"config key 'metrics.road_noise' = {self.road_noise}; must be >= 0")
         if self.blur_sigma < 0 or self.pointing_tolerance < 0:
